@@ -1,0 +1,30 @@
+# layermaps: how do the hidden layers of small Keras networks see MNIST and Fashion-MNIST?
+# Run `snakemake --cores 8` (or `make run`); see README.md. Keep this file light: the DAG of the
+# full experiment must build in about a second (no TensorFlow, MLflow or reducer imports here).
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The library lives in src/: importable here and, through PYTHONPATH, in every job's script.
+LAYERMAPS_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, LAYERMAPS_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (LAYERMAPS_SRC, os.environ.get("PYTHONPATH")) if p)
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

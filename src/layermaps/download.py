@@ -1,0 +1,88 @@
+"""Fetch a dataset's four IDX files from a list of mirrors, verifying every byte.
+
+A file counts as downloaded only when its decompressed content has the expected sha256 and a
+valid IDX header; it is then moved into place atomically. Anything else (unreachable mirror,
+truncated or corrupted file, wrong header) moves on to the next mirror, and when none works
+the error lists every mirror tried and why it failed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+from layermaps.atomic import atomic_path
+from layermaps.datasets import FILES, Dataset, get_dataset
+from layermaps.idx import IdxError, parse_idx
+
+MIRROR_ENV = "LAYERMAPS_DATA_MIRROR"
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def candidate_urls(dataset: str, filename: str, mirrors: list[str],
+                   env_mirror: str | None = None) -> list[str]:
+    """URLs to try in order: the LAYERMAPS_DATA_MIRROR base (one folder per dataset) first."""
+    bases = ([f"{env_mirror.rstrip('/')}/{dataset}"] if env_mirror else []) + list(mirrors)
+    return [f"{base.rstrip('/')}/{filename}" for base in bases]
+
+
+def verify(content: bytes, *, expected_sha256: str, name: str, ndim: int) -> None:
+    """Raise ValueError unless gzip `content` decompresses to the expected IDX bytes."""
+    try:
+        raw = gzip.decompress(content)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"not a complete gzip file ({err})") from err
+    parse_idx(raw, name=name, expect_ndim=ndim)  # IdxError is a ValueError
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise ValueError(f"sha256 of the decompressed content is {digest}, expected {expected_sha256}")
+
+
+def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int,
+               timeout: float = 60.0, log=print) -> str:
+    """Download the first URL whose content verifies into `dest`; return that URL."""
+    failures = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                content = response.read()
+            verify(content, expected_sha256=expected_sha256, name=dest.name, ndim=ndim)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", None) or err
+            failures.append(f"  {url}: {reason}")
+            log(f"[download] {url}: failed ({reason}); trying the next mirror")
+            continue
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(content)
+        log(f"[download] {dest.name}: {len(content):,} bytes from {url}, sha256 verified")
+        return url
+    raise DownloadError(
+        f"could not download {dest.name}: no mirror served a verified copy.\n"
+        + "\n".join(failures)
+        + f"\nCheck your network, the mirrors under data.mirrors in config.yaml, or point "
+        f"{MIRROR_ENV} at a folder or server holding <dataset>/{dest.name}."
+    )
+
+
+def fetch_dataset(dataset: str, dest_dir: str | Path, mirrors: list[str], *,
+                  env_mirror: str | None = None, log=print) -> dict[str, str]:
+    """Download and verify the four files of `dataset` into dest_dir; return file -> URL used."""
+    ds = get_dataset(dataset)
+    if env_mirror is None:
+        env_mirror = os.environ.get(MIRROR_ENV) or None
+    dest_dir = Path(dest_dir)
+    used = {}
+    for key in FILES:
+        filename = Dataset.filename(key)
+        used[key] = fetch_file(candidate_urls(dataset, filename, mirrors, env_mirror),
+                               dest_dir / filename, expected_sha256=ds.sha256[key],
+                               ndim=3 if key.endswith("images") else 1, log=log)
+    return used

@@ -1,0 +1,66 @@
+"""The one place where workflow scripts meet Snakemake: logging and the job's MLflow run.
+
+Every script under workflow/scripts does
+    with tracked_job(snakemake, dataset=...) as run:
+        ...library calls...
+so each job logs to its `log:` file, gets one MLflow run (nested under its upstream run when
+the rule names a `parent_run` input) and writes its run id to the `run_id` output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+
+EXPERIMENT_PREFIX_ENV = "LAYERMAPS_EXPERIMENT_PREFIX"
+
+
+def experiment_name(dataset: str) -> str:
+    return f"{os.environ.get(EXPERIMENT_PREFIX_ENV, 'layermaps')}/{dataset}"
+
+
+@contextlib.contextmanager
+def _log_to(path: str):
+    """Send this process's stdout and stderr (Python's and C libraries' alike) to the log file."""
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    log = open(path, "a", buffering=1)
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush(), sys.stderr.flush()
+    os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+    try:
+        yield terminal
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        log.close()
+
+
+def params_dict(snakemake) -> dict:
+    return {k: v for k, v in snakemake.params.items()}
+
+
+@contextlib.contextmanager
+def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
+    """Run the body as one tracked workflow job; see the module docstring."""
+    from layermaps.tracking import job_run, read_run_id
+
+    inputs = dict(snakemake.input.items())
+    outputs = dict(snakemake.output.items())
+    with _log_to(snakemake.log[0]) as terminal:
+        try:
+            parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
+            with job_run(experiment=experiment_name(dataset), rule=snakemake.rule,
+                         wildcards=dict(snakemake.wildcards.items()),
+                         params=params_dict(snakemake),
+                         outputs=[str(o) for o in snakemake.output],
+                         run_id_file=outputs.get("run_id"), parent_run_id=parent,
+                         run_name=run_name) as run:
+                yield run
+        except BaseException as err:
+            traceback.print_exc()
+            terminal.write(f"layermaps: job {snakemake.rule} "
+                           f"{dict(snakemake.wildcards.items())} failed: {err}\n"
+                           f"  full log: {snakemake.log[0]}\n")
+            raise

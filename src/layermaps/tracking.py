@@ -1,0 +1,188 @@
+"""MLflow tracking shared by every workflow job: the store, one run per job, run-id files.
+
+Facts this module is built around (ARCHITECTURE.md): a fresh SQLite store hit by several jobs
+at once fails with migration races, so `init_store` runs once before any job; MLFLOW_RUN_ID
+in a job's environment would make start_run resume that run, so it is removed; a job killed
+by SIGTERM would leave its run RUNNING forever, so the signal ends it KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from layermaps.atomic import write_text
+
+# Environment variables the Snakefile sets for every job (envvars:), never params: a value
+# that changes per invocation in params: would rerun every job every time.
+URI_ENV = "MLFLOW_TRACKING_URI"
+ARTIFACT_ROOT_ENV = "LAYERMAPS_ARTIFACT_ROOT"
+INVOCATION_ENV = "LAYERMAPS_INVOCATION_ID"
+JOB_TAG = "layermaps.job"
+PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
+
+
+class JobKilled(BaseException):
+    """Raised inside a job by SIGTERM, so its run can be ended KILLED on the way out."""
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:") or "://" not in uri
+
+
+def artifact_location(experiment: str, artifact_root: str | None) -> str | None:
+    """Explicit artifact folder per experiment for the local store; a server decides its own."""
+    if not artifact_root:
+        return None
+    return Path(artifact_root, experiment.replace("/", "_")).resolve().as_uri()
+
+
+def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
+    for attempt in range(5):
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(name, artifact_root))
+        except MlflowException:  # another process created it first: read it back
+            time.sleep(0.2 * (attempt + 1))
+    raise RuntimeError(f"could not create or find the MLflow experiment {name!r}")
+
+
+def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> None:
+    """Create (or upgrade) the store and the experiments once, before any job starts."""
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(uri)
+    for name in experiments:
+        get_or_create_experiment(client, name, artifact_root)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """Nested params -> {'a.b': 'value'} as MLflow wants them (lists as JSON)."""
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+            out[name] = text[:PARAM_VALUE_LIMIT]
+    return out
+
+
+def git_commit(repo: Path) -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def job_key(rule: str, wildcards: dict) -> str:
+    return rule + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
+
+
+def mark_leftovers_killed(client: MlflowClient, experiment_id: str, key: str) -> list[str]:
+    """A RUNNING run of this same job is a leftover of an attempt that died: end it KILLED."""
+    leftovers = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{key}' and attributes.status = 'RUNNING'")
+    for run in leftovers:
+        client.set_terminated(run.info.run_id, "KILLED")
+    return [r.info.run_id for r in leftovers]
+
+
+def read_run_id(path: str | Path) -> str:
+    return Path(path).read_text().strip()
+
+
+@contextlib.contextmanager
+def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
+            run_id_file: str | Path | None = None, parent_run_id: str | None = None,
+            run_name: str | None = None, repo: Path | None = None, log=print):
+    """One MLflow run for one workflow job, ended FINISHED, FAILED or KILLED as the job ends.
+
+    The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
+    name their upstream run (parent_run_id) and a failed job leaves no id behind.
+    """
+    if os.environ.pop("MLFLOW_RUN_ID", None):
+        log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
+    uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
+    key = job_key(rule, wildcards)
+    for old in mark_leftovers_killed(client, experiment_id, key):
+        log(f"[tracking] run {old} of an earlier attempt of {key} was still RUNNING: marked KILLED")
+    tags = {
+        JOB_TAG: key,
+        "layermaps.rule": rule,
+        "layermaps.invocation": os.environ.get(INVOCATION_ENV, "none"),
+        "layermaps.outputs": json.dumps(outputs),
+        "mlflow.source.git.commit": git_commit(repo or Path(__file__).resolve().parents[2]),
+        **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
+    }
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name or key, tags=tags)
+    run_id = run.info.run_id
+
+    def on_sigterm(signum, frame):
+        raise JobKilled(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    status = "FAILED"
+    try:
+        with mlflow.start_run(run_id=run_id):
+            if params:
+                mlflow.log_params(flatten(params))
+            try:
+                yield mlflow.active_run()
+                status = "FINISHED"
+            except (JobKilled, KeyboardInterrupt):
+                status = "KILLED"
+                raise
+            finally:
+                mlflow.end_run(status)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if status != "FINISHED":
+            # start_run's own exit may have overwritten our status; the store must say the truth
+            client.set_terminated(run_id, status)
+            log(f"[tracking] run {run_id} ended {status}")
+    if run_id_file:
+        write_text(run_id_file, run_id + "\n")
+    log(f"[tracking] run {run_id} FINISHED ({experiment})")
+
+
+def log_dataset(dataset: str, arrays: dict, source: str) -> None:
+    """Log the prepared training and test sets as MLflow dataset inputs, with class counts."""
+    import numpy as np
+
+    for split, context in (("train", "training"), ("test", "testing")):
+        ds = mlflow.data.from_numpy(arrays[f"{split}_images"], targets=arrays[f"{split}_labels"],
+                                    source=source,
+                                    name=f"{dataset}-{split}")
+        mlflow.log_input(ds, context=context)
+    counts = {split: {str(name): int(n) for name, n in zip(
+        arrays["class_names"], np.bincount(arrays[f"{split}_labels"], minlength=len(arrays["class_names"])))}
+        for split in ("train", "test")}
+    mlflow.log_dict(counts, "class_counts.json")
+    mlflow.log_metrics({"n_train": len(arrays["train_labels"]), "n_test": len(arrays["test_labels"]),
+                        "n_fit": len(arrays["fit_idx"]), "n_val": len(arrays["val_idx"])})

@@ -1,0 +1,78 @@
+"""Config checks that run when Snakemake builds the DAG: cheap imports only.
+
+The JSON schema (workflow/schemas/config.schema.yaml) catches wrong keys and types; this
+module turns its errors into one line a person can act on, and checks what a schema cannot:
+names that refer to other parts of the config.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _path(error) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def explain(error, config_name: str = "config") -> str:
+    """One readable message from a jsonschema ValidationError: key, value, what is allowed."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match([error] + list(error.context or [])) if error.context else error
+    value = json.dumps(error.instance, default=str)
+    if len(value) > 120:
+        value = value[:117] + "..."
+    schema = error.schema
+    allowed = ""
+    if error.validator == "additionalProperties":
+        known = sorted((error.schema.get("properties") or {}).keys())
+        if known:
+            allowed = f" Allowed keys: {', '.join(known)}."
+    elif "enum" in schema:
+        allowed = f" Allowed: {', '.join(map(str, schema['enum']))}."
+    elif "description" in schema:
+        allowed = f" Expected: {schema['description']}."
+    hint = ""
+    if isinstance(error.instance, str):
+        try:
+            float(error.instance)
+            hint = (" (YAML reads a number like 1e-3 as a string: write 1.0e-3.)")
+        except ValueError:
+            pass
+    return (f"invalid {config_name}: {_path(error)} = {value}: {error.message}.{allowed}{hint}")
+
+
+def validate_config(config: dict, schema_path: str) -> None:
+    """snakemake.utils.validate (fills schema defaults), with readable errors."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, schema=schema_path)
+    except WorkflowError as err:
+        cause = next((a for a in err.args if isinstance(a, jsonschema.ValidationError)), None)
+        if cause is None:
+            raise
+        raise ConfigError(explain(cause)) from None
+
+
+def check_names(config: dict, models: dict, known_reducers) -> None:
+    """Names that refer to other parts of the config must exist."""
+    unknown = sorted(set(config["reducers"]) - set(known_reducers))
+    if unknown:
+        raise ConfigError(f"invalid config: reducers has unknown reducer(s) {', '.join(unknown)}. "
+                          f"Allowed: {', '.join(sorted(known_reducers))}.")
+    wanted = config["embed"]["models"]
+    if wanted != "all":
+        missing = [m for m in wanted if m not in models]
+        if missing:
+            raise ConfigError(f"invalid config: embed.models names unknown model(s) "
+                              f"{', '.join(missing)}. Models in this config: {', '.join(models) or 'none'}.")

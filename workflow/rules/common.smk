@@ -1,0 +1,52 @@
+# Config validation, tracking environment, target lists. Shared by every stage's rules.
+
+import uuid
+
+from layermaps.datasets import FILES, Dataset
+from layermaps.workflow_config import check_names, validate_config
+
+validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+R = config["results_dir"].rstrip("/")
+DATASETS = config["datasets"]
+RAW_FILES = [Dataset.filename(key) for key in FILES]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+# ---- MLflow: the store, chosen once here and handed to every job through the environment
+# (envvars:), never through params: (a value in params that changes would rerun every job).
+_TRACKING = config["tracking"]
+if not os.environ.get("MLFLOW_TRACKING_URI"):
+    os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.abspath(f"{R}/{_TRACKING['store']}")
+    os.environ["LAYERMAPS_ARTIFACT_ROOT"] = os.path.abspath(f"{R}/{_TRACKING['artifact_root']}")
+else:
+    os.environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
+os.environ["LAYERMAPS_EXPERIMENT_PREFIX"] = _TRACKING["experiment_prefix"]
+os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
+
+
+envvars:
+    "MLFLOW_TRACKING_URI",
+    "LAYERMAPS_ARTIFACT_ROOT",
+    "LAYERMAPS_EXPERIMENT_PREFIX",
+    "LAYERMAPS_INVOCATION_ID",
+
+
+def experiments():
+    return [f"{_TRACKING['experiment_prefix']}/{d}" for d in DATASETS]
+
+
+onstart:
+    # Create or upgrade the store once, in the main process, before any job: a fresh SQLite
+    # store hit by several jobs at once fails with schema-migration races.
+    from layermaps.tracking import init_store
+
+    init_store(os.environ["MLFLOW_TRACKING_URI"],
+               os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
+
+
+def final_targets():
+    return [f"{R}/{d}/data.npz" for d in DATASETS]

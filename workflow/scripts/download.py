@@ -1,0 +1,16 @@
+"""Download and verify a dataset's four IDX files (tracked)."""
+
+from pathlib import Path
+
+import mlflow
+
+from layermaps.download import fetch_dataset
+from layermaps.smk import tracked_job
+
+dataset = snakemake.wildcards.dataset
+# Mirrors are read from the config, not params, on purpose: a new mirror list must not rerun
+# a verified download (and with it every downstream job); the checksums make all mirrors equal.
+mirrors = snakemake.config["data"]["mirrors"].get(dataset, [])
+with tracked_job(snakemake, dataset=dataset):
+    used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors)
+    mlflow.log_dict(used, "sources.json")
