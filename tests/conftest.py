@@ -40,3 +40,46 @@ def mnist_small(shared_data):
 def fashion_small(shared_data):
     """(x_train, y_train, x_test, y_test): 2,000 / 500 real Fashion-MNIST rows."""
     return _small(shared_data / "fashion-mnist", 2000, 500)
+
+
+# ---- running the real workflow -------------------------------------------------------------
+import subprocess
+import sys
+
+import yaml
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def write_config(workdir: Path, **overrides) -> Path:
+    """config.yaml in workdir: the repo's default config, deep-updated with overrides."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+
+    def update(base, new):
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                update(base[key], value)
+            else:
+                base[key] = value
+
+    update(config, overrides)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the real snakemake CLI on the repo's Snakefile in workdir."""
+    env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture
+def run_snakemake():
+    return snakemake

@@ -56,7 +56,8 @@ def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int,
                 content = response.read()
             verify(content, expected_sha256=expected_sha256, name=dest.name, ndim=ndim)
         except (urllib.error.URLError, OSError, ValueError) as err:
-            reason = getattr(err, "reason", None) or err
+            reason = (f"HTTP {err.code} {err.reason}" if isinstance(err, urllib.error.HTTPError)
+                      else getattr(err, "reason", None) or err)
             failures.append(f"  {url}: {reason}")
             log(f"[download] {url}: failed ({reason}); trying the next mirror")
             continue

@@ -26,16 +26,18 @@ def explain(error, config_name: str = "config") -> str:
     from jsonschema.exceptions import best_match
 
     error = best_match([error] + list(error.context or [])) if error.context else error
+    if error.validator == "additionalProperties":
+        known = sorted((error.schema.get("properties") or {}).keys())
+        extra = sorted(set(error.instance) - set(known))
+        return (f"invalid {config_name}: unknown key(s) {', '.join(map(repr, extra))} in "
+                f"{_path(error)} (Additional properties are not allowed). "
+                f"Allowed keys: {', '.join(known)}.")
     value = json.dumps(error.instance, default=str)
     if len(value) > 120:
         value = value[:117] + "..."
     schema = error.schema
     allowed = ""
-    if error.validator == "additionalProperties":
-        known = sorted((error.schema.get("properties") or {}).keys())
-        if known:
-            allowed = f" Allowed keys: {', '.join(known)}."
-    elif "enum" in schema:
+    if "enum" in schema:
         allowed = f" Allowed: {', '.join(map(str, schema['enum']))}."
     elif "description" in schema:
         allowed = f" Expected: {schema['description']}."
@@ -50,18 +52,32 @@ def explain(error, config_name: str = "config") -> str:
 
 
 def validate_config(config: dict, schema_path: str) -> None:
-    """snakemake.utils.validate (fills schema defaults), with readable errors."""
-    import jsonschema
+    """snakemake.utils.validate (which also fills schema defaults), with readable errors."""
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
     try:
         validate(config, schema=schema_path)
-    except WorkflowError as err:
-        cause = next((a for a in err.args if isinstance(a, jsonschema.ValidationError)), None)
-        if cause is None:
+    except WorkflowError:
+        # Snakemake flattens the jsonschema error into text: validate again to get the object.
+        import jsonschema
+        import yaml
+        from jsonschema.exceptions import best_match
+
+        with open(schema_path) as f:
+            schema = yaml.safe_load(f)
+        error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+        if error is None:
             raise
-        raise ConfigError(explain(cause)) from None
+        raise ConfigError(explain(error)) from None
+
+
+def checked(function, *args):
+    """Call a config-reading function; its ValueError becomes a ConfigError naming the config."""
+    try:
+        return function(*args)
+    except ValueError as err:
+        raise ConfigError(f"invalid config: {err}") from None
 
 
 def check_names(config: dict, models: dict, known_reducers) -> None:

@@ -3,9 +3,13 @@
 import uuid
 
 from layermaps.datasets import FILES, Dataset
-from layermaps.workflow_config import check_names, validate_config
+from layermaps.modelspec import all_models
+from layermaps.reducers import REDUCERS
+from layermaps.workflow_config import checked, check_names, validate_config
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+MODELS = checked(all_models, config["models"], config.get("sweeps"))  # name -> full spec
+check_names(config, MODELS, REDUCERS)
 
 R = config["results_dir"].rstrip("/")
 DATASETS = config["datasets"]

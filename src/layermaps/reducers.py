@@ -1,0 +1,397 @@
+"""2-D reducers behind one interface, and the shared handling of degenerate inputs.
+
+`embed(name, x_train, x_test, seed=...)` is the entry point. Every reducer is fitted on the
+training rows only and places the test rows in the *same* coordinates with the library's own
+out-of-sample transform (protocol "inductive"). TriMAP has none: by default it is fitted on
+train and test together without labels (protocol "transductive"); with the setting
+`out_of_sample="knn"` it is fitted on train alone and each test row is placed at the
+distance-weighted mean of the 2-D positions of its k nearest training rows (inductive).
+No code path fits a reducer on the test rows alone: that gives two unrelated coordinate systems.
+
+Adding a reducer = one `Reducer` subclass + one entry in `REDUCERS`. Heavy libraries are
+imported inside the classes so that `import layermaps.reducers` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Embedding:
+    train: np.ndarray  # (n_train, 2) float32
+    test: np.ndarray  # (n_test, 2) float32, same coordinates as train
+    protocol: str  # "inductive" | "transductive"
+    policy: str  # "fit" | "identity" | "constant"
+    fit_seconds: float
+    transform_seconds: float
+    input_dim: int  # columns in
+    effective_dim: int  # non-constant columns (on train)
+    reducer: str = ""
+
+    def save(self, path) -> None:
+        """Atomic .npz write: a temporary file in the same folder, then os.replace."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:  # a file object, so numpy does not append ".npz"
+                np.savez(f, **asdict(self))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path) -> "Embedding":
+        with np.load(path, allow_pickle=False) as d:
+            kinds = {"train": np.asarray, "test": np.asarray, "fit_seconds": float,
+                     "transform_seconds": float, "input_dim": int, "effective_dim": int}
+            return cls(**{f.name: kinds.get(f.name, str)(d[f.name]) for f in fields(cls)})
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _set_numba_threads(n_jobs: int) -> None:
+    # NUMBA_NUM_THREADS (set by the caller before numba is imported) is the ceiling.
+    import numba
+
+    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _as_2d(coords) -> np.ndarray:
+    """float32 (n, 2): pads a single column with zeros."""
+    c = np.asarray(coords, dtype=np.float32)
+    if c.shape[1] == 1:
+        c = np.hstack([c, np.zeros_like(c)])
+    return np.ascontiguousarray(c)
+
+
+def _too_small(reducer: str, setting: str, value, n: int, need: int, what: str = "n_train"):
+    if n < need:
+        raise ValueError(f"{reducer}: {what}={n} is too small for setting {setting}={value!r} "
+                         f"(needs {what} >= {need}); lower {setting!r} or use more rows")
+
+
+# --------------------------------------------------------------------------- reducers
+
+class Reducer:
+    """Base class: settings are checked against `allowed`; `run` times fit and transform."""
+
+    name = ""
+    protocol = "inductive"
+    allowed: tuple[str, ...] = ()  # settings passed to the library (seed, n_jobs, n_components are ours)
+
+    def __init__(self, seed: int, n_jobs: int = 1, **settings):
+        unknown = sorted(set(settings) - set(self.allowed))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(self.allowed)}")
+        if int(n_jobs) < 1:
+            raise ValueError(f"{self.name}: n_jobs must be >= 1, got {n_jobs}")
+        self.seed, self.n_jobs, self.settings = int(seed), int(n_jobs), dict(settings)
+
+    def check_size(self, n_train: int, n_test: int) -> None:
+        """Raise ValueError naming the setting when there are too few rows for it."""
+
+    def fit(self, x_train: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform(self, x_test: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def train_coords(self, fitted: np.ndarray) -> np.ndarray:
+        """Training coordinates as they stand after `transform` (openTSNE moves them)."""
+        return fitted
+
+    def run(self, x_train, x_test):
+        """-> (train, test, fit_seconds, transform_seconds); float32 (n, 2) coordinates."""
+        self.check_size(len(x_train), len(x_test))
+        t0 = time.perf_counter()
+        fitted = self.fit(x_train)
+        t1 = time.perf_counter()
+        test = self.transform(x_test)
+        t2 = time.perf_counter()
+        return _as_2d(self.train_coords(fitted)), _as_2d(test), t1 - t0, t2 - t1
+
+
+class PCAReducer(Reducer):
+    name = "pca"
+    allowed = ("whiten", "svd_solver", "tol", "iterated_power", "n_oversamples",
+               "power_iteration_normalizer")
+
+    def fit(self, x):
+        from sklearn.decomposition import PCA
+
+        self.model = PCA(n_components=min(2, *x.shape), random_state=self.seed, **self.settings)
+        return self.model.fit_transform(x)
+
+    def transform(self, x):
+        return self.model.transform(x)
+
+
+class TSNEReducer(Reducer):
+    """openTSNE. The setting `transform` (a dict) goes to `TSNEEmbedding.transform`."""
+
+    name = "tsne"
+    allowed = ("perplexity", "learning_rate", "early_exaggeration_iter", "early_exaggeration",
+               "n_iter", "exaggeration", "dof", "theta", "n_interpolation_points",
+               "min_num_intervals", "ints_in_interval", "initialization", "metric",
+               "metric_params", "initial_momentum", "final_momentum", "max_grad_norm",
+               "max_step_norm", "neighbors", "knn_kwargs", "negative_gradient_method",
+               "transform")
+    transform_allowed = ("perplexity", "initialization", "k", "learning_rate",
+                         "early_exaggeration", "early_exaggeration_iter", "exaggeration",
+                         "n_iter", "initial_momentum", "final_momentum", "max_grad_norm",
+                         "max_step_norm")
+
+    def __init__(self, seed, n_jobs=1, **settings):
+        super().__init__(seed, n_jobs, **settings)
+        self.transform_settings = dict(self.settings.pop("transform", None) or {})
+        unknown = sorted(set(self.transform_settings) - set(self.transform_allowed))
+        if unknown:
+            raise ValueError(f"tsne: unknown transform setting(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(self.transform_allowed)}")
+
+    def check_size(self, n_train, n_test):
+        # openTSNE would silently lower the perplexity; we refuse instead.
+        p = self.settings.get("perplexity", 30)
+        _too_small("tsne", "perplexity", p, n_train, int(np.floor(3 * p)) + 1)
+        k = self.transform_settings.get("k", 25)
+        _too_small("tsne", "transform.k", k, n_train, k)
+
+    def fit(self, x):
+        from openTSNE import TSNE
+
+        tsne = TSNE(n_components=2, n_jobs=self.n_jobs, random_state=self.seed, **self.settings)
+        self.embedding_ = tsne.fit(x)
+        return np.array(self.embedding_)
+
+    def transform(self, x):
+        # Re-centres self.embedding_ in place: train_coords() reads it afterwards.
+        return np.array(self.embedding_.transform(x, **self.transform_settings))
+
+    def train_coords(self, fitted):
+        return np.array(self.embedding_)
+
+
+class UMAPReducer(Reducer):
+    name = "umap"
+    allowed = ("n_neighbors", "metric", "metric_kwds", "n_epochs", "learning_rate", "init",
+               "min_dist", "spread", "low_memory", "set_op_mix_ratio", "local_connectivity",
+               "repulsion_strength", "negative_sample_rate", "transform_queue_size", "a", "b",
+               "angular_rp_forest", "transform_seed", "force_approximation_algorithm", "unique",
+               "densmap", "dens_lambda", "dens_frac", "dens_var_shift", "disconnection_distance")
+
+    def check_size(self, n_train, n_test):
+        k = self.settings.get("n_neighbors", 15)
+        _too_small("umap", "n_neighbors", k, n_train, k + 1)
+
+    def fit(self, x):
+        _set_numba_threads(self.n_jobs)
+        import umap  # also imports TensorFlow when it is installed (slow first import)
+
+        # random_state makes umap-learn run single-threaded (it says so in a warning).
+        kw = {"transform_seed": self.seed, **self.settings}
+        self.model = umap.UMAP(n_components=2, random_state=self.seed,
+                               n_jobs=1, **kw)
+        return self.model.fit_transform(x)
+
+    def transform(self, x):
+        return self.model.transform(x)
+
+
+class PaCMAPReducer(Reducer):
+    name = "pacmap"
+    allowed = ("n_neighbors", "MN_ratio", "FP_ratio", "distance", "lr", "num_iters",
+               "apply_pca", "knn_backend")
+
+    def check_size(self, n_train, n_test):
+        k = self.settings.get("n_neighbors", 10)
+        if k is not None:
+            _too_small("pacmap", "n_neighbors", k, n_train, k + 2)
+
+    def _threads(self):
+        _set_numba_threads(self.n_jobs)
+        try:
+            import faiss
+        except ImportError:
+            return
+        # PaCMAP itself drops FAISS to 1 thread whenever a random_state is given (HNSW
+        # construction is otherwise not reproducible), so this only matters without a seed.
+        faiss.omp_set_num_threads(self.n_jobs)
+
+    def fit(self, x):
+        self._threads()
+        import pacmap
+
+        # The seed is module-global in pacmap (set by the constructor): keep fit and
+        # transform of one reducer together, as run() does.
+        self.model = pacmap.PaCMAP(n_components=2, random_state=self.seed, **self.settings)
+        self.x_train = x
+        return self.model.fit_transform(x)
+
+    def transform(self, x):
+        import pacmap.pacmap as impl
+
+        impl._RANDOM_STATE = self.seed  # another PaCMAP built in between would have reset it
+        return self.model.transform(x, basis=self.x_train)
+
+
+class TriMAPReducer(Reducer):
+    """TriMAP (1.1.x, annoy). No out-of-sample transform exists, so:
+
+    out_of_sample="transductive" (default): fit on vstack(train, test), labels never seen;
+        the joint fit time is fit_seconds.
+    out_of_sample="knn": fit on train; each test row goes to the inverse-distance-weighted
+        mean of the 2-D positions of its `knn_k` nearest training rows in input space.
+    """
+
+    name = "trimap"
+    allowed = ("n_inliers", "n_outliers", "n_random", "distance", "lr", "n_iters",
+               "weight_temp", "apply_pca", "opt_method", "out_of_sample", "knn_k")
+    modes = ("transductive", "knn")
+
+    def __init__(self, seed, n_jobs=1, **settings):
+        super().__init__(seed, n_jobs, **settings)
+        self.mode = self.settings.pop("out_of_sample", "transductive")
+        self.knn_k = int(self.settings.pop("knn_k", 10))
+        if self.mode not in self.modes:
+            raise ValueError(f"trimap: setting out_of_sample={self.mode!r}; allowed: {self.modes}")
+        if self.knn_k < 1:
+            raise ValueError(f"trimap: setting knn_k={self.knn_k} must be >= 1")
+        self.protocol = "transductive" if self.mode == "transductive" else "inductive"
+
+    def check_size(self, n_train, n_test):
+        n = n_train + n_test if self.mode == "transductive" else n_train
+        what = "n_train+n_test" if self.mode == "transductive" else "n_train"
+        # trimap asserts n_inliers < n-1 and its outlier rejection sampling never ends
+        # when fewer than n_outliers rows lie outside a point's inliers.
+        ni, no = self.settings.get("n_inliers", 12), self.settings.get("n_outliers", 4)
+        _too_small("trimap", "n_inliers", ni, n, ni + no + 2, what)
+        if self.mode == "knn":
+            _too_small("trimap", "knn_k", self.knn_k, n_train, self.knn_k)
+
+    def _fit_transform(self, x):
+        _set_numba_threads(self.n_jobs)
+        import trimap
+
+        _seed_numba(self.seed)  # trimap samples triplets with numba's per-thread np.random
+        return trimap.TRIMAP(n_dims=2, verbose=False, **self.settings).fit_transform(x)
+
+    def run(self, x_train, x_test):
+        if self.mode == "knn":
+            return super().run(x_train, x_test)
+        self.check_size(len(x_train), len(x_test))
+        t0 = time.perf_counter()
+        joint = self._fit_transform(np.vstack([x_train, x_test]))
+        t1 = time.perf_counter()
+        n = len(x_train)
+        return _as_2d(joint[:n]), _as_2d(joint[n:]), t1 - t0, 0.0
+
+    def fit(self, x):
+        if self.mode != "knn":
+            raise RuntimeError("trimap: transductive mode embeds train and test together; use run()")
+        self.x_train, self.train_ = x, self._fit_transform(x)
+        return self.train_
+
+    def transform(self, x):
+        from sklearn.neighbors import NearestNeighbors
+
+        metric = {"angular": "cosine"}.get(self.settings.get("distance", "euclidean"),
+                                           self.settings.get("distance", "euclidean"))
+        nn = NearestNeighbors(n_neighbors=self.knn_k, metric=metric, n_jobs=self.n_jobs)
+        dist, idx = nn.fit(self.x_train).kneighbors(x)
+        zero = dist == 0
+        # Exact duplicates of training rows take the mean position of those duplicates.
+        w = np.where(zero.any(axis=1, keepdims=True), zero, 1.0 / np.where(zero, 1.0, dist))
+        w /= w.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkd->nd", w, self.train_[idx])
+
+
+_NUMBA_SEEDER = None
+
+
+def _seed_numba(seed: int) -> None:
+    """Seed numba's np.random in the calling thread and in each worker thread.
+
+    numba keeps one generator per thread; seeding from Python (np.random.seed) reaches none
+    of them. With a fixed thread count the static prange schedule makes this reproducible.
+    """
+    global _NUMBA_SEEDER
+    if _NUMBA_SEEDER is None:
+        import numba
+
+        @numba.njit
+        def seed_here(s):
+            np.random.seed(s)
+
+        @numba.njit(parallel=True)
+        def seed_workers(s, n):
+            for _ in numba.prange(n):
+                np.random.seed(s + 1 + numba.get_thread_id())
+
+        _NUMBA_SEEDER = (seed_here, seed_workers, numba.get_num_threads)
+    seed_here, seed_workers, n_threads = _NUMBA_SEEDER
+    seed_here(seed)
+    seed_workers(seed, n_threads())
+
+
+REDUCERS: dict[str, type[Reducer]] = {
+    "pca": PCAReducer,
+    "tsne": TSNEReducer,
+    "umap": UMAPReducer,
+    "trimap": TriMAPReducer,
+    "pacmap": PaCMAPReducer,
+}
+
+
+# --------------------------------------------------------------------------- entry point
+
+def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
+    out = []
+    for label, x in (("x_train", x_train), ("x_test", x_test)):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"{label} must be a 2-D array (rows x features), got shape {x.shape}")
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{label} must hold real numbers, got dtype {x.dtype}")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"{label} is empty: shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=np.float32)  # a private copy: some libraries mutate
+        if not np.isfinite(x).all():
+            raise ValueError(f"{label} contains NaN or infinite values")
+        out.append(x)
+    if out[0].shape[1] != out[1].shape[1]:
+        raise ValueError(f"x_train has {out[0].shape[1]} columns but x_test has {out[1].shape[1]}")
+    return out[0], out[1]
+
+
+def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
+          settings: dict | None = None) -> Embedding:
+    """Embed x_train in 2-D with reducer `name` and place x_test in the same coordinates.
+
+    Degenerate inputs (e.g. 1- or 2-unit ReLU layers, dead units) skip the reducer:
+    effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
+    non-constant columns, zero-padded to 2-D). Both are inductive. Otherwise policy "fit".
+    """
+    if name not in REDUCERS:
+        raise ValueError(f"unknown reducer {name!r}; known: {', '.join(REDUCERS)}")
+    reducer = REDUCERS[name](seed=seed, n_jobs=n_jobs, **(settings or {}))  # validates settings
+    x_train, x_test = _check_inputs(x_train, x_test)
+    live = np.flatnonzero(np.ptp(x_train, axis=0) > 0)  # non-constant on the training rows
+    common = dict(input_dim=x_train.shape[1], effective_dim=len(live), reducer=name)
+    if len(live) == 0:
+        zeros = lambda x: np.zeros((len(x), 2), np.float32)  # noqa: E731
+        return Embedding(zeros(x_train), zeros(x_test), "inductive", "constant", 0.0, 0.0, **common)
+    if len(live) <= 2:
+        return Embedding(_as_2d(x_train[:, live]), _as_2d(x_test[:, live]), "inductive",
+                         "identity", 0.0, 0.0, **common)
+    train, test, fit_s, transform_s = reducer.run(x_train, x_test)
+    return Embedding(train, test, reducer.protocol, "fit", fit_s, transform_s, **common)

@@ -1,0 +1,276 @@
+"""Reducers on small real MNIST: shapes, determinism, test points in the training frame,
+degenerate inputs, settings, the TriMAP protocol, and the openTSNE re-centring trap."""
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+from layermaps.reducers import REDUCERS, Embedding, TriMAPReducer, TSNEReducer, embed
+
+# Short optimisations keep the file fast; the workflow uses the library defaults.
+FAST = {
+    "pca": ("pca", {}),
+    "tsne": ("tsne", {"n_iter": 250, "early_exaggeration_iter": 125}),
+    "umap": ("umap", {"n_epochs": 200}),
+    "pacmap": ("pacmap", {"num_iters": (50, 50, 100)}),
+    "trimap": ("trimap", {"n_iters": 200}),
+    "trimap_knn": ("trimap", {"n_iters": 200, "out_of_sample": "knn"}),
+}
+# (min 5-NN accuracy of test points, max median test-to-input-space-neighbour gap / spread).
+# Measured on this data: pca .39/.31, tsne .89/.01, umap .83/.09, pacmap .82/.07,
+# trimap .84/.06, trimap_knn .70/.10; chance accuracy is .1.
+EXPECT = {"pca": (0.3, 0.5), "tsne": (0.8, 0.05), "umap": (0.75, 0.15), "pacmap": (0.75, 0.15),
+          "trimap": (0.75, 0.15), "trimap_knn": (0.6, 0.2)}
+PROTOCOL = {"trimap": "transductive"}
+
+
+@pytest.fixture(scope="module")
+def mnist50(mnist_small):
+    """1,000 train / 200 test real MNIST rows, PCA-reduced to 50 dims (fitted on train)."""
+    x, y, xt, yt = mnist_small
+    x, y, xt, yt = x[:1000], y[:1000], xt[:200], yt[:200]
+    pca = PCA(50, random_state=0).fit(x)
+    return pca.transform(x).astype(np.float32), y, pca.transform(xt).astype(np.float32), yt
+
+
+@pytest.fixture(scope="module")
+def embedded(mnist50):
+    x, _, xt, _ = mnist50
+    return {key: embed(name, x, xt, seed=0, settings=s) for key, (name, s) in FAST.items()}
+
+
+def _gap_ratio(mnist50, e):
+    """Median 2-D distance from each test point to its nearest training row (in input space),
+    relative to the median radius of the training embedding."""
+    x, _, xt, _ = mnist50
+    nn = NearestNeighbors(n_neighbors=1).fit(x).kneighbors(xt, return_distance=False)[:, 0]
+    gap = np.linalg.norm(e.test - e.train[nn], axis=1)
+    return np.median(gap) / np.median(np.linalg.norm(e.train - np.median(e.train, 0), axis=1))
+
+
+@pytest.mark.parametrize("key", FAST)
+def test_fit_shapes_and_record(embedded, key):
+    e = embedded[key]
+    assert e.train.shape == (1000, 2) and e.test.shape == (200, 2)
+    assert e.train.dtype == np.float32 and e.test.dtype == np.float32
+    assert np.isfinite(e.train).all() and np.isfinite(e.test).all()
+    assert (e.policy, e.input_dim, e.effective_dim, e.reducer) == ("fit", 50, 50, FAST[key][0])
+    assert e.protocol == PROTOCOL.get(key, "inductive")
+    assert e.fit_seconds > 0 and e.transform_seconds >= 0
+    assert e.train.std(axis=0).min() > 0  # not collapsed
+
+
+@pytest.mark.parametrize("key", FAST)
+def test_test_points_land_among_their_training_neighbours(mnist50, embedded, key):
+    _, y, _, yt = mnist50
+    e = embedded[key]
+    min_acc, max_gap = EXPECT[key]
+    assert KNeighborsClassifier(5).fit(e.train, y).score(e.test, yt) > min_acc
+    assert _gap_ratio(mnist50, e) < max_gap
+
+
+@pytest.mark.parametrize("key", FAST)
+def test_deterministic_for_a_seed(mnist50, embedded, key):
+    x, _, xt, _ = mnist50
+    name, s = FAST[key]
+    again = embed(name, x, xt, seed=0, settings=s)
+    np.testing.assert_array_equal(again.train, embedded[key].train)
+    np.testing.assert_array_equal(again.test, embedded[key].test)
+
+
+@pytest.mark.parametrize("key", [k for k in FAST if k != "pca"])  # full-SVD PCA has no randomness
+def test_seed_reaches_the_library(mnist50, key):
+    x, _, xt, _ = mnist50
+    name, s = FAST[key]
+    a, b = (embed(name, x[:300], xt[:50], seed=seed, settings=s) for seed in (0, 1))
+    assert not np.allclose(a.train, b.train)
+
+
+def test_opentsne_train_coords_read_after_transform(mnist50):
+    """openTSNE's transform re-centres the stored training embedding in place."""
+    x, y, xt, yt = mnist50
+    r = TSNEReducer(seed=0, **FAST["tsne"][1])
+    before = np.array(r.fit(x))
+    test = r.transform(xt)
+    after = np.array(r.embedding_)
+    shift = before - after
+    assert np.abs(shift).max() > 0.1  # the trap is real on this data ...
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-4)  # (a pure shift)
+    train, test2, _, _ = TSNEReducer(seed=0, **FAST["tsne"][1]).run(x, xt)
+    np.testing.assert_array_equal(train, after.astype(np.float32))  # ... and run() avoids it
+    np.testing.assert_array_equal(test2, test.astype(np.float32))
+    assert _gap_ratio(mnist50, Embedding(train, test2, "", "", 0, 0, 0, 0)) < 0.05
+
+
+def test_trimap_knn_placement_is_weighted_mean_of_training_neighbours(mnist50):
+    x, _, xt, _ = mnist50
+    r = TriMAPReducer(seed=0, n_iters=100, out_of_sample="knn", knn_k=4)
+    train = r.fit(x)
+    test = r.transform(xt[:5])
+    dist, idx = NearestNeighbors(n_neighbors=4).fit(x).kneighbors(xt[:5])
+    w = 1 / dist
+    expected = (w[:, :, None] * train[idx]).sum(1) / w.sum(1, keepdims=True)
+    np.testing.assert_allclose(test, expected, rtol=1e-5, atol=1e-5)
+    # A test row identical to a training row lands exactly on it.
+    np.testing.assert_allclose(r.transform(x[7:8]), train[7:8], atol=1e-6)
+
+
+def test_trimap_transductive_never_fits_test_alone(mnist50):
+    x, _, xt, _ = mnist50
+    r = TriMAPReducer(seed=0, n_iters=50)
+    assert r.protocol == "transductive"
+    with pytest.raises(RuntimeError, match="transductive"):
+        r.fit(x)  # no separate fit (of train or of test) in transductive mode
+    assert TriMAPReducer(seed=0, out_of_sample="knn").protocol == "inductive"
+
+
+# ----------------------------------------------------------------- degenerate inputs
+
+def _columns(mnist_small, cols):
+    x, _, xt, _ = mnist_small
+    return x[:300, cols], xt[:60, cols]
+
+
+# Pixel 0 (a corner) is 0 in every image; pixels 350/351/406 vary (centre of the digit area).
+DEGENERATE = {
+    "1-D": ([350], "identity", 1),
+    "2-D": ([350, 406], "identity", 2),
+    "all-constant": ([0, 1, 2, 783], "constant", 0),
+    "3 cols, 2 constant": ([0, 350, 783], "identity", 1),
+}
+
+
+@pytest.mark.parametrize("name", REDUCERS)
+@pytest.mark.parametrize("case", DEGENERATE)
+def test_degenerate_inputs_follow_the_policy(mnist_small, name, case):
+    cols, policy, eff = DEGENERATE[case]
+    x, xt = _columns(mnist_small, cols)
+    e = embed(name, x, xt, seed=0, settings=FAST[name][1])
+    assert (e.policy, e.effective_dim, e.input_dim, e.protocol) == (policy, eff, len(cols), "inductive")
+    assert e.train.shape == (300, 2) and e.test.shape == (60, 2) and e.train.dtype == np.float32
+    live = [i for i, c in enumerate(cols) if c != 0 and c != 783 and c not in (1, 2)]
+    expect_tr = np.zeros((300, 2), np.float32)
+    expect_te = np.zeros((60, 2), np.float32)
+    expect_tr[:, :len(live)], expect_te[:, :len(live)] = x[:, live], xt[:, live]
+    np.testing.assert_array_equal(e.train, expect_tr)
+    np.testing.assert_array_equal(e.test, expect_te)
+
+
+def test_constant_columns_decided_on_train_only(mnist_small):
+    x, xt = _columns(mnist_small, [0, 1, 2])
+    xt = xt.copy()
+    xt[:, 0] = 0.5  # varies from train, still a dead unit as far as train is concerned
+    e = embed("umap", x, xt, seed=0)
+    assert e.policy == "constant" and not e.test.any()
+
+
+@pytest.mark.parametrize("key", FAST)
+def test_relu_like_three_unit_layer_is_fitted(mnist_small, key):
+    """The sweep's narrow layers: 3 ReLU units, half the rows all zero (many duplicates)."""
+    x, _, xt, _ = mnist_small
+    w = np.random.default_rng(0).normal(size=(784, 3)).astype(np.float32)
+    relu = lambda a: np.maximum(a @ w - 4.0, 0)  # noqa: E731
+    h, ht = relu(x[:400]), relu(xt[:80])
+    assert 0.2 < (h.sum(1) == 0).mean() < 0.9
+    name, s = FAST[key]
+    e = embed(name, h, ht, seed=0, settings=s)
+    assert e.policy == "fit" and e.effective_dim == 3
+    assert np.isfinite(e.train).all() and np.isfinite(e.test).all()
+
+
+# ----------------------------------------------------------------- settings and inputs
+
+@pytest.mark.parametrize("name", REDUCERS)
+def test_unknown_setting_refused_naming_the_key(name):
+    x = np.random.default_rng(0).random((50, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match=rf"{name}.*'n_compnents'.*allowed"):
+        embed(name, x, x, seed=0, settings={"n_compnents": 3})
+
+
+@pytest.mark.parametrize("name", REDUCERS)
+def test_reserved_settings_refused(name):
+    # seed, n_jobs and the output dimension belong to embed(), not to settings.
+    for key in ("random_state", "n_jobs", "n_components"):
+        with pytest.raises(ValueError, match=key):
+            REDUCERS[name](seed=0, **{key: 1})
+
+
+def test_nested_and_mode_settings_checked():
+    with pytest.raises(ValueError, match="'kk'"):
+        TSNEReducer(seed=0, transform={"kk": 3})
+    with pytest.raises(ValueError, match="out_of_sample"):
+        TriMAPReducer(seed=0, out_of_sample="separate_fit")
+    with pytest.raises(ValueError, match="unknown reducer 'isomap'"):
+        embed("isomap", np.zeros((5, 3)), np.zeros((5, 3)), seed=0)
+
+
+def test_allowed_settings_exist_in_the_libraries():
+    import openTSNE
+    import pacmap
+    import trimap
+    import umap
+    from sklearn.decomposition import PCA as SkPCA
+
+    libs = {"pca": SkPCA, "tsne": openTSNE.TSNE, "umap": umap.UMAP, "pacmap": pacmap.PaCMAP,
+            "trimap": trimap.TRIMAP}
+    ours = {"tsne": {"transform"}, "trimap": {"out_of_sample", "knn_k"}}
+    for name, cls in REDUCERS.items():
+        params = set(inspect.signature(libs[name]).parameters)
+        assert set(cls.allowed) - ours.get(name, set()) <= params, name
+    assert set(TSNEReducer.transform_allowed) <= set(
+        inspect.signature(openTSNE.TSNEEmbedding.transform).parameters)
+
+
+@pytest.mark.parametrize("name, settings, n, key", [
+    ("tsne", {}, 80, "perplexity"),
+    ("tsne", {"perplexity": 5, "transform": {"k": 40}}, 30, "transform.k"),
+    ("umap", {"n_neighbors": 50}, 40, "n_neighbors"),
+    ("pacmap", {"n_neighbors": 40}, 30, "n_neighbors"),
+    ("trimap", {"n_inliers": 40}, 30, "n_inliers"),
+])
+def test_too_few_rows_refused_naming_the_setting(mnist50, name, settings, n, key):
+    x, _, xt, _ = mnist50
+    with pytest.raises(ValueError, match=rf"{name}: .*{key}"):
+        embed(name, x[:n], xt[:5], seed=0, settings=settings)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda x, xt: (x[:, 0], xt), "2-D"),
+    (lambda x, xt: (x, xt[:, :10]), "columns"),
+    (lambda x, xt: (np.where(x == x.max(), np.nan, x), xt), "NaN"),
+    (lambda x, xt: (x, np.full_like(xt, np.inf)), "infinite"),
+    (lambda x, xt: (x.astype(complex), xt), "real"),
+    (lambda x, xt: (x[:0], xt), "empty"),
+])
+def test_bad_inputs_refused(mnist50, bad, match):
+    x, _, xt, _ = mnist50
+    with pytest.raises(ValueError, match=match):
+        embed("pca", *bad(x, xt), seed=0)
+
+
+def test_save_load_round_trip(tmp_path, embedded):
+    e = embedded["trimap"]
+    path = tmp_path / "sub" / "emb.npz"
+    e.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["emb.npz"]  # no temp file left behind
+    back = Embedding.load(path)
+    np.testing.assert_array_equal(back.train, e.train)
+    np.testing.assert_array_equal(back.test, e.test)
+    assert (back.protocol, back.policy, back.reducer) == ("transductive", "fit", "trimap")
+    assert (back.fit_seconds, back.transform_seconds) == (e.fit_seconds, e.transform_seconds)
+    assert (back.input_dim, back.effective_dim) == (50, 50)
+    e.save(path)  # overwrite in place
+    assert Embedding.load(path).reducer == "trimap"
+
+
+def test_import_is_cheap():
+    code = ("import sys, layermaps.reducers, layermaps.scoring; "
+            "print(sorted(m for m in ('umap', 'openTSNE', 'pacmap', 'trimap', 'numba', "
+            "'tensorflow', 'faiss') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
