@@ -2,14 +2,17 @@
 degenerate inputs, settings, the TriMAP protocol, and the openTSNE re-centring trap."""
 
 import inspect
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+import layermaps
 from layermaps.reducers import REDUCERS, Embedding, TriMAPReducer, TSNEReducer, embed
 
 # Short optimisations keep the file fast; the workflow uses the library defaults.
@@ -22,10 +25,10 @@ FAST = {
     "trimap_knn": ("trimap", {"n_iters": 200, "out_of_sample": "knn"}),
 }
 # (min 5-NN accuracy of test points, max median test-to-input-space-neighbour gap / spread).
-# Measured on this data: pca .39/.31, tsne .89/.01, umap .83/.09, pacmap .82/.07,
-# trimap .84/.06, trimap_knn .70/.10; chance accuracy is .1.
-EXPECT = {"pca": (0.3, 0.5), "tsne": (0.8, 0.05), "umap": (0.75, 0.15), "pacmap": (0.75, 0.15),
-          "trimap": (0.75, 0.15), "trimap_knn": (0.6, 0.2)}
+# Measured on this data over seeds 0-2: pca .37/.34, tsne .81-.85/.01, umap .73-.79/.08-.09,
+# pacmap .81-.83/.05, trimap .74-.82/.06, trimap_knn .65-.71/.11; chance accuracy is .1.
+EXPECT = {"pca": (0.25, 0.5), "tsne": (0.75, 0.03), "umap": (0.65, 0.15), "pacmap": (0.7, 0.15),
+          "trimap": (0.7, 0.15), "trimap_knn": (0.55, 0.2)}
 PROTOCOL = {"trimap": "transductive"}
 
 
@@ -91,20 +94,30 @@ def test_seed_reaches_the_library(mnist50, key):
     assert not np.allclose(a.train, b.train)
 
 
+def test_trimap_deterministic_with_several_numba_threads(mnist50):
+    # numba keeps one np.random state per thread: every worker must be seeded, not just ours.
+    x, _, xt, _ = mnist50
+    a, b = (embed("trimap", x[:400], xt[:50], seed=0, n_jobs=2, settings={"n_iters": 50})
+            for _ in range(2))
+    np.testing.assert_array_equal(a.train, b.train)
+
+
 def test_opentsne_train_coords_read_after_transform(mnist50):
     """openTSNE's transform re-centres the stored training embedding in place."""
     x, y, xt, yt = mnist50
-    r = TSNEReducer(seed=0, **FAST["tsne"][1])
+    # Seed 2 gives a large shift here (about 3.9 units; seed 0 only 0.3), which alone
+    # would triple the test-to-neighbour gap below (0.16 instead of 0.007).
+    r = TSNEReducer(seed=2, **FAST["tsne"][1])
     before = np.array(r.fit(x))
     test = r.transform(xt)
     after = np.array(r.embedding_)
     shift = before - after
-    assert np.abs(shift).max() > 0.1  # the trap is real on this data ...
+    assert np.abs(shift).max() > 1.0  # the trap is real on this data ...
     np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-4)  # (a pure shift)
-    train, test2, _, _ = TSNEReducer(seed=0, **FAST["tsne"][1]).run(x, xt)
+    train, test2, _, _ = TSNEReducer(seed=2, **FAST["tsne"][1]).run(x, xt)
     np.testing.assert_array_equal(train, after.astype(np.float32))  # ... and run() avoids it
     np.testing.assert_array_equal(test2, test.astype(np.float32))
-    assert _gap_ratio(mnist50, Embedding(train, test2, "", "", 0, 0, 0, 0)) < 0.05
+    assert _gap_ratio(mnist50, Embedding(train, test2, "", "", 0, 0, 0, 0)) < 0.03
 
 
 def test_trimap_knn_placement_is_weighted_mean_of_training_neighbours(mnist50):
@@ -195,7 +208,7 @@ def test_unknown_setting_refused_naming_the_key(name):
 @pytest.mark.parametrize("name", REDUCERS)
 def test_reserved_settings_refused(name):
     # seed, n_jobs and the output dimension belong to embed(), not to settings.
-    for key in ("random_state", "n_jobs", "n_components"):
+    for key in ("random_state", "n_components", "n_dims", "verbose"):
         with pytest.raises(ValueError, match=key):
             REDUCERS[name](seed=0, **{key: 1})
 
@@ -272,5 +285,7 @@ def test_import_is_cheap():
     code = ("import sys, layermaps.reducers, layermaps.scoring; "
             "print(sorted(m for m in ('umap', 'openTSNE', 'pacmap', 'trimap', 'numba', "
             "'tensorflow', 'faiss') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    src = str(Path(layermaps.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"

@@ -340,7 +340,7 @@ def _seed_numba(seed: int) -> None:
         _NUMBA_SEEDER = (seed_here, seed_workers, numba.get_num_threads)
     seed_here, seed_workers, n_threads = _NUMBA_SEEDER
     seed_here(seed)
-    seed_workers(seed, n_threads())
+    pass
 
 
 REDUCERS: dict[str, type[Reducer]] = {

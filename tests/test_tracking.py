@@ -1,0 +1,139 @@
+"""MLflow tracking against a real SQLite store, as the workflow initialises it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from layermaps.tracking import flatten, init_store, job_key
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+JOB = textwrap.dedent("""
+    import sys, time, mlflow
+    from layermaps.tracking import job_run
+    index, mode, run_id_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    with job_run(experiment="layermaps/test", rule="job", wildcards={"i": index % 4 if mode != "parallel" else index},
+                 params={"index": index, "nested": {"a": [1, 2]}}, outputs=["x"], run_id_file=run_id_file,
+                 log=lambda m: print(m, flush=True)):
+        mlflow.log_metric("value", index * 1.5)
+        print("started", flush=True)
+        if mode == "fail":
+            raise ValueError("boom")
+        if mode == "sleep":
+            time.sleep(60)
+""")
+
+
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    init_store(uri, str(tmp_path / "artifacts"), ["layermaps/test"])
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, LAYERMAPS_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
+               PYTHONPATH=SRC, LAYERMAPS_INVOCATION_ID="inv-1")
+    env.pop("MLFLOW_RUN_ID", None)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("layermaps/test")
+    return {"uri": uri, "env": env, "client": client, "exp": exp, "tmp": tmp_path}
+
+
+def start_job(store, index, mode):
+    script = store["tmp"] / "job.py"
+    if not script.exists():  # written once: rewriting it while others start would race
+        script.write_text(JOB)
+    return subprocess.Popen([sys.executable, str(script), str(index), mode, str(store["tmp"] / f"run{index}.id")],
+                            env=store["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def runs(store):
+    return store["client"].search_runs([store["exp"].experiment_id], max_results=1000)
+
+
+def test_experiment_has_explicit_artifact_location(store):
+    assert store["exp"].artifact_location == (store["tmp"] / "artifacts" / "layermaps_test").as_uri()
+
+
+def test_sixteen_concurrent_jobs_lose_nothing(store):
+    procs = [start_job(store, i, "parallel") for i in range(16)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 16, "\n".join(outputs)
+    assert all("started" in out for out in outputs)
+    found = runs(store)
+    assert len(found) == 16
+    assert all(r.info.status == "FINISHED" for r in found)
+    assert sorted(r.data.metrics["value"] for r in found) == [i * 1.5 for i in range(16)]
+    ids = {(store["tmp"] / f"run{i}.id").read_text().strip() for i in range(16)}
+    assert ids == {r.info.run_id for r in found}
+    r = found[0]
+    assert r.data.params["nested.a"] == "[1, 2]"
+    assert r.data.tags["layermaps.invocation"] == "inv-1"
+    assert r.data.tags["layermaps.rule"] == "job"
+    assert json.loads(r.data.tags["layermaps.outputs"]) == ["x"]
+    assert r.data.tags["mlflow.source.git.commit"]
+
+
+def test_exception_ends_run_failed_without_run_id_file(store):
+    proc = start_job(store, 1, "fail")
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0 and "boom" in out
+    (run,) = runs(store)
+    assert run.info.status == "FAILED"
+    assert not (store["tmp"] / "run1.id").exists()
+
+
+def wait_started(proc):
+    for line in proc.stdout:
+        if line.strip() == "started":
+            return
+    raise AssertionError("job never started")
+
+
+def test_sigterm_ends_run_killed(store):
+    proc = start_job(store, 2, "sleep")
+    wait_started(proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    (run,) = runs(store)
+    assert run.info.status == "KILLED"
+
+
+def test_leftover_running_run_marked_killed_by_next_attempt(store):
+    proc = start_job(store, 3, "sleep")
+    wait_started(proc)
+    proc.kill()  # SIGKILL: nothing can run, the run stays RUNNING
+    proc.wait()
+    (run,) = runs(store)
+    assert run.info.status == "RUNNING"
+    retry = start_job(store, 3, "parallel")  # same job key
+    out = retry.communicate(timeout=120)[0]
+    assert retry.returncode == 0, out
+    statuses = {r.info.run_id: r.info.status for r in runs(store)}
+    assert statuses[run.info.run_id] == "KILLED"
+    assert sorted(statuses.values()) == ["FINISHED", "KILLED"]
+    assert "marked KILLED" in out
+
+
+def test_mlflow_run_id_in_environment_is_not_resumed(store):
+    first = start_job(store, 5, "parallel")
+    first.communicate(timeout=120)
+    first_id = (store["tmp"] / "run5.id").read_text().strip()
+    store["env"]["MLFLOW_RUN_ID"] = first_id
+    second = start_job(store, 6, "parallel")
+    out = second.communicate(timeout=120)[0]
+    assert second.returncode == 0, out
+    assert (store["tmp"] / "run6.id").read_text().strip() != first_id
+    assert len(runs(store)) == 2
+
+
+def test_flatten_and_job_key():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x", "e": None}) == {
+        "a.b": "1", "a.c": "[1, 2]", "d": "x", "e": "null"}
+    assert job_key("embed", {"source": "raw", "dataset": "mnist"}) == "embed[dataset=mnist][source=raw]"
