@@ -197,10 +197,10 @@ class UMAPReducer(Reducer):
         _set_numba_threads(self.n_jobs)
         import umap  # also imports TensorFlow when it is installed (slow first import)
 
-        # random_state makes umap-learn run single-threaded (it says so in a warning).
+        # umap-learn runs single-threaded whenever random_state is set (and warns if n_jobs
+        # says otherwise), so n_jobs=1 here; numba's thread count was still set above.
         kw = {"transform_seed": self.seed, **self.settings}
-        self.model = umap.UMAP(n_components=2, random_state=self.seed,
-                               n_jobs=1, **kw)
+        self.model = umap.UMAP(n_components=2, random_state=self.seed, n_jobs=1, **kw)
         return self.model.fit_transform(x)
 
     def transform(self, x):
@@ -340,7 +340,7 @@ def _seed_numba(seed: int) -> None:
         _NUMBA_SEEDER = (seed_here, seed_workers, numba.get_num_threads)
     seed_here, seed_workers, n_threads = _NUMBA_SEEDER
     seed_here(seed)
-    pass
+    seed_workers(seed, n_threads())
 
 
 REDUCERS: dict[str, type[Reducer]] = {

@@ -3,7 +3,7 @@
 import uuid
 
 from layermaps.datasets import FILES, Dataset
-from layermaps.modelspec import all_models
+from layermaps.modelspec import all_models, layer_names
 from layermaps.reducers import REDUCERS
 from layermaps.workflow_config import checked, check_names, validate_config
 
@@ -14,10 +14,12 @@ check_names(config, MODELS, REDUCERS)
 R = config["results_dir"].rstrip("/")
 DATASETS = config["datasets"]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
+SPLITS = ["train", "test"]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    model="|".join(MODELS),
 
 
 # ---- MLflow: the store, chosen once here and handed to every job through the environment
@@ -52,5 +54,15 @@ onstart:
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
 
 
+def activation_path(dataset, model, layer, split):
+    return f"{R}/{dataset}/activations/{model}/{layer}_{split}.npy"
+
+
+def model_targets(dataset):
+    """Everything the training stage makes for one dataset."""
+    return [f"{R}/{dataset}/models/{m}/metrics.json" for m in MODELS] + [
+        f"{R}/{dataset}/activations/{m}/run_id" for m in MODELS]
+
+
 def final_targets():
-    return [f"{R}/{d}/data.npz" for d in DATASETS]
+    return [t for d in DATASETS for t in [f"{R}/{d}/data.npz", *model_targets(d)]]

@@ -1,0 +1,131 @@
+"""The training stage's jobs: train one model on one dataset; extract its activations.
+
+Called by workflow/scripts/train.py and activations.py inside an active MLflow run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+
+from layermaps.atomic import atomic_path, write_text
+from layermaps.datasets import load_prepared
+from layermaps.plots import confusion_heatmap, save_figure, training_curves
+from layermaps import training
+from layermaps.training import configure_threads
+
+# configure_threads must run before any TensorFlow op; importing is fine.
+
+
+class MlflowEpochLogger(keras.callbacks.Callback):
+    """Per-epoch metrics to the active MLflow run, with the epoch as step (epoch hook only:
+    a per-batch hook would make Keras sync its logs every batch)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
+
+
+def scaled(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / np.float32(255)
+
+
+def write_history(path, history: dict) -> None:
+    keys = list(history)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", *keys])
+        for i in range(len(history[keys[0]])):
+            w.writerow([i + 1, *(f"{history[k][i]:.6g}" for k in keys)])
+
+
+def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: int,
+              out: dict, log=print) -> dict:
+    """Train, evaluate and save one model; log everything to the active run; return metrics."""
+    configure_threads(threads)
+    data = load_prepared(data_path)
+    class_names = [str(c) for c in data["class_names"]]
+    x_train, y_train = data["train_images"], data["train_labels"]
+    fit_rows, val_rows = training.select_training_rows(spec, data["fit_idx"], data["val_idx"])
+    log(f"[train] {dataset}/{model_name}: {len(fit_rows)} training rows, {len(val_rows)} "
+        f"validation rows, {spec['epochs']} epochs at most, {threads} thread(s)")
+    from layermaps.tracking import log_dataset
+
+    log_dataset(dataset, data, source=str(Path(data_path).resolve()))
+    result = training.train(spec, scaled(x_train[fit_rows]), y_train[fit_rows],
+                            scaled(x_train[val_rows]), y_train[val_rows], log=log,
+                            callbacks=[MlflowEpochLogger()], name=model_name,
+                            n_classes=len(class_names))
+    model = result.model
+    x_test, y_test = scaled(data["test_images"]), data["test_labels"]
+    metrics = {
+        **training.evaluate(model, x_test, y_test),
+        "train_accuracy": training.evaluate(model, scaled(x_train[fit_rows]), y_train[fit_rows])["test_accuracy"],
+        "val_accuracy": (training.evaluate(model, scaled(x_train[val_rows]), y_train[val_rows])["test_accuracy"]
+                         if len(val_rows) else float("nan")),
+        "epochs_run": result.epochs_run,
+        "stopped_early": int(result.stopped_early),
+        "train_seconds": round(result.train_seconds, 3),
+        "seconds_per_epoch": round(result.train_seconds / max(result.epochs_run, 1), 3),
+        "parameters": training.count_params(model),
+    }
+    cm = training.confusion_matrix(model, x_test, y_test, len(class_names))
+
+    with atomic_path(out["model"]) as tmp:
+        model.save(tmp)
+    write_history(out["history"], result.history)
+    write_text(out["metrics"], json.dumps(metrics, indent=2) + "\n")
+    with atomic_path(out["confusion"]) as tmp:
+        np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(class_names), comments="")
+
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    title = f"{dataset} / {model_name}"
+    mlflow.log_figure(training_curves(result.history, f"{title}: training curves"), "training_curves.png")
+    mlflow.log_figure(confusion_heatmap(cm, class_names, f"{title}: test confusion matrix "
+                                        f"(accuracy {metrics['test_accuracy']:.4f})"), "confusion_test.png")
+    for key in ("history", "metrics", "confusion"):
+        mlflow.log_artifact(out[key])
+    import tensorflow as tf
+
+    # explicit requirements: mlflow's own inference imports the model in a subprocess (slow)
+    mlflow.keras.log_model(model, name="model", pip_requirements=[
+        f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"])
+    log(f"[train] {dataset}/{model_name}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"{metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s")
+    return metrics
+
+
+def activations_job(*, model_path, data_path, threads: int, out: dict, log=print) -> dict:
+    """Every hidden layer (after its activation) and the output, train and test rows, float32.
+
+    out maps (layer, split) -> .npy path. Constant (dead) units are counted, never an error.
+    """
+    configure_threads(threads)
+    model = keras.saving.load_model(model_path)
+    data = load_prepared(data_path)
+    metrics = {}
+    for split in ("train", "test"):
+        acts = training.extract_activations(model, data[f"{split}_images"], scale=1 / 255)
+        for layer, array in acts.items():
+            with atomic_path(out[(layer, split)]) as tmp:
+                np.save(tmp, array)
+            if split == "train":
+                metrics[f"constant_units_{layer}"] = training.constant_units(array)
+                metrics[f"units_{layer}"] = array.shape[1]
+            log(f"[activations] {layer} {split}: {array.shape}, "
+                f"{training.constant_units(array)} constant unit(s)")
+        del acts
+    mlflow.log_metrics(metrics)
+    return metrics
+
+
+def raw_activations_job(*, data_path, out: dict) -> None:
+    """Raw pixels as a source: float32 in [0, 1], rows in the order of data.npz."""
+    data = load_prepared(data_path)
+    for split in ("train", "test"):
+        with atomic_path(out[split]) as tmp:
+            np.save(tmp, scaled(data[f"{split}_images"]))
