@@ -36,17 +36,11 @@ class Embedding:
     reducer: str = ""
 
     def save(self, path) -> None:
-        """Atomic .npz write: a temporary file in the same folder, then os.replace."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:  # a file object, so numpy does not append ".npz"
-                np.savez(f, **asdict(self))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Atomic .npz write: a killed job leaves no complete-looking file."""
+        from layermaps.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **asdict(self))
 
     @classmethod
     def load(cls, path) -> "Embedding":

@@ -2,6 +2,7 @@
 
 Every script under workflow/scripts does
     with tracked_job(snakemake, dataset=...) as run:
+        from layermaps.<stage> import ...   # heavy imports inside: their noise goes to the log
         ...library calls...
 so each job logs to its `log:` file, gets one MLflow run (nested under its upstream run when
 the rule names a `parent_run` input) and writes its run id to the `run_id` output.
@@ -15,6 +16,8 @@ import sys
 import traceback
 
 EXPERIMENT_PREFIX_ENV = "LAYERMAPS_EXPERIMENT_PREFIX"
+# TensorFlow's C++ INFO/WARNING banners (CPU features, oneDNN) say nothing a user can act on.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def experiment_name(dataset: str) -> str:
@@ -43,7 +46,14 @@ def params_dict(snakemake) -> dict:
 
 @contextlib.contextmanager
 def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
-    """Run the body as one tracked workflow job; see the module docstring."""
+    """Run the body as one tracked workflow job; see the module docstring.
+
+    Named inputs with a meaning here: `parent_run` (a run-id file: the new run nests under
+    it) and `resume_run` (a run-id file: add to that run instead of starting one).
+    """
+    # Before any numerical library is imported: the rule's threads reach their pools.
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(snakemake.threads)
     from layermaps.tracking import job_run, read_run_id
 
     inputs = dict(snakemake.input.items())
@@ -51,12 +61,13 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
     with _log_to(snakemake.log[0]) as terminal:
         try:
             parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
+            resume = read_run_id(inputs["resume_run"]) if "resume_run" in inputs else None
             with job_run(experiment=experiment_name(dataset), rule=snakemake.rule,
                          wildcards=dict(snakemake.wildcards.items()),
                          params=params_dict(snakemake),
                          outputs=[str(o) for o in snakemake.output],
                          run_id_file=outputs.get("run_id"), parent_run_id=parent,
-                         run_name=run_name) as run:
+                         run_name=run_name, resume_run_id=resume) as run:
                 yield run
         except BaseException as err:
             traceback.print_exc()

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -115,11 +116,17 @@ def read_run_id(path: str | Path) -> str:
 @contextlib.contextmanager
 def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
             run_id_file: str | Path | None = None, parent_run_id: str | None = None,
-            run_name: str | None = None, repo: Path | None = None, log=print):
+            run_name: str | None = None, resume_run_id: str | None = None,
+            repo: Path | None = None, log=print):
     """One MLflow run for one workflow job, ended FINISHED, FAILED or KILLED as the job ends.
 
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
     name their upstream run (parent_run_id) and a failed job leaves no id behind.
+
+    With `resume_run_id` the job adds to an existing run instead (a score or plot job adding
+    to its embedding's run, so one reducer x source is one row in the UI). Its settings go to
+    tags named after the rule, not params: params are immutable, and changed settings rerun
+    the job into the same run.
     """
     if os.environ.pop("MLFLOW_RUN_ID", None):
         log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
@@ -128,8 +135,9 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
     key = job_key(rule, wildcards)
-    for old in mark_leftovers_killed(client, experiment_id, key):
-        log(f"[tracking] run {old} of an earlier attempt of {key} was still RUNNING: marked KILLED")
+    if resume_run_id is None:
+        for old in mark_leftovers_killed(client, experiment_id, key):
+            log(f"[tracking] run {old} of an earlier attempt of {key} was still RUNNING: marked KILLED")
     tags = {
         JOB_TAG: key,
         "layermaps.rule": rule,
@@ -138,10 +146,17 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         "mlflow.source.git.commit": git_commit(repo or Path(__file__).resolve().parents[2]),
         **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
     }
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name or key, tags=tags)
-    run_id = run.info.run_id
+    if resume_run_id is not None:
+        run_id = resume_run_id
+        tags = {f"{rule}.{k}": v for k, v in tags.items() if k != JOB_TAG}
+        tags.update({f"{rule}.{k}": v for k, v in flatten(params).items()})
+        for name, value in tags.items():
+            client.set_tag(run_id, name, value)
+        params = {}
+    else:
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
 
     def on_sigterm(signum, frame):
         raise JobKilled(f"signal {signum}")
@@ -176,9 +191,10 @@ def log_dataset(dataset: str, arrays: dict, source: str) -> None:
     import numpy as np
 
     for split, context in (("train", "training"), ("test", "testing")):
-        ds = mlflow.data.from_numpy(arrays[f"{split}_images"], targets=arrays[f"{split}_labels"],
-                                    source=source,
-                                    name=f"{dataset}-{split}")
+        with warnings.catch_warnings():  # MLflow registers two identical local-file sources
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            ds = mlflow.data.from_numpy(arrays[f"{split}_images"], targets=arrays[f"{split}_labels"],
+                                        source=source, name=f"{dataset}-{split}")
         mlflow.log_input(ds, context=context)
     counts = {split: {str(name): int(n) for name, n in zip(
         arrays["class_names"], np.bincount(arrays[f"{split}_labels"], minlength=len(arrays["class_names"])))}

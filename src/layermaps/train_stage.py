@@ -92,8 +92,11 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     import tensorflow as tf
 
     # explicit requirements: mlflow's own inference imports the model in a subprocess (slow)
-    mlflow.keras.log_model(model, name="model", pip_requirements=[
-        f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"])
+    from mlflow.models import infer_signature
+
+    example = x_test[:5]
+    mlflow.keras.log_model(model, name="model", signature=infer_signature(example, model.predict(example, verbose=0)),
+                           pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"])
     log(f"[train] {dataset}/{model_name}: test accuracy {metrics['test_accuracy']:.4f}, "
         f"{metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s")
     return metrics

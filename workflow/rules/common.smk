@@ -20,6 +20,8 @@ SPLITS = ["train", "test"]
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
+    reducer="|".join(config["reducers"]),
+    source="|".join(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
 
 
 # ---- MLflow: the store, chosen once here and handed to every job through the environment
@@ -64,5 +66,22 @@ def model_targets(dataset):
         f"{R}/{dataset}/activations/{m}/run_id" for m in MODELS]
 
 
+def sources():
+    """What gets embedded: raw pixels and the configured layers of the configured models."""
+    models = MODELS if config["embed"]["models"] == "all" else config["embed"]["models"]
+    layers = config["embed"]["layers"]
+    out = ["raw"] if config["embed"]["raw"] else []
+    for model in models:
+        names = layer_names(MODELS[model])
+        out += [f"{model}/{l}" for l in names if (l != "output" if layers == "all" else l in layers)]
+    return out
+
+
+def score_files(dataset):
+    return [f"{R}/{dataset}/scores/{s}/{r}.json" for s in sources() for r in config["reducers"]] + [
+        f"{R}/{dataset}/scores/{s}/unreduced.json" for s in sources()]
+
+
 def final_targets():
-    return [t for d in DATASETS for t in [f"{R}/{d}/data.npz", *model_targets(d)]]
+    return [t for d in DATASETS for t in [f"{R}/{d}/data.npz", *model_targets(d)]] + [
+        f"{R}/knn_summary.csv"]

@@ -1,0 +1,133 @@
+"""The embedding and scoring stage's jobs: embed one source with one reducer; score it;
+the unreduced kNN ceiling of a source; the summary tables.
+
+Embeddings are fitted on the prepared `fit_idx` training rows (the rows the seed MLP trained
+on: 50,000 of 60,000 on the full data) and every test row is placed in the same coordinates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from layermaps.atomic import atomic_path, write_text
+from layermaps.datasets import load_prepared
+
+SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
+                   "trustworthiness", "fit_seconds", "transform_seconds"]
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """'raw' -> ('raw', 'raw'); 'seed_mlp/hidden2' -> ('seed_mlp', 'hidden2')."""
+    return ("raw", "raw") if source == "raw" else tuple(source.split("/", 1))
+
+
+def load_source(train_path, test_path, data_path) -> tuple[np.ndarray, ...]:
+    """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows."""
+    data = load_prepared(data_path)
+    fit_idx = data["fit_idx"]
+    x_fit = np.load(train_path, mmap_mode="r")[fit_idx]
+    x_test = np.load(test_path)
+    y_fit, y_test = data["train_labels"][fit_idx], data["test_labels"]
+    if len(x_test) != len(y_test) or np.load(train_path, mmap_mode="r").shape[0] != len(data["train_labels"]):
+        raise ValueError(f"{train_path} / {test_path} do not match the rows of {data_path}: "
+                         f"rerun the activations (snakemake --forcerun) for this source")
+    return np.ascontiguousarray(x_fit, np.float32), y_fit, x_test.astype(np.float32), y_test
+
+
+def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
+              data_path, out_path, log=print):
+    import mlflow
+
+    from layermaps.reducers import embed
+
+    x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
+    log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}, placing "
+        f"{x_test.shape[0]} test rows, {threads} thread(s)")
+    emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings)
+    emb.save(out_path)
+    mlflow.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer})
+    mlflow.log_metrics({"fit_seconds": emb.fit_seconds, "transform_seconds": emb.transform_seconds,
+                        "input_dim": emb.input_dim, "effective_dim": emb.effective_dim,
+                        "n_fit": len(x_fit), "n_test": len(x_test)})
+    log(f"[embed] {reducer}: policy {emb.policy}, protocol {emb.protocol}, fit "
+        f"{emb.fit_seconds:.1f} s, transform {emb.transform_seconds:.1f} s")
+    return emb
+
+
+def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, trust_k: int,
+              seed: int, embedding_path, train_path, test_path, data_path, out_path, run_id: str,
+              log=print) -> dict:
+    import mlflow
+
+    from layermaps.reducers import Embedding
+    from layermaps.scoring import knn_accuracy, trustworthiness_subsample
+
+    emb = Embedding.load(embedding_path)
+    _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path)
+    knn = knn_accuracy(emb.train, y_fit, emb.test, y_test, ks=ks)
+    trust = trustworthiness_subsample(x_test, emb.test, n_max=trust_max, n_neighbors=trust_k, seed=seed)
+    model, layer = split_source(source)
+    scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
+              "reducer": reducer, "protocol": emb.protocol, "policy": emb.policy, "knn": knn,
+              "trustworthiness": trust, "fit_seconds": emb.fit_seconds,
+              "transform_seconds": emb.transform_seconds, "n_train": len(emb.train),
+              "n_test": len(emb.test), "mlflow_run_id": run_id}
+    write_text(out_path, json.dumps(scores, indent=1) + "\n")
+    mlflow.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()}
+                       | {"trustworthiness": trust})
+    mlflow.log_dict(scores, "scores.json")
+    log(f"[score] {source} {reducer}: " + ", ".join(
+        f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()) + f", trustworthiness {trust:.4f}")
+    return scores
+
+
+def ceiling_job(*, dataset: str, source: str, ks, train_path, test_path, data_path, out_path,
+                log=print) -> dict:
+    """kNN accuracy in the unreduced space: the ceiling a 2-D map is compared with."""
+    import mlflow
+
+    from layermaps.scoring import knn_accuracy
+
+    x_fit, y_fit, x_test, y_test = load_source(train_path, test_path, data_path)
+    knn = knn_accuracy(x_fit, y_fit, x_test, y_test, ks=ks)
+    model, layer = split_source(source)
+    scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
+              "reducer": "unreduced", "protocol": "none", "policy": f"{x_fit.shape[1]}-d",
+              "knn": knn, "trustworthiness": 1.0, "fit_seconds": 0.0, "transform_seconds": 0.0}
+    write_text(out_path, json.dumps(scores, indent=1) + "\n")
+    mlflow.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()})
+    log(f"[ceiling] {source}: " + ", ".join(f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()))
+    return scores
+
+
+def summary_rows(score_paths) -> list[dict]:
+    rows = []
+    for path in score_paths:
+        s = json.loads(Path(path).read_text())
+        for v in s["knn"].values():
+            rows.append({"dataset": s["dataset"], "model": s["model"], "layer": s["layer"],
+                         "reducer": s["reducer"], "protocol": s["protocol"], "policy": s["policy"],
+                         "k": v["k"], "accuracy": round(v["accuracy"], 6),
+                         "trustworthiness": round(s["trustworthiness"], 6),
+                         "fit_seconds": round(s["fit_seconds"], 3),
+                         "transform_seconds": round(s["transform_seconds"], 3)})
+    return rows
+
+
+def write_csv(path, rows: list[dict], columns=SUMMARY_COLUMNS) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def concat_csv(paths, out_path) -> None:
+    rows = []
+    for path in paths:
+        with open(path, newline="") as f:
+            rows.extend(csv.DictReader(f))
+    write_csv(out_path, rows)

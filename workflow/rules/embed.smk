@@ -1,0 +1,92 @@
+# Embedding and scoring stage: embed(reducer x source) -> score; unreduced ceiling; summaries.
+# A source is `raw` or `{model}/{layer}`.
+
+
+def source_inputs(wc):
+    """The source's activation arrays, the prepared data, and the run it nests under."""
+    if wc.source == "raw":
+        arrays = {s: f"{R}/{wc.dataset}/activations/raw_{s}.npy" for s in SPLITS}
+        parent = f"{R}/{wc.dataset}/data.run_id"
+    else:
+        model, layer = wc.source.split("/")
+        arrays = {s: activation_path(wc.dataset, model, layer, s) for s in SPLITS}
+        parent = f"{R}/{wc.dataset}/models/{model}/run_id"
+    return {**arrays, "data": f"{R}/{wc.dataset}/data.npz", "parent_run": parent}
+
+
+rule embed:
+    input:
+        unpack(source_inputs),
+    output:
+        embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
+        run_id=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",
+    params:
+        settings=lambda wc: config["reducers"][wc.reducer],  # only this reducer's settings
+        seed=config["embed"]["seed"],
+    threads: config["threads"]["embed"]
+    resources:
+        mem_mb=6000,
+    benchmark:
+        f"{R}/benchmarks/{{dataset}}/embed/{{source}}/{{reducer}}.tsv"
+    log:
+        f"{R}/logs/{{dataset}}/embed/{{source}}/{{reducer}}.log",
+    script:
+        "../scripts/embed.py"
+
+
+rule score:
+    input:
+        unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
+        embedding=rules.embed.output.embedding,
+        resume_run=rules.embed.output.run_id,
+    output:
+        scores=f"{R}/{{dataset}}/scores/{{source}}/{{reducer}}.json",
+    params:
+        k=config["knn"]["k"],
+        trust_max=config["knn"]["trustworthiness_max_points"],
+        trust_k=config["knn"]["trustworthiness_neighbors"],
+        seed=config["embed"]["seed"],
+    log:
+        f"{R}/logs/{{dataset}}/score/{{source}}/{{reducer}}.log",
+    script:
+        "../scripts/score.py"
+
+
+rule ceiling:
+    input:
+        unpack(source_inputs),
+    output:
+        scores=f"{R}/{{dataset}}/scores/{{source}}/unreduced.json",
+        run_id=f"{R}/{{dataset}}/scores/{{source}}/unreduced.run_id",
+    params:
+        k=config["knn"]["k"],
+    threads: config["threads"]["embed"]
+    log:
+        f"{R}/logs/{{dataset}}/score/{{source}}/unreduced.log",
+    script:
+        "../scripts/ceiling.py"
+
+
+rule knn_summary:
+    input:
+        scores=lambda wc: score_files(wc.dataset),
+        parent_run=f"{R}/{{dataset}}/data.run_id",
+    output:
+        csv=f"{R}/{{dataset}}/knn_summary.csv",
+        run_id=f"{R}/{{dataset}}/knn_summary.run_id",
+    log:
+        f"{R}/logs/{{dataset}}/knn_summary.log",
+    script:
+        "../scripts/summary.py"
+
+
+rule knn_summary_all:
+    input:
+        expand(f"{R}/{{dataset}}/knn_summary.csv", dataset=DATASETS),
+    output:
+        f"{R}/knn_summary.csv",
+    localrule: True
+    run:
+        from layermaps.embed_stage import concat_csv
+
+        concat_csv(input, output[0])
