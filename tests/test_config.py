@@ -18,6 +18,7 @@ BAD_CONFIGS = [
     ({"knn": {"k": [0, 5]}}, ["knn.k[0]", "0"]),
     ({"threads": {"train": "two"}}, ["threads.train", "two"]),
     ({"reducers": {"umapp": {}}}, ["reducers", "umapp", "umap"]),
+    ({"reducers": {"umap": {"n_neighbours": 15}}}, ["reducers.umap", "n_neighbours", "n_neighbors"]),
     ({"embed": {"models": ["seed_mlp", "nosuch"]}}, ["embed.models", "nosuch"]),
     ({"sweeps": {"wide": {"base": {"hidden": [64, 64]}, "vary": {"hidden[5]": [1, 2]}}}},
      ["sweep 'wide'", "hidden[5]"]),

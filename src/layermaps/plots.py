@@ -1,5 +1,12 @@
 """Figures a person looks at. Each function returns a matplotlib Figure; `save_figure` writes
-it atomically. The Agg backend is forced: jobs run without a display."""
+it atomically, `save_gif` writes animation frames. The Agg backend is forced: jobs run
+without a display.
+
+Sizes are pinned: every figure of the workflow is drawn with a fixed size (the `*_figsize`
+helpers) and a layout engine, and saved without a tight bounding box, so its PNG is exactly
+`pixel_size(figsize, dpi)` pixels. Large scatters are rasterised and drawn in a seeded
+random order (no class hides under another by drawing order).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +21,22 @@ import numpy as np  # noqa: E402
 from layermaps.atomic import atomic_path  # noqa: E402
 
 
-def save_figure(fig, path: str | Path, dpi: int = 120) -> None:
+def save_figure(fig, path: str | Path, dpi: int = 120, *, tight: bool = True) -> None:
+    """Write `fig` atomically and close it. `tight=False` keeps the figure's own size."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
 
 
-def training_curves(history: dict, title: str):
+def pixel_size(figsize, dpi) -> tuple[int, int]:
+    """(width, height) in pixels of a figure of `figsize` inches saved at `dpi` (no tight bbox),
+    truncated the way matplotlib's Agg canvas does it."""
+    return tuple(int(s * dpi + 1e-8) for s in figsize)
+
+
+def training_curves(history: dict, title: str, *, layout: str | None = None):
     """Loss and accuracy per epoch, train vs validation."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=TRAINING_FIGSIZE, layout=layout)
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, history[metric], marker="o", ms=3, label="train")
@@ -36,11 +50,11 @@ def training_curves(history: dict, title: str):
     return fig
 
 
-def confusion_heatmap(counts: np.ndarray, class_names, title: str):
+def confusion_heatmap(counts: np.ndarray, class_names, title: str, *, layout: str | None = None):
     """Row-normalised confusion matrix (true x predicted) with counts in the cells."""
     counts = np.asarray(counts)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    fig, ax = plt.subplots(figsize=CONFUSION_FIGSIZE, layout=layout)
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
@@ -55,3 +69,388 @@ def confusion_heatmap(counts: np.ndarray, class_names, title: str):
     fig.colorbar(im, ax=ax, label="share of the true class")
     ax.set_title(title)
     return fig
+
+
+# ----------------------------------------------------------------------------- sizes (inches)
+TRAINING_FIGSIZE = (10.0, 4.0)
+CONFUSION_FIGSIZE = (7.5, 6.5)
+EMBEDDING_FIGSIZE = (13.0, 6.0)
+PCA_FIGSIZE = (13.0, 6.0)
+
+
+def grid_figsize(n_rows: int, n_cols: int) -> tuple[float, float]:
+    return (2.0 + 3.5 * n_cols, 1.0 + 3.5 * n_rows)
+
+
+def heatmap_figsize(n_rows: int, n_cols: int) -> tuple[float, float]:
+    return (4.0 + 1.25 * n_cols, 2.0 + 0.5 * n_rows)
+
+
+def comparison_figsize(n_sources: int, n_panels: int) -> tuple[float, float]:
+    return (max(8.0, 2.5 + 0.75 * n_sources), 1.5 + 3.0 * n_panels)
+
+
+SWEEP_FIGSIZE = (13.0, 5.0)
+
+
+def boxplots_figsize(n_units: int) -> tuple[float, float]:
+    rows = max(1, -(-n_units // 3))
+    return (15.0, 1.0 + 3.5 * rows)
+
+
+def activation_gif_figsize(n_layers: int) -> tuple[float, float]:
+    return (11.0, max(3.5, 1.0 + 2.0 * n_layers))
+
+
+# ----------------------------------------------------------------------------- helpers
+def class_colors(n_classes: int, cmap: str = "tab10") -> np.ndarray:
+    """(n_classes, 4) RGBA: one colour per class from a named colour map."""
+    return matplotlib.colormaps[cmap].resampled(n_classes)(np.arange(n_classes))
+
+
+def _scatter(ax, xy, labels, colors, size, order_seed=0):
+    """Rasterised scatter of (n, 2) points coloured by integer label, drawn in random order."""
+    xy = np.asarray(xy)
+    order = np.random.default_rng(order_seed).permutation(len(xy))
+    ax.scatter(xy[order, 0], xy[order, 1], c=colors[np.asarray(labels)[order]], s=size,
+               linewidths=0, rasterized=True)
+
+
+def _limits(*arrays, margin=0.03):
+    """Shared (xlim, ylim) that hold every point of every (n, 2) array."""
+    pts = np.concatenate([np.asarray(a, dtype=float) for a in arrays if len(a)])
+    lo, hi = np.nanmin(pts, axis=0), np.nanmax(pts, axis=0)
+    pad = np.maximum((hi - lo) * margin, 1e-6)
+    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+
+
+def _class_legend(fig_or_ax, class_names, colors, **kw):
+    handles = [matplotlib.lines.Line2D([], [], ls="", marker="o", ms=7, color=colors[i],
+                                       label=str(name)) for i, name in enumerate(class_names)]
+    return fig_or_ax.legend(handles=handles, title="class", **kw)
+
+
+# ----------------------------------------------------------------------------- embeddings
+def embedding_figure(train_xy, y_train, test_xy, y_test, class_names, title: str, *,
+                     cmap: str = "tab10", point_size: float = 2.0):
+    """Training and test points side by side in the same 2-D coordinates (same limits)."""
+    colors = class_colors(len(class_names), cmap)
+    fig, axes = plt.subplots(1, 2, figsize=EMBEDDING_FIGSIZE, layout="constrained",
+                             sharex=True, sharey=True)
+    xlim, ylim = _limits(train_xy, test_xy)
+    for i, (ax, xy, y, split) in enumerate(zip(axes, (train_xy, test_xy), (y_train, y_test),
+                                               ("train", "test"))):
+        _scatter(ax, xy, y, colors, point_size, order_seed=i)
+        ax.set_title(f"{split} ({len(xy):,} points)")
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+        ax.set_xlabel("dimension 1")
+        ax.set_aspect("auto")
+    axes[0].set_ylabel("dimension 2")
+    _class_legend(fig, class_names, colors, loc="outside right center")
+    fig.suptitle(title)
+    return fig
+
+
+def grid_figure(panels, row_labels, col_labels, class_names, title: str, *,
+                cmap: str = "tab10", point_size: float = 1.0):
+    """A grid of 2-D maps: panels[i][j] is None or {"xy", "labels", "title"}."""
+    colors = class_colors(len(class_names), cmap)
+    n_rows, n_cols = len(row_labels), len(col_labels)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=grid_figsize(n_rows, n_cols),
+                             layout="constrained", squeeze=False)
+    for i, row in enumerate(panels):
+        for j, panel in enumerate(row):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if panel is None:
+                ax.text(0.5, 0.5, "not embedded", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+            else:
+                _scatter(ax, panel["xy"], panel["labels"], colors, point_size)
+                ax.set_title(panel.get("title", ""), fontsize=10)
+            if j == 0:
+                ax.set_ylabel(row_labels[i], fontsize=12)
+            if i == n_rows - 1:
+                ax.set_xlabel(col_labels[j], fontsize=12)
+    _class_legend(fig, class_names, colors, loc="outside right center")
+    fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- scores
+def knn_heatmap(values, row_labels, col_labels, title: str, *, cmap: str = "viridis"):
+    """Accuracy per source (rows) and reducer (columns), annotated; NaN cells are blank."""
+    values = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=heatmap_figsize(*values.shape), layout="constrained")
+    finite = values[np.isfinite(values)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-6),
+                   aspect="auto")
+    ax.set_xticks(np.arange(len(col_labels)), col_labels, rotation=30, ha="right")
+    ax.set_yticks(np.arange(len(row_labels)), row_labels)
+    mid = (lo + hi) / 2
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=9,
+                        color="black" if values[i, j] > mid else "white")
+    fig.colorbar(im, ax=ax, label="kNN accuracy (test)")
+    ax.set_title(title)
+    return fig
+
+
+def comparison_bars(sources, panels: dict, datasets, title: str, *, ylabel: str = "kNN accuracy"):
+    """Grouped bars: one panel per reducer, sources on x, one bar per dataset.
+
+    panels maps panel name -> {dataset: [value per source (NaN = missing)]}.
+    """
+    n = len(sources)
+    fig, axes = plt.subplots(len(panels), 1, figsize=comparison_figsize(n, len(panels)),
+                             layout="constrained", sharex=True, squeeze=False)
+    width = 0.8 / max(len(datasets), 1)
+    x = np.arange(n)
+    colors = class_colors(max(len(datasets), 2), "tab10")
+    for ax, (name, by_dataset) in zip(axes[:, 0], panels.items()):
+        for d, dataset in enumerate(datasets):
+            vals = np.asarray(by_dataset.get(dataset, [np.nan] * n), dtype=float)
+            bars = ax.bar(x + (d - (len(datasets) - 1) / 2) * width, np.nan_to_num(vals), width,
+                          label=dataset, color=colors[d])
+            for bar, v in zip(bars, vals):
+                if np.isfinite(v):
+                    ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.2f}",
+                            ha="center", va="bottom", fontsize=7, rotation=90)
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel(ylabel)
+        ax.set_title(name)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1, 0].set_xticks(x, sources, rotation=30, ha="right")
+    axes[0, 0].legend(loc="upper left", ncols=len(datasets))
+    fig.suptitle(title)
+    return fig
+
+
+def sweep_figure(values, xlabel: str, accuracy: dict, knn: dict, title: str, *, knn_label: str):
+    """Model accuracy (left) and 2-D kNN accuracy per reducer (right) against the varied value.
+
+    accuracy: {"train": [...], "val": [...], "test": [...]} (one value per sweep member);
+    knn: {reducer: [...]}. Numeric positive values spanning a factor >= 4 get a log axis.
+    """
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric:
+        x = np.asarray(values, dtype=float)
+        log = bool(np.all(x > 0) and x.max() / x.min() >= 4)
+    else:
+        x, log = np.arange(len(values), dtype=float), False
+    order = np.argsort(x, kind="stable")
+    fig, axes = plt.subplots(1, 2, figsize=SWEEP_FIGSIZE, layout="constrained", sharex=True)
+    styles = {"train": dict(ls="--", marker="o"), "val": dict(ls=":", marker="s"),
+              "test": dict(ls="-", marker="o", lw=2.5)}
+    for name, vals in accuracy.items():
+        axes[0].plot(x[order], np.asarray(vals, dtype=float)[order], label=name,
+                     **styles.get(name, dict(marker="o")))
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_title("model accuracy")
+    for name, vals in knn.items():
+        style = dict(ls="--", color="black", marker="x") if name == "unreduced" else dict(marker="o")
+        axes[1].plot(x[order], np.asarray(vals, dtype=float)[order], label=name, **style)
+    axes[1].set_ylabel(knn_label)
+    axes[1].set_title("kNN accuracy of the test points" if knn else "no embeddings configured")
+    for ax in axes:
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(x, [str(v) for v in values], rotation=0 if numeric else 30)
+        ax.minorticks_off()
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right")
+    fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- hidden layers
+def pca(x, n_components: int = 3):
+    """(coords (n, n_components), explained variance ratios): PCA by SVD of the centred data.
+
+    Columns beyond the data's rank are zero with ratio 0; constant data gives all zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(xc, full_matrices=False)
+    total = float((s ** 2).sum())
+    m = min(n_components, len(s))
+    coords = np.zeros((len(x), n_components))
+    coords[:, :m] = xc @ vt[:m].T
+    ratios = np.zeros(n_components)
+    if total > 0:
+        ratios[:m] = s[:m] ** 2 / total
+    return coords, ratios
+
+
+def pca_figure(acts, labels, class_names, title: str, *, cmap: str = "tab10",
+               point_size: float = 2.0):
+    """PCA of activations: 2-D (left) and 3-D (right), axes labelled with variance ratios."""
+    coords, ratios = pca(acts, 3)
+    colors = class_colors(len(class_names), cmap)
+    fig = plt.figure(figsize=PCA_FIGSIZE, layout="constrained")
+    ax2 = fig.add_subplot(1, 2, 1)
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    order = np.random.default_rng(0).permutation(len(coords))
+    c = colors[np.asarray(labels)[order]]
+    ax2.scatter(coords[order, 0], coords[order, 1], c=c, s=point_size, linewidths=0, rasterized=True)
+    ax3.scatter(coords[order, 0], coords[order, 1], coords[order, 2], c=c, s=point_size,
+                linewidths=0, rasterized=True, depthshade=False)
+    lab = [f"PC{i + 1} ({r:.1%} of variance)" for i, r in enumerate(ratios)]
+    ax2.set_xlabel(lab[0])
+    ax2.set_ylabel(lab[1])
+    ax2.set_title(f"2-D: {ratios[:2].sum():.1%} of the variance")
+    ax3.set_xlabel(lab[0], fontsize=8)
+    ax3.set_ylabel(lab[1], fontsize=8)
+    ax3.set_zlabel(lab[2], fontsize=8)
+    ax3.set_title(f"3-D: {ratios.sum():.1%} of the variance")
+    _class_legend(fig, class_names, colors, loc="outside right center")
+    fig.suptitle(title)
+    return fig
+
+
+def unit_boxplots(acts, predicted, class_names, title: str, *, n_units: int = 6):
+    """One panel per unit (the first n_units): its activation grouped by predicted class."""
+    acts = np.asarray(acts)
+    n = min(n_units, acts.shape[1])
+    rows, cols = max(1, -(-n // 3)), 3
+    fig, axes = plt.subplots(rows, cols, figsize=boxplots_figsize(n), layout="constrained",
+                             squeeze=False)
+    predicted = np.asarray(predicted)
+    ticks = np.arange(1, len(class_names) + 1)
+    for u, ax in enumerate(axes.flat):
+        if u >= n:
+            ax.set_axis_off()
+            continue
+        groups = [acts[predicted == c, u] for c in range(len(class_names))]
+        ax.boxplot([g if len(g) else [np.nan] for g in groups], positions=ticks, widths=0.6,
+                   flierprops=dict(markersize=2, alpha=0.4), medianprops=dict(color="C1"))
+        ax.set_xticks(ticks, [f"{name} ({len(g)})" for name, g in zip(class_names, groups)],
+                      rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"unit {u + 1}")
+        ax.set_ylabel("activation")
+        ax.grid(axis="y", alpha=0.3)
+    fig.supxlabel("predicted class (number of test images)")
+    fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- animations
+def _frame(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _bar_figure(n_layers: int, widths, ylims, layer_names, dpi):
+    """A figure with an image panel (left) and one bar chart per layer; fixed layout."""
+    fig = plt.figure(figsize=activation_gif_figsize(n_layers), dpi=dpi)
+    gs = fig.add_gridspec(n_layers, 2, width_ratios=[1, 3], left=0.05, right=0.98,
+                          bottom=0.08, top=0.86, wspace=0.15, hspace=0.6)
+    ax_img = fig.add_subplot(gs[:, 0])
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    bars, titles = [], []
+    for i, (name, w, ylim) in enumerate(zip(layer_names, widths, ylims)):
+        ax = fig.add_subplot(gs[i, 1])
+        bars.append(ax.bar(np.arange(w), np.zeros(w), width=1.0, color=f"C{i}"))
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(0, ylim)
+        ax.set_ylabel("activation")
+        titles.append(ax.set_title(name, fontsize=10, loc="left"))
+        if i == n_layers - 1:
+            ax.set_xlabel("unit")
+    return fig, ax_img, bars, titles
+
+
+def _ylim(values) -> float:
+    top = float(np.nanmax(values)) if np.size(values) else 0.0
+    return top * 1.05 if top > 0 else 1.0
+
+
+def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 100):
+    """Frames (RGB arrays) of an animation: image i beside each layer's activations as bars.
+
+    images: (n, 784) uint8 or float; layers: {name: (n, units)}; captions: one line per frame.
+    The y-axis of each layer is fixed across frames (its maximum over the n images).
+    """
+    names = list(layers)
+    fig, ax_img, bars, titles = _bar_figure(
+        len(names), [layers[k].shape[1] for k in names], [_ylim(layers[k]) for k in names],
+        names, dpi)
+    img = ax_img.imshow(_square(images[0]), cmap="gray_r", vmin=0, vmax=_image_max(images))
+    sup = fig.suptitle(title)
+    frames = []
+    for i in range(len(images)):
+        img.set_data(_square(images[i]))
+        ax_img.set_title(captions[i], fontsize=10)
+        for name, group, t in zip(names, bars, titles):
+            a = layers[name][i]
+            for rect, h in zip(group, a):
+                rect.set_height(h)
+            t.set_text(f"{name}: {len(a)} units, {int((a > 0).sum())} active")
+        frames.append(_frame(fig))
+    plt.close(fig)
+    del sup
+    return frames
+
+
+def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100):
+    """Frames of the running mean of each layer's activations over the first 1..n images.
+
+    Frame n shows the mean over images 1..n (and the mean image); the y-axis is fixed at the
+    largest running mean, so the pattern settling down is visible as bars that stop moving.
+    """
+    names = list(layers)
+    n = len(images)
+    means = {k: np.cumsum(np.asarray(v, dtype=np.float64), axis=0) / np.arange(1, n + 1)[:, None]
+             for k, v in layers.items()}
+    mean_images = np.cumsum(np.asarray(images, dtype=np.float64), axis=0) / np.arange(1, n + 1)[:, None]
+    fig, ax_img, bars, titles = _bar_figure(
+        len(names), [means[k].shape[1] for k in names], [_ylim(means[k]) for k in names],
+        [f"{k}: running mean" for k in names], dpi)
+    img = ax_img.imshow(_square(mean_images[0]), cmap="gray_r", vmin=0, vmax=_image_max(images))
+    fig.suptitle(title)
+    frames = []
+    for i in range(n):
+        img.set_data(_square(mean_images[i]))
+        ax_img.set_title(f"mean of the first {i + 1} of {n} images", fontsize=10)
+        for name, group, t in zip(names, bars, titles):
+            m = means[name][i]
+            for rect, h in zip(group, m):
+                rect.set_height(h)
+            change = np.abs(m - means[name][i - 1]).mean() if i else float("nan")
+            t.set_text(f"{name}: running mean over {i + 1} image(s); mean |change| from "
+                       f"{i} image(s): " + ("-" if i == 0 else f"{change:.4f}"))
+        frames.append(_frame(fig))
+    plt.close(fig)
+    return frames
+
+
+def _square(row):
+    row = np.asarray(row)
+    side = int(round(np.sqrt(row.size)))
+    return row.reshape(side, side) if side * side == row.size else row.reshape(1, -1)
+
+
+def _image_max(images) -> float:
+    return 255.0 if np.asarray(images).dtype == np.uint8 else max(float(np.max(images)), 1e-6)
+
+
+def save_gif(frames, path: str | Path, *, fps: float = 5.0) -> None:
+    """Write RGB frames as a looping GIF, atomically, one palette shared by every frame."""
+    from PIL import Image
+
+    if not len(frames):
+        raise ValueError(f"{path}: no frames to write")
+    first = Image.fromarray(frames[0]).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    rest = [Image.fromarray(f).quantize(palette=first, dither=Image.Dither.NONE) for f in frames[1:]]
+    with atomic_path(path) as tmp:
+        first.save(tmp, save_all=True, append_images=rest, duration=max(int(1000 / fps), 20),
+                   loop=0, optimize=False)

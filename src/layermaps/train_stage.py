@@ -23,11 +23,12 @@ from layermaps.training import configure_threads
 
 
 class MlflowEpochLogger(keras.callbacks.Callback):
-    """Per-epoch metrics to the active MLflow run, with the epoch as step (epoch hook only:
-    a per-batch hook would make Keras sync its logs every batch)."""
+    """Per-epoch metrics (epoch_loss, epoch_val_accuracy, ...) to the active MLflow run, with
+    the epoch as step; the final evaluation keeps the plain names. Epoch hook only:
+    a per-batch hook would make Keras sync its logs every batch."""
 
     def on_epoch_end(self, epoch, logs=None):
-        mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
+        mlflow.log_metrics({f"epoch_{k}": float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
 
 
 def scaled(images: np.ndarray) -> np.ndarray:

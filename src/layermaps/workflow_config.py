@@ -86,6 +86,11 @@ def check_names(config: dict, models: dict, known_reducers) -> None:
     if unknown:
         raise ConfigError(f"invalid config: reducers has unknown reducer(s) {', '.join(unknown)}. "
                           f"Allowed: {', '.join(sorted(known_reducers))}.")
+    for name, settings in config["reducers"].items():
+        try:
+            known_reducers[name](seed=0, **settings)  # cheap: checks the setting names only
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid config: reducers.{name}: {err}") from None
     wanted = config["embed"]["models"]
     if wanted != "all":
         missing = [m for m in wanted if m not in models]

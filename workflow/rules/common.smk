@@ -84,4 +84,4 @@ def score_files(dataset):
 
 def final_targets():
     return [t for d in DATASETS for t in [f"{R}/{d}/data.npz", *model_targets(d)]] + [
-        f"{R}/knn_summary.csv"]
+        f"{R}/knn_summary.csv"] + figure_targets()

@@ -9,6 +9,8 @@ rule download:
         f"{R}/logs/{{dataset}}/download.log",
     localrule: True  # compute nodes of a cluster often have no internet
     retries: 1
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/download.py"
 
@@ -26,5 +28,7 @@ rule prepare:
         seed=config["data"]["seed"],
     log:
         f"{R}/logs/{{dataset}}/prepare.log",
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/prepare.py"

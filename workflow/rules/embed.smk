@@ -30,6 +30,8 @@ rule embed:
         f"{R}/benchmarks/{{dataset}}/embed/{{source}}/{{reducer}}.tsv"
     log:
         f"{R}/logs/{{dataset}}/embed/{{source}}/{{reducer}}.log",
+    conda:
+        "../envs/embed.yaml"
     script:
         "../scripts/embed.py"
 
@@ -48,6 +50,8 @@ rule score:
         seed=config["embed"]["seed"],
     log:
         f"{R}/logs/{{dataset}}/score/{{source}}/{{reducer}}.log",
+    conda:
+        "../envs/embed.yaml"
     script:
         "../scripts/score.py"
 
@@ -63,6 +67,8 @@ rule ceiling:
     threads: config["threads"]["embed"]
     log:
         f"{R}/logs/{{dataset}}/score/{{source}}/unreduced.log",
+    conda:
+        "../envs/embed.yaml"
     script:
         "../scripts/ceiling.py"
 
@@ -76,6 +82,8 @@ rule knn_summary:
         run_id=f"{R}/{{dataset}}/knn_summary.run_id",
     log:
         f"{R}/logs/{{dataset}}/knn_summary.log",
+    conda:
+        "../envs/embed.yaml"
     script:
         "../scripts/summary.py"
 

@@ -20,6 +20,8 @@ rule train:
         f"{R}/benchmarks/{{dataset}}/train/{{model}}.tsv"
     log:
         f"{R}/logs/{{dataset}}/train/{{model}}.log",
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/train.py"
 
@@ -34,6 +36,8 @@ rule raw_activations:
         run_id=f"{R}/{{dataset}}/activations/raw.run_id",
     log:
         f"{R}/logs/{{dataset}}/activations/raw.log",
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/raw_activations.py"
 
@@ -62,5 +66,7 @@ for _model, _spec in MODELS.items():
             f"{R}/benchmarks/{{dataset}}/activations/{_model}.tsv"
         log:
             f"{R}/logs/{{dataset}}/activations/{_model}.log",
+        conda:
+            "../envs/train.yaml"
         script:
             "../scripts/activations.py"

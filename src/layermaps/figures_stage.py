@@ -1,0 +1,322 @@
+"""The figure stage's jobs (called by workflow/scripts/plot_*.py inside an MLflow run) and the
+small helpers workflow/rules/figures.smk uses while building the DAG.
+
+Import cost matters here: figures.smk imports this module on every `snakemake -n`, so the
+module level imports only json/csv/numpy; matplotlib and MLflow are imported inside the jobs.
+Every job reads files the earlier stages wrote (embeddings, scores, activations, metrics) and
+never trains or embeds anything itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
+ARTIFACT_PATH = "figures"
+
+
+# ----------------------------------------------------------------------------- DAG helpers
+def choose_k(ks, wanted: int) -> tuple[int, str]:
+    """The k shown in grid/heatmap/sweep titles: `wanted` if configured, else the middle k.
+
+    Returns (k, note); the note says which k was used instead, or is empty.
+    """
+    ks = sorted(int(k) for k in ks)
+    if int(wanted) in ks:
+        return int(wanted), ""
+    k = ks[len(ks) // 2]
+    return k, f"k={wanted} is not among the configured k {ks}: the middle k={k} is shown"
+
+
+def varied_layer(key: str, spec: dict) -> str:
+    """The hidden layer a sweep's 2-D kNN accuracy is read from: the varied layer when the key
+    is hidden[i] (layer hidden{i+1}), else the model's last hidden layer."""
+    n = len(spec["hidden"])
+    m = HIDDEN_KEY_RE.fullmatch(str(key))
+    if m and int(m.group(1)) < n:
+        return f"hidden{int(m.group(1)) + 1}"
+    return f"hidden{n}"
+
+
+def sweep_plan(sweep_name: str, sweep: dict) -> dict:
+    """{"key": varied key path, "members": [{"value", "model", "layer"}, ...]} in config order."""
+    from layermaps.modelspec import expand_sweep
+
+    (key, values), = sweep["vary"].items()
+    models = expand_sweep(sweep_name, sweep)
+    return {"key": str(key),
+            "members": [{"value": value, "model": name, "layer": varied_layer(key, spec)}
+                        for value, (name, spec) in zip(values, models.items())]}
+
+
+def figure_models(setting, models) -> list[str]:
+    """The models that get per-model pictures: config figures.models ("all" or a list)."""
+    if setting == "all":
+        return list(models)
+    unknown = [m for m in setting if m not in models]
+    if unknown:
+        from layermaps.workflow_config import ConfigError
+
+        raise ConfigError(f"invalid config: figures.models names unknown model(s) "
+                          f"{', '.join(unknown)}. Models in this config: {', '.join(models) or 'none'}.")
+    return list(setting)
+
+
+# ----------------------------------------------------------------------------- reading
+def load_scores(paths) -> dict[tuple[str, str], dict]:
+    """(source, reducer) -> the score json written by the score or ceiling job."""
+    out = {}
+    for path in paths:
+        s = json.loads(Path(path).read_text())
+        out[(s["source"], s["reducer"])] = s
+    return out
+
+
+def knn_at(scores: dict | None, k: int) -> float:
+    if scores is None:
+        return float("nan")
+    entry = scores["knn"].get(f"k{k}")
+    return float(entry["accuracy"]) if entry else float("nan")
+
+
+def read_history(path) -> dict[str, list[float]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+
+
+def read_confusion(path) -> tuple[np.ndarray, list[str]]:
+    """The counts and class names of confusion_test.csv (header: class names)."""
+    with open(path) as f:
+        names = f.readline().strip().split(",")
+    counts = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    return counts, names
+
+
+def class_names_of(data_path) -> list[str]:
+    with np.load(data_path, allow_pickle=False) as d:
+        return [str(c) for c in d["class_names"]]
+
+
+def source_label(source: str) -> str:
+    return "raw pixels" if source == "raw" else source
+
+
+def log_figures(*paths) -> None:
+    """Attach the written figures to the active MLflow run, under figures/."""
+    import mlflow
+
+    if mlflow.active_run() is None:  # called outside a workflow job (tests, notebooks)
+        return
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_path=ARTIFACT_PATH)
+
+
+def _save(fig, path, dpi) -> None:
+    from layermaps.plots import save_figure
+
+    save_figure(fig, path, dpi=dpi, tight=False)
+
+
+# ----------------------------------------------------------------------------- jobs
+def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, data_path,
+                  out_path, dpi: int, cmap: str, point_size: float, log=print) -> None:
+    """One embedding: train and test side by side in the same coordinates, coloured by class."""
+    from layermaps.plots import embedding_figure
+    from layermaps.reducers import Embedding
+
+    emb = Embedding.load(embedding_path)
+    with np.load(data_path, allow_pickle=False) as d:
+        y_fit, y_test = d["train_labels"][d["fit_idx"]], d["test_labels"]
+        names = [str(c) for c in d["class_names"]]
+    if len(emb.train) != len(y_fit) or len(emb.test) != len(y_test):
+        raise ValueError(f"{embedding_path} has {len(emb.train)}/{len(emb.test)} train/test rows, "
+                         f"{data_path} {len(y_fit)}/{len(y_test)}: rerun the embedding")
+    note = "" if emb.policy == "fit" else f", policy {emb.policy}"
+    title = (f"{dataset} | {source_label(source)} | {reducer}: fitted on the training points, "
+             f"test points placed in the same map ({emb.protocol}{note})")
+    _save(embedding_figure(emb.train, y_fit, emb.test, y_test, names, title, cmap=cmap,
+                           point_size=point_size), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], embedding_paths,
+             score_paths, data_path, out_path, k: int, k_note: str, dpi: int, cmap: str,
+             point_size: float, log=print) -> None:
+    """Rows = sources (raw, hidden1, ...), columns = reducers; test points; kNN accuracy at k.
+
+    embedding_paths are in row-major order: every reducer of rows[0], then of rows[1], ...
+    """
+    from layermaps.plots import grid_figure
+    from layermaps.reducers import Embedding
+
+    scores = load_scores(score_paths)
+    with np.load(data_path, allow_pickle=False) as d:
+        y_test = d["test_labels"]
+        names = [str(c) for c in d["class_names"]]
+    if len(embedding_paths) != len(rows) * len(reducers):
+        raise ValueError(f"{len(embedding_paths)} embeddings for {len(rows)} rows x "
+                         f"{len(reducers)} reducers")
+    paths = iter(embedding_paths)  # row-major: for each source, each reducer
+    panels = []
+    for source in rows:
+        row = []
+        for reducer in reducers:
+            acc = knn_at(scores.get((source, reducer)), k)
+            row.append({"xy": Embedding.load(next(paths)).test, "labels": y_test,
+                        "title": f"{reducer}: kNN@{k} = {acc:.4f}"})
+        panels.append(row)
+    title = (f"{dataset} | {model}: 2-D maps of the test points; kNN accuracy at k={k} "
+             f"(training points as neighbours)" + (f"\n({k_note})" if k_note else ""))
+    _save(grid_figure(panels, [source_label(s) if s == "raw" else s.split("/", 1)[1] for s in rows],
+                      reducers, names, title, cmap=cmap, point_size=point_size), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def heatmap_job(*, dataset: str, score_paths, sources: list[str], reducers: list[str], k: int,
+                k_note: str, out_path, dpi: int, log=print) -> None:
+    """kNN accuracy at one k: sources x (reducers + the unreduced ceiling)."""
+    from layermaps.plots import knn_heatmap
+
+    scores = load_scores(score_paths)
+    cols = list(reducers) + (["unreduced"] if any(r == "unreduced" for _, r in scores) else [])
+    values = [[knn_at(scores.get((s, r)), k) for r in cols] for s in sources]
+    title = f"{dataset}: kNN accuracy at k={k} of the test points" + (f"\n({k_note})" if k_note else "")
+    _save(knn_heatmap(values, [source_label(s) for s in sources], cols, title), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def comparison_job(*, datasets: list[str], score_paths: dict, sources: list[str],
+                   reducers: list[str], k: int, k_note: str, out_path, dpi: int, log=print) -> None:
+    """Grouped bars, one panel per reducer: each source's kNN accuracy, one bar per dataset."""
+    from layermaps.plots import comparison_bars
+
+    scores = {d: load_scores(score_paths[d]) for d in datasets}
+    cols = list(reducers) + (["unreduced"] if any(
+        r == "unreduced" for d in datasets for _, r in scores[d]) else [])
+    panels = {r: {d: [knn_at(scores[d].get((s, r)), k) for s in sources] for d in datasets}
+              for r in cols}
+    title = (f"kNN accuracy at k={k}: {' vs '.join(datasets)}, per source and reducer"
+             + (f"\n({k_note})" if k_note else ""))
+    _save(comparison_bars([source_label(s) for s in sources], panels, datasets, title,
+                          ylabel=f"kNN accuracy (k={k})"), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_paths,
+              reducers: list[str], k: int, k_note: str, out_path, dpi: int, log=print) -> None:
+    """Model accuracy and the varied layer's 2-D kNN accuracy against the varied value."""
+    from layermaps.plots import sweep_figure
+
+    metrics = {}
+    for path in metrics_paths:
+        metrics[Path(path).parent.name] = json.loads(Path(path).read_text())
+    scores = load_scores(score_paths)
+    members = plan["members"]
+    acc = {split: [metrics[m["model"]].get(f"{split}_accuracy", float("nan")) for m in members]
+           for split in ("train", "val", "test")}
+    knn = {}
+    for r in list(reducers) + ["unreduced"]:
+        vals = [knn_at(scores.get((f"{m['model']}/{m['layer']}", r)), k) for m in members]
+        if not all(np.isnan(vals)):
+            knn[r] = vals
+    layers = sorted({m["layer"] for m in members})
+    title = (f"{dataset} | sweep {sweep}: accuracy against {plan['key']}; kNN accuracy at k={k} "
+             f"of layer {', '.join(layers)} in 2-D" + (f"\n({k_note})" if k_note else ""))
+    _save(sweep_figure([m["value"] for m in members], plan["key"], acc, knn, title,
+                       knn_label=f"kNN accuracy (k={k}, {', '.join(layers)})"), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def training_figures_job(*, dataset: str, model: str, history_path, confusion_path, metrics_path,
+                         out_curves, out_confusion, dpi: int, log=print) -> None:
+    """Training curves and the test confusion matrix (class names) of one model."""
+    from layermaps.plots import confusion_heatmap, training_curves
+
+    metrics = json.loads(Path(metrics_path).read_text())
+    counts, names = read_confusion(confusion_path)
+    title = f"{dataset} | {model}"
+    _save(training_curves(read_history(history_path),
+                          f"{title}: training curves ({metrics.get('epochs_run', '?')} epochs)",
+                          layout="constrained"), out_curves, dpi)
+    _save(confusion_heatmap(counts, names, f"{title}: test confusion matrix (accuracy "
+                            f"{metrics['test_accuracy']:.4f})", layout="constrained"),
+          out_confusion, dpi)
+    log_figures(out_curves, out_confusion)
+    log(f"[figures] {out_curves}, {out_confusion}")
+
+
+def class_rows(data_path, class_index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Test-row indices of one class (test order), the test images, the class names."""
+    with np.load(data_path, allow_pickle=False) as d:
+        names = [str(c) for c in d["class_names"]]
+        if not 0 <= class_index < len(names):
+            raise ValueError(f"class index {class_index} is not a class of {data_path} "
+                             f"(0..{len(names) - 1})")
+        rows = np.flatnonzero(d["test_labels"] == class_index)
+        images = d["test_images"]
+    if not len(rows):
+        raise ValueError(f"no test image of class {class_index} ({names[class_index]}) in {data_path}")
+    return rows, images, names
+
+
+def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path, layer_paths: dict,
+                        output_path, n_images: int, n_running: int, fps: float, dpi: int,
+                        out_activations, out_running, log=print) -> dict:
+    """SEEDS.md A's pictures: (1) test images of one class beside each hidden layer's activations
+    as bars; (2) the running mean of each hidden layer over the first 1..n_running images."""
+    from layermaps.plots import activation_frames, running_mean_frames, save_gif
+
+    rows, images, names = class_rows(data_path, class_index)
+    name = names[class_index]
+    layers = {layer: np.load(path, mmap_mode="r") for layer, path in layer_paths.items()}
+    predicted = np.load(output_path, mmap_mode="r")
+    show = rows[:n_images]
+    captions = [f"test image {i + 1} of {len(show)}\npredicted: {names[int(np.argmax(predicted[r]))]}"
+                for i, r in enumerate(show)]
+    frames = activation_frames(images[show], {k: np.asarray(v[show]) for k, v in layers.items()},
+                               captions, f"{dataset} | {model}: hidden-layer activations for test "
+                               f"images of class {name!r}", dpi=dpi)
+    save_gif(frames, out_activations, fps=fps)
+    first = rows[:n_running]
+    frames_rm = running_mean_frames(images[first], {k: np.asarray(v[first]) for k, v in layers.items()},
+                                    f"{dataset} | {model}: running mean of the hidden activations "
+                                    f"over test images of class {name!r}", dpi=dpi)
+    save_gif(frames_rm, out_running, fps=fps)
+    log_figures(out_activations, out_running)
+    log(f"[figures] {out_activations} ({len(frames)} frames), {out_running} ({len(frames_rm)} frames)")
+    return {"activation_frames": len(frames), "running_mean_frames": len(frames_rm)}
+
+
+def hidden_layer_job(*, dataset: str, model: str, layer: str, acts_path, output_path, data_path,
+                     n_units: int, dpi: int, cmap: str, point_size: float, out_boxplots, out_pca,
+                     log=print) -> None:
+    """SEEDS.md B's pictures of one hidden layer on the test set: its first units' activations
+    grouped by predicted class, and the PCA of the layer in 2-D and 3-D."""
+    from layermaps.plots import pca_figure, unit_boxplots
+
+    acts = np.load(acts_path)
+    predicted = np.argmax(np.load(output_path), axis=1)
+    with np.load(data_path, allow_pickle=False) as d:
+        labels = d["test_labels"]
+        names = [str(c) for c in d["class_names"]]
+    if len(acts) != len(labels):
+        raise ValueError(f"{acts_path} has {len(acts)} rows, {data_path} {len(labels)} test rows")
+    title = f"{dataset} | {model} | {layer} ({acts.shape[1]} units)"
+    _save(unit_boxplots(acts, predicted, names, f"{title}: activation of the first "
+                        f"{min(n_units, acts.shape[1])} unit(s) by predicted class (test set)",
+                        n_units=n_units), out_boxplots, dpi)
+    _save(pca_figure(acts, labels, names, f"{title}: PCA of the test activations, coloured by "
+                     f"true class", cmap=cmap, point_size=point_size), out_pca, dpi)
+    log_figures(out_boxplots, out_pca)
+    log(f"[figures] {out_boxplots}, {out_pca}")

@@ -1,0 +1,176 @@
+"""results/summary.md: the kNN tables, the model table and the sweep tables of a run, each next
+to the numbers the original authors reported (SEEDS.md), where they reported any.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from layermaps.atomic import write_text
+
+# The seeds' reference numbers, copied from SEEDS.md (../shared/SEEDS.md), sections A and B.
+# They were measured on the full data (60,000 / 10,000) with the settings in config.yaml;
+# a faithful re-run should land near them (training is stochastic).
+SEED_REFERENCE = {
+    # SEEDS.md A: kNN accuracy of the test points in 2-D at k = 3 / 5 / 10, training points
+    # as neighbours; the hidden layers are the seed MLP's (config model `seed_mlp`).
+    "knn_k": (3, 5, 10),
+    "knn_model": "seed_mlp",
+    "knn": {
+        ("mnist", "umap"): {"raw": (.9518, .9548, .9557), "hidden1": (.9697, .9714, .9713),
+                            "hidden2": (.9770, .9777, .9779)},
+        ("fashion-mnist", "umap"): {"raw": (.7415, .7596, .7721), "hidden1": (.8427, .8506, .8573),
+                                    "hidden2": (.8487, .8551, .8632)},
+        # "A second Fashion notebook also scored PCA"
+        ("fashion-mnist", "pca"): {"raw": (.4825, .5027, .5335), "hidden1": (.8732, .8793, .8783),
+                                   "hidden2": (.8696, .8726, .8770)},
+    },
+    # SEEDS.md A: the seed MLP after 20 epochs.
+    "models": {
+        ("mnist", "seed_mlp"): {"val_accuracy": 0.975},
+        ("fashion-mnist", "seed_mlp"): {"test_accuracy": 0.876},
+    },
+    # SEEDS.md B (the "MSDS report", MNIST): width w of the second hidden layer ->
+    # (train, val, test) accuracy, and what the report says besides.
+    "sweep": {
+        "name": "msds",
+        "dataset": "mnist",
+        "rows": {
+            1: (0.540, 0.535, 0.539, "another run: test 66.9%"),
+            2: (0.114, 0.106, 0.114, "a collapsed run; another run: test 84.4%"),
+            5: (0.986, 0.971, 0.968, ""),
+            128: (0.985, 0.976, 0.974, ""),
+            256: (0.992, 0.980, 0.978, ""),
+            512: (0.991, 0.979, 0.979, ""),
+        },
+    },
+}
+
+
+def _f(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def seed_knn(dataset: str, source: str, reducer: str, ks) -> str:
+    """The seed's 'k=3 / 5 / 10' numbers for this row, for the ks both report; '' if none."""
+    model, _, layer = source.partition("/")
+    layer = "raw" if source == "raw" else layer
+    if source != "raw" and model != SEED_REFERENCE["knn_model"]:
+        return ""
+    ref = SEED_REFERENCE["knn"].get((dataset, reducer), {}).get(layer)
+    if ref is None:
+        return ""
+    by_k = dict(zip(SEED_REFERENCE["knn_k"], ref))
+    shown = [f"{by_k[k]:.4f}" for k in ks if k in by_k]
+    return " / ".join(shown)
+
+
+def seed_model(dataset: str, model: str) -> str:
+    ref = SEED_REFERENCE["models"].get((dataset, model))
+    if ref:
+        return ", ".join(f"{k.replace('_accuracy', '')} {v:.3f}" for k, v in ref.items())
+    return ""
+
+
+def seed_sweep(dataset: str, sweep: str, value) -> str:
+    ref = SEED_REFERENCE["sweep"]
+    if sweep != ref["name"] or dataset != ref["dataset"] or value not in ref["rows"]:
+        return ""
+    train, val, test, note = ref["rows"][value]
+    return f"{train:.3f} / {val:.3f} / {test:.3f}" + (f" ({note})" if note else "")
+
+
+def knn_section(dataset: str, scores: list[dict], ks, sources: list[str], reducers: list[str]) -> list[str]:
+    by_key = {(s["source"], s["reducer"]): s for s in scores}
+    cols = list(reducers) + ["unreduced"]
+    rows = []
+    for source in sources:
+        for reducer in cols:
+            s = by_key.get((source, reducer))
+            if s is None:
+                continue
+            accs = [_f(s["knn"].get(f"k{k}", {}).get("accuracy")) for k in ks]
+            trust = "-" if reducer == "unreduced" else _f(s.get("trustworthiness"))
+            rows.append([source, reducer, *accs, trust, seed_knn(dataset, source, reducer, ks)])
+    header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
+              "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
+    return [f"### {dataset}", "", *_table(header, rows), ""]
+
+
+def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list]) -> list[str]:
+    rows = []
+    for model, m in metrics.items():
+        rows.append([model, "-".join(map(str, hidden.get(model, []))), m.get("epochs_run", "-"),
+                     _f(m.get("train_accuracy")), _f(m.get("val_accuracy")), _f(m.get("test_accuracy")),
+                     _f(m.get("train_seconds"), 1), seed_model(dataset, model)])
+    header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)",
+              "seed"]
+    return [f"### {dataset}", "", *_table(header, rows), ""]
+
+
+def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[dict],
+                  reducers: list[str], k: int) -> list[str]:
+    by_key = {(s["source"], s["reducer"]): s for s in scores}
+    cols = [r for r in list(reducers) + ["unreduced"]
+            if any((f"{m['model']}/{m['layer']}", r) in by_key for m in plan["members"])]
+    rows = []
+    for m in plan["members"]:
+        mt = metrics.get(m["model"], {})
+        knn = []
+        for r in cols:
+            s = by_key.get((f"{m['model']}/{m['layer']}", r))
+            knn.append(_f(s["knn"].get(f"k{k}", {}).get("accuracy")) if s else "-")
+        rows.append([m["value"], m["model"], mt.get("epochs_run", "-"), _f(mt.get("train_accuracy")),
+                     _f(mt.get("val_accuracy")), _f(mt.get("test_accuracy")), *knn,
+                     seed_sweep(dataset, sweep, m["value"])])
+    layers = ", ".join(sorted({m["layer"] for m in plan["members"]}))
+    header = [plan["key"], "model", "epochs", "train acc.", "val. acc.", "test acc.",
+              *[f"kNN k={k} {r} ({layers})" for r in cols], "seed (train / val / test)"]
+    return [f"### {sweep} on {dataset} (varies `{plan['key']}`)", "", *_table(header, rows), ""]
+
+
+def write_summary(out_path, *, datasets: list[str], score_paths, metrics_paths, hidden: dict,
+                  sweeps: dict, sources: list[str], reducers: list[str], ks, k_sweep: int) -> str:
+    """Write summary.md from every score json and metrics.json of the run (any order: scores
+    name their dataset, a metrics file sits at {dataset}/models/{model}/metrics.json)."""
+    ks = sorted(int(k) for k in ks)
+    scores = {d: [] for d in datasets}
+    for p in score_paths:
+        s = json.loads(Path(p).read_text())
+        scores.setdefault(s["dataset"], []).append(s)
+    metrics = {d: {} for d in datasets}
+    for p in metrics_paths:
+        p = Path(p)
+        metrics.setdefault(p.parents[2].name, {})[p.parent.name] = json.loads(p.read_text())
+    lines = ["# layermaps: summary", "",
+             "Generated by the `report_summary` rule from the score and metrics files of this "
+             "run. The *seed* columns are the numbers the original authors reported (SEEDS.md, "
+             "sections A and B), measured on the full data (60,000 / 10,000) with the seeds' "
+             "settings: compare within a tolerance, training is stochastic.", "",
+             "## Models", ""]
+    for d in datasets:
+        lines += model_section(d, metrics[d], hidden)
+    lines += ["## kNN accuracy in 2-D",
+              "", "Reducers are fitted on the training points and the test points are placed in "
+              "the same map; the k nearest training points vote. *unreduced* is the same kNN in "
+              "the source's own space (the ceiling a 2-D map is compared with).", ""]
+    for d in datasets:
+        lines += knn_section(d, scores[d], ks, sources, reducers)
+    if sweeps:
+        lines += ["## Sweeps", ""]
+        for name, plan in sweeps.items():
+            for d in datasets:
+                lines += sweep_section(d, name, plan, metrics[d], scores[d], reducers, k_sweep)
+    text = "\n".join(lines).rstrip() + "\n"
+    write_text(out_path, text)
+    return text

@@ -1,0 +1,186 @@
+"""Training, embedding and scoring through the real snakemake CLI on a tiny subsample, with a
+real MLflow store: files, shapes, nested runs, and what a config change reruns."""
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+REDUCERS = {
+    "pca": {},
+    "tsne": {"n_iter": 250, "early_exaggeration_iter": 125},
+    "umap": {"n_epochs": 100},
+    "trimap": {"n_iters": 100},
+    "pacmap": {"num_iters": [50, 50, 100]},
+}
+SOURCES = ["raw", "seed_mlp/hidden2", "msds_w1/hidden2"]  # msds_w1/hidden2: a 1-unit layer
+K = [3, 5, 10]
+CONFIG = dict(
+    datasets=["mnist"],
+    data={"subsample": {"train": 600, "test": 200}},
+    models={"seed_mlp": {"epochs": 2}},
+    sweeps={"msds": {"base": {"epochs": 2}, "vary": {"hidden[1]": [1, 2]}}},
+    reducers=REDUCERS,
+    embed={"models": ["seed_mlp", "msds_w1"], "layers": ["hidden2"]},
+    knn={"k": K},
+)
+TARGETS = ["results/knn_summary.csv"] + [
+    f"results/mnist/{kind}/{m}/{f}" for m in ("seed_mlp", "msds_w1", "msds_w2")
+    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("pipeline")
+    write_config(work, **CONFIG)
+    snakemake(work, "--cores", "2", *TARGETS)
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    exp = client.get_experiment_by_name("layermaps/mnist")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return work, client, runs
+
+
+def run_id(path):
+    return path.read_text().strip()
+
+
+def planned_jobs(work, *args):
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = snakemake(work, "-n", *TARGETS, *args).stdout
+    return [(m.group(1), m.group(2) or "") for m in re.finditer(
+        r"^(?:local)?rule (\w+):\n(?:    .*\n)*?(?:    wildcards: (.*)\n)?", out, re.M)]
+
+
+def test_training_outputs(run):
+    work = run[0]
+    model_dir = work / "results/mnist/models/seed_mlp"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and 0.3 < metrics["test_accuracy"] <= 1
+    for key in ("test_loss", "val_accuracy", "train_accuracy", "train_seconds", "parameters"):
+        assert key in metrics
+    assert metrics["parameters"] == 784 * 256 + 256 + 256 * 64 + 64 + 64 * 10 + 10
+    with open(model_dir / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 2 and {"loss", "val_accuracy"} <= set(history[0])
+    confusion = np.loadtxt(model_dir / "confusion_test.csv", delimiter=",", skiprows=1)
+    assert confusion.shape == (10, 10) and confusion.sum() == 200
+    assert (model_dir / "model.keras").stat().st_size > 10_000
+    for m in ("msds_w1", "msds_w2"):
+        assert json.loads((work / f"results/mnist/models/{m}/metrics.json").read_text())["epochs_run"] <= 2
+
+
+def test_activation_arrays(run):
+    work = run[0]
+    acts = work / "results/mnist/activations"
+    expected = {"seed_mlp": {"hidden1": 256, "hidden2": 64, "output": 10},
+                "msds_w1": {"hidden1": 128, "hidden2": 1, "output": 10}}
+    for model, layers in expected.items():
+        for layer, width in layers.items():
+            for split, n in (("train", 600), ("test", 200)):
+                a = np.load(acts / model / f"{layer}_{split}.npy")
+                assert a.shape == (n, width) and a.dtype == np.float32, (model, layer, split)
+    out = np.load(acts / "seed_mlp/output_test.npy")
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-4)  # softmax rows
+    raw = np.load(acts / "raw_train.npy")
+    assert raw.shape == (600, 784) and raw.dtype == np.float32 and 0 <= raw.min() and raw.max() <= 1
+
+
+def test_training_runs_in_mlflow(run):
+    work, client, runs = run
+    train_id = run_id(work / "results/mnist/models/seed_mlp/run_id")
+    r = client.get_run(train_id)
+    assert r.info.status == "FINISHED"
+    assert r.data.params["spec.hidden"] == "[256, 64]" and r.data.params["spec.epochs"] == "2"
+    assert [m.step for m in client.get_metric_history(train_id, "epoch_val_accuracy")] == [1, 2]
+    assert "test_accuracy" in r.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(train_id)}
+    assert {"training_curves.png", "confusion_test.png", "metrics.json"} <= artifacts
+    assert any(a.startswith("model") for a in artifacts) or client.search_logged_models(
+        experiment_ids=[r.info.experiment_id])
+    assert r.data.tags["mlflow.parentRunId"] == run_id(work / "results/mnist/data.run_id")
+    acts = client.get_run(run_id(work / "results/mnist/activations/msds_w1/run_id"))
+    assert acts.data.metrics["units_hidden2"] == 1
+    assert "constant_units_hidden2" in acts.data.metrics
+
+
+def test_embeddings_and_scores(run):
+    work = run[0]
+    for source in SOURCES:
+        for reducer in REDUCERS:
+            e = np.load(work / f"results/mnist/embeddings/{source}/{reducer}.npz")
+            assert e["train"].shape == (500, 2) and e["test"].shape == (200, 2)
+            assert str(e["protocol"]) == ("transductive" if reducer == "trimap" else "inductive")
+            scores = json.loads((work / f"results/mnist/scores/{source}/{reducer}.json").read_text())
+            assert [v["k"] for v in scores["knn"].values()] == K
+            assert 0 <= scores["trustworthiness"] <= 1
+        policy = str(np.load(work / f"results/mnist/embeddings/{source}/umap.npz")["policy"])
+        # the 1-unit ReLU layer is never fed to a reducer: identity (or constant if dead)
+        assert policy in (("identity", "constant") if source.startswith("msds_w1") else ("fit",))
+
+
+def test_summary_csv(run):
+    work = run[0]
+    with open(work / "results/mnist/knn_summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["dataset", "model", "layer", "reducer", "protocol", "policy", "k",
+                             "accuracy", "trustworthiness", "fit_seconds", "transform_seconds"]
+    assert len(rows) == len(SOURCES) * (len(REDUCERS) + 1) * len(K)
+    seen = {(r["model"], r["layer"], r["reducer"], r["k"]) for r in rows}
+    assert ("raw", "raw", "unreduced", "5") in seen and ("seed_mlp", "hidden2", "tsne", "10") in seen
+    hidden2_umap = [float(r["accuracy"]) for r in rows if r["layer"] == "hidden2"
+                    and r["model"] == "seed_mlp" and r["reducer"] == "umap"]
+    assert min(hidden2_umap) > 0.3  # far above chance even after 2 epochs on 500 images
+    assert (work / "results/knn_summary.csv").read_text() == (work / "results/mnist/knn_summary.csv").read_text()
+
+
+def test_reducer_runs_nest_under_their_model_run(run):
+    work, client, runs = run
+    train_id = run_id(work / "results/mnist/models/seed_mlp/run_id")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == train_id
+                and r.data.tags.get("layermaps.rule") == "embed"]
+    assert sorted(r.data.tags["reducer"] for r in children) == sorted(REDUCERS)
+    for r in children:  # one row per reducer x source: embedding params, score metrics
+        assert {"knn_accuracy_k3", "knn_accuracy_k5", "knn_accuracy_k10", "trustworthiness",
+                "fit_seconds", "transform_seconds"} <= set(r.data.metrics)
+        assert r.data.params["seed"] == "42" and r.info.status == "FINISHED"
+    raw = [r for r in runs if r.data.tags.get("wildcard.source") == "raw" and "reducer" in r.data.tags]
+    assert {r.data.tags["mlflow.parentRunId"] for r in raw} == {run_id(work / "results/mnist/data.run_id")}
+
+
+def test_nothing_to_do_when_nothing_changed(run):
+    assert planned_jobs(run[0]) == []
+
+
+def test_changing_one_models_epochs_reruns_only_that_model(run):
+    work = run[0]
+    write_config(work, **{**CONFIG, "models": {"seed_mlp": {"epochs": 3}}})
+    try:
+        jobs = planned_jobs(work)
+    finally:
+        write_config(work, **CONFIG)
+    trained = [w for rule, w in jobs if rule == "train"]
+    assert trained == ["dataset=mnist, model=seed_mlp"]
+    assert not any("msds" in w for _, w in jobs)
+    assert not any(rule in ("download", "prepare", "raw_activations") for rule, _ in jobs)
+    assert ("activations_seed_mlp", "dataset=mnist") in jobs
+
+
+def test_changing_one_reducer_setting_reruns_only_that_reducer(run):
+    work = run[0]
+    write_config(work, **{**CONFIG, "reducers": {**REDUCERS, "umap": {"n_epochs": 120}}})
+    try:
+        jobs = planned_jobs(work)
+    finally:
+        write_config(work, **CONFIG)
+    per_reducer = [(rule, w) for rule, w in jobs if rule in ("embed", "score")]
+    assert len(per_reducer) == 2 * len(SOURCES)
+    assert all("reducer=umap" in w for _, w in per_reducer)
+    assert {rule for rule, _ in jobs} <= {"embed", "score", "knn_summary", "knn_summary_all"}

@@ -1,0 +1,278 @@
+# Figures and the summary report. Every figure is its own file at a documented path; ask
+# Snakemake for that file to (re)make it, e.g.
+#   snakemake results/mnist/figures/embeddings/seed_mlp/hidden2/umap.png
+# Plot-only settings (config `figures:`) reach the rules through params:, so changing one
+# reruns plot jobs only. Figures are logged to the MLflow run of the data they draw.
+# `figure_targets()` lists every figure and report file of the configured experiment.
+# Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
+
+from layermaps.figures_stage import choose_k, figure_models, sweep_plan
+from layermaps.modelspec import hidden_layer_names
+
+FIG = config["figures"]
+FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/heatmap/sweep
+FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictures
+SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("sweeps") or {}).items()}
+COMPARED = ["mnist", "fashion-mnist"]  # the seeds' comparison question
+FIGS = f"{R}/{{dataset}}/figures"
+MODEL_FIGS = f"{R}/{{dataset}}/figures/models/{{model}}"
+FIG_LOGS = f"{R}/logs/{{dataset}}/figures"
+
+
+report: "../report/workflow.rst"
+
+
+def grid_rows(model):
+    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
+    return [s for s in sources() if s == "raw" or s.startswith(f"{model}/")]
+
+
+def grid_models():
+    return [m for m in FIG_MODELS if any(s.startswith(f"{m}/") for s in sources())]
+
+
+def sweep_sources(sweep):
+    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
+    wanted = [f"{m['model']}/{m['layer']}" for m in SWEEP_PLANS[sweep]["members"]]
+    return [s for s in wanted if s in sources()]
+
+
+def compared_datasets():
+    return [d for d in COMPARED if d in DATASETS]
+
+
+def figure_targets():
+    """Every figure, animation and report file of the configured experiment."""
+    srcs, reducers = sources(), list(config["reducers"])
+    out = []
+    for d in DATASETS:
+        figs = f"{R}/{d}/figures"
+        out += [f"{figs}/embeddings/{s}/{r}.png" for s in srcs for r in reducers]
+        out += [f"{figs}/grid_{m}.png" for m in grid_models()]
+        out += [f"{figs}/knn_heatmap.png"] if srcs else []
+        out += [f"{figs}/sweep_{s}.png" for s in SWEEP_PLANS]
+        for m in FIG_MODELS:
+            mf = f"{figs}/models/{m}"
+            c = FIG["class_index"]
+            out += [f"{mf}/training_curves.png", f"{mf}/confusion.png",
+                    f"{mf}/activations_class{c}.gif", f"{mf}/running_mean_class{c}.gif"]
+            for layer in hidden_layer_names(MODELS[m]):
+                out += [f"{mf}/boxplots_{layer}.png", f"{mf}/pca_{layer}.png"]
+    if len(compared_datasets()) == len(COMPARED) and srcs:
+        out.append(f"{R}/figures/knn_mnist_vs_fashion.png")
+    out.append(f"{R}/summary.md")
+    return out
+
+
+# ---------------------------------------------------------------------------- embeddings
+rule plot_embedding:
+    input:
+        embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
+        data=f"{R}/{{dataset}}/data.npz",
+        resume_run=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",
+    output:
+        figure=report(f"{FIGS}/embeddings/{{source}}/{{reducer}}.png",
+                      caption="../report/embedding.rst", category="{dataset}",
+                      subcategory="2-D embeddings", labels={"source": "{source}", "reducer": "{reducer}"}),
+    params:
+        dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["point_size"],
+    log:
+        f"{FIG_LOGS}/embeddings/{{source}}/{{reducer}}.log",
+    script:
+        "../scripts/plot_embedding.py"
+
+
+rule plot_grid:
+    input:
+        embeddings=lambda wc: [f"{R}/{wc.dataset}/embeddings/{s}/{r}.npz"
+                               for s in grid_rows(wc.model) for r in config["reducers"]],
+        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json"
+                           for s in grid_rows(wc.model) for r in config["reducers"]],
+        data=f"{R}/{{dataset}}/data.npz",
+        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+    output:
+        figure=report(f"{FIGS}/grid_{{model}}.png", caption="../report/grid.rst",
+                      category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
+    params:
+        rows=lambda wc: grid_rows(wc.model),
+        reducers=list(config["reducers"]),
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["grid_point_size"],
+    log:
+        f"{FIG_LOGS}/grid_{{model}}.log",
+    script:
+        "../scripts/plot_grid.py"
+
+
+# ---------------------------------------------------------------------------- scores
+rule plot_knn_heatmap:
+    input:
+        scores=lambda wc: score_files(wc.dataset),
+        parent_run=f"{R}/{{dataset}}/data.run_id",
+    output:
+        figure=report(f"{FIGS}/knn_heatmap.png", caption="../report/knn_heatmap.rst",
+                      category="{dataset}", subcategory="kNN scores", labels={"figure": "kNN heatmap"}),
+        run_id=f"{FIGS}/knn_heatmap.run_id",
+    params:
+        sources=sources(),
+        reducers=list(config["reducers"]),
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+    log:
+        f"{FIG_LOGS}/knn_heatmap.log",
+    script:
+        "../scripts/plot_knn_heatmap.py"
+
+
+rule plot_knn_comparison:
+    input:
+        mnist=lambda wc: score_files("mnist"),
+        fashion=lambda wc: score_files("fashion-mnist"),
+    output:
+        figure=report(f"{R}/figures/knn_mnist_vs_fashion.png", caption="../report/knn_comparison.rst",
+                      category="summary", subcategory="MNIST vs Fashion-MNIST",
+                      labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST"}),
+        run_id=f"{R}/figures/knn_mnist_vs_fashion.run_id",
+    params:
+        datasets=COMPARED,
+        sources=sources(),
+        reducers=list(config["reducers"]),
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+    log:
+        f"{R}/logs/figures/knn_mnist_vs_fashion.log",
+    script:
+        "../scripts/plot_knn_comparison.py"
+
+
+rule plot_sweep:
+    input:
+        metrics=lambda wc: [f"{R}/{wc.dataset}/models/{m['model']}/metrics.json"
+                            for m in SWEEP_PLANS[wc.sweep]["members"]],
+        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json" for s in sweep_sources(wc.sweep)
+                           for r in [*config["reducers"], "unreduced"]],
+        parent_run=f"{R}/{{dataset}}/data.run_id",
+    output:
+        figure=report(f"{FIGS}/sweep_{{sweep}}.png", caption="../report/sweep.rst",
+                      category="{dataset}", subcategory="sweeps", labels={"sweep": "{sweep}"}),
+        run_id=f"{FIGS}/sweep_{{sweep}}.run_id",
+    wildcard_constraints:
+        sweep="|".join(SWEEP_PLANS) or "(?!x)x",
+    params:
+        plan=lambda wc: SWEEP_PLANS[wc.sweep],
+        reducers=list(config["reducers"]),
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+    log:
+        f"{FIG_LOGS}/sweep_{{sweep}}.log",
+    script:
+        "../scripts/plot_sweep.py"
+
+
+# ---------------------------------------------------------------------------- per model
+rule plot_training:
+    input:
+        history=f"{R}/{{dataset}}/models/{{model}}/history.csv",
+        confusion=f"{R}/{{dataset}}/models/{{model}}/confusion_test.csv",
+        metrics=f"{R}/{{dataset}}/models/{{model}}/metrics.json",
+        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+    output:
+        curves=report(f"{MODEL_FIGS}/training_curves.png", caption="../report/training_curves.rst",
+                      category="{dataset}", subcategory="model {model}",
+                      labels={"figure": "training curves", "layer": "all"}),
+        confusion=report(f"{MODEL_FIGS}/confusion.png", caption="../report/confusion.rst",
+                         category="{dataset}", subcategory="model {model}",
+                         labels={"figure": "test confusion matrix", "layer": "all"}),
+    params:
+        dpi=FIG["dpi"],
+    log:
+        f"{FIG_LOGS}/models/{{model}}/training.log",
+    script:
+        "../scripts/plot_training.py"
+
+
+rule plot_activation_gifs:
+    input:
+        data=f"{R}/{{dataset}}/data.npz",
+        layers=lambda wc: [activation_path(wc.dataset, wc.model, layer, "test")
+                           for layer in hidden_layer_names(MODELS[wc.model])],
+        predictions=activation_path("{dataset}", "{model}", "output", "test"),
+        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+    output:
+        activations=report(f"{MODEL_FIGS}/activations_class{{cls}}.gif",
+                           caption="../report/activations_gif.rst", category="{dataset}",
+                           subcategory="model {model}",
+                           labels={"figure": "activations of class {cls} (animation)", "layer": "all"}),
+        running_mean=report(f"{MODEL_FIGS}/running_mean_class{{cls}}.gif",
+                            caption="../report/running_mean_gif.rst", category="{dataset}",
+                            subcategory="model {model}",
+                            labels={"figure": "running mean of class {cls} (animation)", "layer": "all"}),
+    wildcard_constraints:
+        cls="[0-9]+",
+    params:
+        layers=lambda wc: hidden_layer_names(MODELS[wc.model]),
+        n_images=FIG["gif_images"],
+        n_running=FIG["running_mean_images"],
+        fps=FIG["gif_fps"],
+        dpi=FIG["gif_dpi"],
+    log:
+        f"{FIG_LOGS}/models/{{model}}/activation_gifs_class{{cls}}.log",
+    script:
+        "../scripts/plot_activation_gifs.py"
+
+
+rule plot_hidden_layer:
+    input:
+        activations=activation_path("{dataset}", "{model}", "{layer}", "test"),
+        predictions=activation_path("{dataset}", "{model}", "output", "test"),
+        data=f"{R}/{{dataset}}/data.npz",
+        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+    output:
+        boxplots=report(f"{MODEL_FIGS}/boxplots_{{layer}}.png", caption="../report/boxplots.rst",
+                        category="{dataset}", subcategory="model {model}",
+                        labels={"figure": "unit activations by predicted class", "layer": "{layer}"}),
+        pca=report(f"{MODEL_FIGS}/pca_{{layer}}.png", caption="../report/pca.rst",
+                   category="{dataset}", subcategory="model {model}",
+                   labels={"figure": "PCA 2-D and 3-D", "layer": "{layer}"}),
+    wildcard_constraints:
+        layer="hidden[0-9]+",
+    params:
+        n_units=FIG["boxplot_units"],
+        dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["point_size"],
+    log:
+        f"{FIG_LOGS}/models/{{model}}/{{layer}}.log",
+    script:
+        "../scripts/plot_hidden_layer.py"
+
+
+# ---------------------------------------------------------------------------- summary.md
+rule report_summary:
+    input:
+        scores=[f for d in DATASETS for f in score_files(d)],
+        metrics=[f"{R}/{d}/models/{m}/metrics.json" for d in DATASETS for m in MODELS],
+    output:
+        summary=report(f"{R}/summary.md", caption="../report/summary.rst", category="summary",
+                       subcategory="tables", labels={"figure": "summary.md"}),
+        run_id=f"{R}/summary.run_id",
+    params:
+        datasets=DATASETS,
+        hidden={m: spec["hidden"] for m, spec in MODELS.items()},
+        sweeps=SWEEP_PLANS,
+        sources=sources(),
+        reducers=list(config["reducers"]),
+        k=config["knn"]["k"],
+        k_sweep=FIG_K,
+    log:
+        f"{R}/logs/summary.log",
+    script:
+        "../scripts/report_summary.py"
