@@ -108,12 +108,18 @@ def class_colors(n_classes: int, cmap: str = "tab10") -> np.ndarray:
     return matplotlib.colormaps[cmap].resampled(n_classes)(np.arange(n_classes))
 
 
+def marker_area(point_size: float, n_points: int) -> float:
+    """Scatter marker area: `point_size` at 20,000 points or more, up to 16x larger for small
+    samples (a 200-point test subsample stays visible with the full-data setting)."""
+    return point_size * float(np.clip(np.sqrt(20000 / max(n_points, 1)), 1.0, 16.0))
+
+
 def _scatter(ax, xy, labels, colors, size, order_seed=0):
     """Rasterised scatter of (n, 2) points coloured by integer label, drawn in random order."""
     xy = np.asarray(xy)
     order = np.random.default_rng(order_seed).permutation(len(xy))
-    ax.scatter(xy[order, 0], xy[order, 1], c=colors[np.asarray(labels)[order]], s=size,
-               linewidths=0, rasterized=True)
+    ax.scatter(xy[order, 0], xy[order, 1], c=colors[np.asarray(labels)[order]],
+               s=marker_area(size, len(xy)), linewidths=0, rasterized=True)
 
 
 def _limits(*arrays, margin=0.03):
@@ -300,6 +306,7 @@ def pca_figure(acts, labels, class_names, title: str, *, cmap: str = "tab10",
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
     order = np.random.default_rng(0).permutation(len(coords))
     c = colors[np.asarray(labels)[order]]
+    point_size = marker_area(point_size, len(coords))
     ax2.scatter(coords[order, 0], coords[order, 1], c=c, s=point_size, linewidths=0, rasterized=True)
     ax3.scatter(coords[order, 0], coords[order, 1], coords[order, 2], c=c, s=point_size,
                 linewidths=0, rasterized=True, depthshade=False)

@@ -1,0 +1,263 @@
+"""plots, figures_stage and summary_report on small synthetic arrays (no Snakemake, no MLflow)."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
+
+from layermaps import plots
+from layermaps.figures_stage import (
+    choose_k, comparison_job, figure_models, heatmap_job, read_confusion, read_history,
+    sweep_plan, varied_layer,
+)
+from layermaps.summary_report import SEED_REFERENCE, seed_knn, write_summary
+from layermaps.workflow_config import ConfigError
+
+NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot"]
+DPI = 40
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def saved_size(fig, path, dpi=DPI):
+    plots.save_figure(fig, path, dpi=dpi, tight=False)
+    with Image.open(path) as im:
+        im.load()
+        return im.size
+
+
+# ----------------------------------------------------------------------------- basics
+def test_pixel_size_matches_matplotlib(tmp_path):
+    for figsize, dpi in [((13.0, 6.0), 100), ((7.25, 3.5), 33), ((2.0 + 3.5 * 3, 1.0 + 3.5 * 2), 72)]:
+        fig = matplotlib.pyplot.figure(figsize=figsize)
+        assert saved_size(fig, tmp_path / "f.png", dpi) == plots.pixel_size(figsize, dpi)
+
+
+def test_existing_figures_keep_working(tmp_path):
+    history = {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.6],
+               "val_accuracy": [0.4, 0.7]}
+    plots.save_figure(plots.training_curves(history, "t"), tmp_path / "a.png")  # tight, as before
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    fig = plots.training_curves(history, "t", layout="constrained")
+    assert saved_size(fig, tmp_path / "b.png") == plots.pixel_size(plots.TRAINING_FIGSIZE, DPI)
+    counts = np.diag(np.full(10, 5))
+    counts[6, 0] = 3
+    fig = plots.confusion_heatmap(counts, NAMES, "c", layout="constrained")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == NAMES
+    assert saved_size(fig, tmp_path / "c.png") == plots.pixel_size(plots.CONFUSION_FIGSIZE, DPI)
+
+
+def test_class_colors_distinct():
+    c = plots.class_colors(10, "tab10")
+    assert c.shape == (10, 4) and len({tuple(x) for x in c}) == 10
+
+
+# ----------------------------------------------------------------------------- embeddings
+def test_embedding_figure_shares_limits_and_names_classes(tmp_path, rng):
+    train, test = rng.normal(size=(3000, 2)), rng.normal(5, 1, size=(500, 2))
+    fig = plots.embedding_figure(train, rng.integers(0, 10, 3000), test, rng.integers(0, 10, 500),
+                                 NAMES, "fashion-mnist | raw pixels | pca", point_size=1)
+    a, b = fig.axes[:2]
+    assert a.get_xlim() == b.get_xlim() and a.get_ylim() == b.get_ylim()
+    lo, hi = a.get_xlim()
+    assert lo <= min(train[:, 0].min(), test[:, 0].min()) and hi >= max(train[:, 0].max(), test[:, 0].max())
+    assert all(c.get_rasterized() for c in a.collections)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == NAMES
+    assert "pca" in fig.get_suptitle()
+    assert saved_size(fig, tmp_path / "e.png") == plots.pixel_size(plots.EMBEDDING_FIGSIZE, DPI)
+
+
+def test_grid_figure(tmp_path, rng):
+    panel = {"xy": rng.normal(size=(100, 2)), "labels": rng.integers(0, 10, 100), "title": "pca: kNN@5 = 0.5"}
+    fig = plots.grid_figure([[panel, panel], [panel, None], [panel, panel]],
+                            ["raw pixels", "hidden1", "hidden2"], ["pca", "umap"], NAMES, "grid")
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_title() == "pca: kNN@5 = 0.5" and fig.axes[0].get_ylabel() == "raw pixels"
+    assert saved_size(fig, tmp_path / "g.png") == plots.pixel_size(plots.grid_figsize(3, 2), DPI)
+
+
+# ----------------------------------------------------------------------------- scores
+def test_knn_heatmap_blank_cells(tmp_path):
+    values = np.array([[0.5, 0.9, np.nan], [0.7, 0.8, 0.95]])
+    fig = plots.knn_heatmap(values, ["raw", "m/hidden1"], ["pca", "umap", "unreduced"], "h")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["0.500", "0.900", "0.700", "0.800", "0.950"]
+    assert saved_size(fig, tmp_path / "h.png") == plots.pixel_size(plots.heatmap_figsize(2, 3), DPI)
+
+
+def test_comparison_bars(tmp_path):
+    panels = {"pca": {"mnist": [0.5, 0.9], "fashion-mnist": [0.4, np.nan]},
+              "umap": {"mnist": [0.95, 0.97], "fashion-mnist": [0.75, 0.85]}}
+    fig = plots.comparison_bars(["raw", "seed_mlp/hidden2"], panels, ["mnist", "fashion-mnist"], "c")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "pca"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["mnist", "fashion-mnist"]
+    assert len(fig.axes[1].patches) == 4
+    assert saved_size(fig, tmp_path / "c.png") == plots.pixel_size(plots.comparison_figsize(2, 2), DPI)
+
+
+def test_sweep_figure_axes(tmp_path):
+    acc = {"train": [0.5, 0.9, 0.99], "val": [0.5, 0.88, 0.97], "test": [0.5, 0.87, 0.97]}
+    fig = plots.sweep_figure([1, 16, 512], "hidden[1]", acc, {"pca": [0.3, 0.5, 0.6],
+                             "unreduced": [0.5, 0.9, 0.95]}, "s", knn_label="kNN")
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xscale() == "log"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "16", "512"]
+    assert [line.get_label() for line in fig.axes[1].lines] == ["pca", "unreduced"]
+    assert saved_size(fig, tmp_path / "s.png") == plots.pixel_size(plots.SWEEP_FIGSIZE, DPI)
+    fig = plots.sweep_figure(["adam", "sgd"], "optimizer.name", {"test": [0.9, 0.8]}, {}, "s",
+                             knn_label="kNN")
+    assert fig.axes[0].get_xscale() == "linear"
+    assert plots.sweep_figure([2, 4, 6], "x", {"test": [1, 1, 1]}, {}, "s",
+                              knn_label="k").axes[0].get_xscale() == "linear"
+
+
+# ----------------------------------------------------------------------------- hidden layers
+def test_pca_ratios_and_degenerate_inputs(rng):
+    x = rng.normal(size=(300, 5)) * np.array([10, 3, 1, 0.1, 0.01])
+    coords, ratios = plots.pca(x, 3)
+    assert coords.shape == (300, 3) and np.all(np.diff(ratios) <= 0) and 0.99 < ratios.sum() <= 1
+    assert np.allclose(coords.std(axis=0) ** 2 / (x.var(axis=0).sum()), ratios, rtol=1e-6)
+    coords, ratios = plots.pca(rng.normal(size=(50, 1)), 3)  # a 1-unit layer
+    assert ratios.tolist() == [1.0, 0.0, 0.0] and np.all(coords[:, 1:] == 0)
+    coords, ratios = plots.pca(np.zeros((50, 4)), 3)  # a dead layer
+    assert np.all(ratios == 0) and np.all(coords == 0)
+
+
+def test_pca_figure_labels(tmp_path, rng):
+    fig = plots.pca_figure(rng.normal(size=(200, 8)), rng.integers(0, 10, 200), NAMES, "p")
+    ax2, ax3 = fig.axes[:2]
+    assert ax2.get_xlabel().startswith("PC1 (") and "% of variance" in ax2.get_ylabel()
+    assert ax3.name == "3d" and ax3.get_zlabel().startswith("PC3 (")
+    assert saved_size(fig, tmp_path / "p.png") == plots.pixel_size(plots.PCA_FIGSIZE, DPI)
+
+
+def test_unit_boxplots(tmp_path, rng):
+    acts = rng.random((300, 8))
+    pred = rng.integers(0, 9, 300)  # class 9 never predicted: an empty group
+    fig = plots.unit_boxplots(acts, pred, NAMES, "b", n_units=4)
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in visible] == ["unit 1", "unit 2", "unit 3", "unit 4"]
+    assert visible[0].get_xticklabels()[-1].get_text() == "Ankle boot (0)"
+    assert saved_size(fig, tmp_path / "b.png") == plots.pixel_size(plots.boxplots_figsize(4), DPI)
+    fig = plots.unit_boxplots(acts[:, :1], pred, NAMES, "b", n_units=6)  # fewer units than asked
+    assert len([ax for ax in fig.axes if ax.axison]) == 1
+
+
+# ----------------------------------------------------------------------------- animations
+def test_gifs_frames_and_size(tmp_path, rng):
+    images = rng.integers(0, 256, (7, 784)).astype(np.uint8)
+    layers = {"hidden1": rng.random((7, 32)), "hidden2": rng.random((7, 1))}
+    frames = plots.activation_frames(images, layers, [f"image {i}" for i in range(7)], "a", dpi=DPI)
+    w, h = plots.pixel_size(plots.activation_gif_figsize(2), DPI)
+    assert len(frames) == 7 and frames[0].shape == (h, w, 3)
+    plots.save_gif(frames, tmp_path / "a.gif", fps=4)
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.size == (w, h) and im.n_frames == 7 and im.info["duration"] == 250
+    rm = plots.running_mean_frames(images, layers, "r", dpi=DPI)
+    assert len(rm) == 7
+    plots.save_gif(rm, tmp_path / "r.gif")
+    with Image.open(tmp_path / "r.gif") as im:
+        assert im.n_frames == 7
+    with pytest.raises(ValueError, match="no frames"):
+        plots.save_gif([], tmp_path / "x.gif")
+    assert not (tmp_path / "x.gif").exists()
+
+
+# ----------------------------------------------------------------------------- stage helpers
+def test_choose_k():
+    assert choose_k([3, 5, 10], 5) == (5, "")
+    k, note = choose_k([10, 3, 7], 5)
+    assert k == 7 and "middle k=7" in note and "k=5" in note
+    assert choose_k([4], 5)[0] == 4
+
+
+def test_varied_layer_and_sweep_plan():
+    spec = {"hidden": [128, 64, 32]}
+    assert varied_layer("hidden[1]", spec) == "hidden2"
+    assert varied_layer("hidden[0]", spec) == "hidden1"
+    assert varied_layer("optimizer.learning_rate", spec) == "hidden3"
+    plan = sweep_plan("msds", {"base": {"hidden": [128, 128]}, "vary": {"hidden[1]": [1, 512]},
+                               "name": "msds_w{value}"})
+    assert plan == {"key": "hidden[1]", "members": [
+        {"value": 1, "model": "msds_w1", "layer": "hidden2"},
+        {"value": 512, "model": "msds_w512", "layer": "hidden2"}]}
+    plan = sweep_plan("lr", {"base": {"hidden": [8]}, "vary": {"optimizer.learning_rate": [0.1, 0.01]}})
+    assert [m["layer"] for m in plan["members"]] == ["hidden1", "hidden1"]
+
+
+def test_figure_models():
+    models = {"a": {}, "b": {}}
+    assert figure_models("all", models) == ["a", "b"] and figure_models(["b"], models) == ["b"]
+    with pytest.raises(ConfigError, match="figures.models.*nope"):
+        figure_models(["nope"], models)
+
+
+def test_readers(tmp_path):
+    (tmp_path / "h.csv").write_text("epoch,loss,accuracy\n1,0.5,0.8\n2,0.25,0.9\n")
+    assert read_history(tmp_path / "h.csv") == {"loss": [0.5, 0.25], "accuracy": [0.8, 0.9]}
+    cm = np.arange(100).reshape(10, 10)
+    np.savetxt(tmp_path / "c.csv", cm, fmt="%d", delimiter=",", header=",".join(NAMES), comments="")
+    counts, names = read_confusion(tmp_path / "c.csv")
+    assert names == NAMES and (counts == cm).all()
+
+
+def score_json(path, dataset, source, reducer, accs=None):
+    accs = accs or {3: 0.9, 5: 0.91, 10: 0.92}
+    model, _, layer = source.partition("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "dataset": dataset, "source": source, "model": model if layer else "raw",
+        "layer": layer or "raw", "reducer": reducer, "trustworthiness": 0.8,
+        "knn": {f"k{k}": {"k": k, "accuracy": a, "per_class": {}} for k, a in accs.items()}}))
+    return path
+
+
+def test_heatmap_and_comparison_jobs_on_score_files(tmp_path):
+    paths = {d: [score_json(tmp_path / d / f"{s.replace('/', '_')}_{r}.json", d, s, r)
+                 for s in ("raw", "m/hidden1") for r in ("pca", "umap", "unreduced")]
+             for d in ("mnist", "fashion-mnist")}
+    heatmap_job(dataset="mnist", score_paths=paths["mnist"], sources=["raw", "m/hidden1"],
+                reducers=["pca", "umap"], k=5, k_note="", out_path=tmp_path / "h.png", dpi=DPI)
+    with Image.open(tmp_path / "h.png") as im:
+        assert im.size == plots.pixel_size(plots.heatmap_figsize(2, 3), DPI)
+    comparison_job(datasets=["mnist", "fashion-mnist"], score_paths=paths, sources=["raw", "m/hidden1"],
+                   reducers=["pca", "umap"], k=5, k_note="", out_path=tmp_path / "c.png", dpi=DPI)
+    with Image.open(tmp_path / "c.png") as im:
+        assert im.size == plots.pixel_size(plots.comparison_figsize(2, 3), DPI)
+
+
+# ----------------------------------------------------------------------------- summary.md
+def test_summary_tables_and_seed_references(tmp_path):
+    scores = [score_json(tmp_path / f"s{i}.json", "fashion-mnist", s, r)
+              for i, (s, r) in enumerate([("raw", "umap"), ("seed_mlp/hidden2", "umap"),
+                                          ("seed_mlp/hidden2", "pca"), ("msds_w1/hidden2", "pca"),
+                                          ("msds_w1/hidden2", "unreduced")])]
+    metrics = []
+    for d, m in [("fashion-mnist", "seed_mlp"), ("fashion-mnist", "msds_w1")]:
+        p = tmp_path / d / "models" / m / "metrics.json"
+        p.parent.mkdir(parents=True)
+        p.write_text(json.dumps({"test_accuracy": 0.85, "val_accuracy": 0.86, "train_accuracy": 0.9,
+                                 "epochs_run": 20, "train_seconds": 12.5}))
+        metrics.append(p)
+    plan = {"key": "hidden[1]", "members": [{"value": 1, "model": "msds_w1", "layer": "hidden2"}]}
+    text = write_summary(tmp_path / "summary.md", datasets=["fashion-mnist"], score_paths=scores,
+                         metrics_paths=metrics, hidden={"seed_mlp": [256, 64], "msds_w1": [128, 1]},
+                         sweeps={"msds": plan}, sources=["raw", "seed_mlp/hidden2", "msds_w1/hidden2"],
+                         reducers=["pca", "umap"], ks=[3, 5, 10], k_sweep=5)
+    assert (tmp_path / "summary.md").read_text() == text
+    assert "| raw | umap | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.7415 / 0.7596 / 0.7721 |" in text
+    assert "| seed_mlp/hidden2 | pca | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.8696 / 0.8726 / 0.8770 |" in text
+    assert "| seed_mlp | 256-64 | 20 | 0.9000 | 0.8600 | 0.8500 | 12.5 | test 0.876 |" in text
+    assert "| msds_w1/hidden2 | unreduced | 0.9000 | 0.9100 | 0.9200 | - |" in text
+    # the sweep reference is MNIST's: no seed numbers on Fashion
+    assert "| 1 | msds_w1 | 20 | 0.9000 | 0.8600 | 0.8500 | 0.9100 | 0.9100 |  |" in text
+    assert seed_knn("mnist", "seed_mlp/hidden1", "umap", [5]) == "0.9714"
+    assert seed_knn("mnist", "other/hidden1", "umap", [3, 5, 10]) == ""
+    assert SEED_REFERENCE["sweep"]["rows"][512][2] == 0.979
