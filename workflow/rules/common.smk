@@ -32,11 +32,12 @@ if not os.environ.get("MLFLOW_TRACKING_URI"):
     os.environ["LAYERMAPS_ARTIFACT_ROOT"] = os.path.abspath(f"{R}/{_TRACKING['artifact_root']}")
 else:
     os.environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
-os.environ["LAYERMAPS_EXPERIMENT_PREFIX"] = _TRACKING["experiment_prefix"]
+os.environ.update(LAYERMAPS_EXPERIMENT_PREFIX=_TRACKING["experiment_prefix"])
 os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
 
 
 envvars:
+    "PYTHONPATH",
     "MLFLOW_TRACKING_URI",
     "LAYERMAPS_ARTIFACT_ROOT",
     "LAYERMAPS_EXPERIMENT_PREFIX",
@@ -75,6 +76,18 @@ def sources():
         names = layer_names(MODELS[model])
         out += [f"{model}/{l}" for l in names if (l != "output" if layers == "all" else l in layers)]
     return out
+
+
+def source_inputs(wc):
+    """The source's activation arrays, the prepared data, and the run it nests under."""
+    if wc.source == "raw":
+        arrays = {s: f"{R}/{wc.dataset}/activations/raw_{s}.npy" for s in SPLITS}
+        parent = f"{R}/{wc.dataset}/data.run_id"
+    else:
+        model, layer = wc.source.split("/")
+        arrays = {s: activation_path(wc.dataset, model, layer, s) for s in SPLITS}
+        parent = f"{R}/{wc.dataset}/models/{model}/run_id"
+    return {**arrays, "data": f"{R}/{wc.dataset}/data.npz", "parent_run": parent}
 
 
 def score_files(dataset):

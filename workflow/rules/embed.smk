@@ -2,18 +2,6 @@
 # A source is `raw` or `{model}/{layer}`.
 
 
-def source_inputs(wc):
-    """The source's activation arrays, the prepared data, and the run it nests under."""
-    if wc.source == "raw":
-        arrays = {s: f"{R}/{wc.dataset}/activations/raw_{s}.npy" for s in SPLITS}
-        parent = f"{R}/{wc.dataset}/data.run_id"
-    else:
-        model, layer = wc.source.split("/")
-        arrays = {s: activation_path(wc.dataset, model, layer, s) for s in SPLITS}
-        parent = f"{R}/{wc.dataset}/models/{model}/run_id"
-    return {**arrays, "data": f"{R}/{wc.dataset}/data.npz", "parent_run": parent}
-
-
 rule embed:
     input:
         unpack(source_inputs),
@@ -93,8 +81,11 @@ rule knn_summary_all:
         expand(f"{R}/{{dataset}}/knn_summary.csv", dataset=DATASETS),
     output:
         f"{R}/knn_summary.csv",
+    log:
+        f"{R}/logs/knn_summary.log",
     localrule: True
     run:
         from layermaps.embed_stage import concat_csv
 
         concat_csv(input, output[0])
+        Path(log[0]).write_text(f"gathered {len(input)} summaries into {output[0]}\n")
