@@ -11,8 +11,8 @@ from PIL import Image
 
 from layermaps import plots
 from layermaps.figures_stage import (
-    choose_k, comparison_job, figure_models, heatmap_job, read_confusion, read_history,
-    sweep_plan, varied_layer,
+    choose_k, comparison_job, figure_models, figure_paths, grid_models, grid_rows, heatmap_job,
+    read_confusion, read_history, sweep_plan, sweep_sources, varied_layer,
 )
 from layermaps.summary_report import SEED_REFERENCE, seed_knn, write_summary
 from layermaps.workflow_config import ConfigError
@@ -197,6 +197,25 @@ def test_figure_models():
     assert figure_models("all", models) == ["a", "b"] and figure_models(["b"], models) == ["b"]
     with pytest.raises(ConfigError, match="figures.models.*nope"):
         figure_models(["nope"], models)
+
+
+def test_figure_paths_and_grid_rows():
+    sources = ["raw", "m/hidden1", "m/hidden2", "w1/hidden2"]
+    assert grid_rows(sources, "m") == ["raw", "m/hidden1", "m/hidden2"]
+    assert grid_models(["m", "w1", "w2"], sources) == ["m", "w1"]  # w2 is not embedded
+    plan = {"key": "hidden[1]", "members": [{"value": 1, "model": "w1", "layer": "hidden2"},
+                                            {"value": 2, "model": "w2", "layer": "hidden2"}]}
+    assert sweep_sources(plan, sources) == ["w1/hidden2"]
+    kw = dict(results="results", sources=sources, reducers=["pca", "umap"], sweeps={"s": plan},
+              figure_models=["m"], hidden_layers={"m": ["hidden1", "hidden2"]}, class_index=5)
+    one = figure_paths(datasets=["mnist"], **kw)
+    assert len(one) == len(set(one)) == 4 * 2 + 1 + 1 + 1 + 4 + 2 * 2 + 1
+    assert "results/mnist/figures/embeddings/m/hidden2/umap.png" in one
+    assert "results/mnist/figures/models/m/running_mean_class5.gif" in one
+    assert "results/mnist/figures/grid_m.png" in one and "results/summary.md" in one
+    assert not any("mnist_vs_fashion" in p for p in one)
+    both = figure_paths(datasets=["mnist", "fashion-mnist"], **kw)
+    assert "results/figures/knn_mnist_vs_fashion.png" in both and len(both) == 2 * len(one)
 
 
 def test_readers(tmp_path):

@@ -17,11 +17,11 @@ from layermaps import plots
 
 pytestmark = pytest.mark.workflow
 
-SWEEP = {"msds": {"base": {"epochs": 1}, "vary": {"hidden[1]": [1, 16]}, "name": "msds_w{value}"}}
 FIGURES = {"models": ["msds_w16"], "dpi": 40, "gif_dpi": 30, "k": 5, "class_index": 5,
            "gif_images": 30, "running_mean_images": 80, "boxplot_units": 6}
 CONFIG = dict(
     datasets=["mnist"],
+    sweeps={"msds": {"base": {"epochs": 1}, "vary": {"hidden[1]": [1, 16]}}},  # msds_w1, msds_w16
     data={"subsample": {"train": 600, "test": 200}},
     embed={"models": "all", "layers": ["hidden2"]},
     knn={"k": [3, 7, 10]},  # k=5 is not configured: figures show the middle k (7)
@@ -36,11 +36,10 @@ PLOT_RULES = {"plot_embedding", "plot_grid", "plot_knn_heatmap", "plot_knn_compa
 
 def configure(work, **overrides):
     """The tiny config: only the sweep's two models and one reducer (write_config merges into
-    the default config, which has more models and reducers, so those are replaced here)."""
+    the default config, which has more models and reducers: those are dropped here)."""
     path = write_config(work, **{**CONFIG, **overrides})
     config = yaml.safe_load(path.read_text())
     config["models"] = {}
-    config["sweeps"] = SWEEP
     config["reducers"] = {"pca": {}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config
@@ -57,8 +56,11 @@ def run(tmp_path_factory):
 def planned_jobs(work, *args):
     """(rule, wildcards) of every job a dry run would execute."""
     out = snakemake(work, "-n", *args).stdout
-    return [(m.group(1), m.group(2) or "") for m in re.finditer(
-        r"^(?:local)?rule (\w+):\n(?:    .*\n)*?(?:    wildcards: (.*)\n)?", out, re.M)]
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", out, re.M):
+        wildcards = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
+        jobs.append((m.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
 
 
 def expected_sizes(config):
@@ -202,7 +204,7 @@ def test_comparison_figure(run, tmp_path):
     configure(tmp_path, datasets=["mnist", "fashion-mnist"])
     target = "results/figures/knn_mnist_vs_fashion.png"
     assert ("plot_knn_comparison", "") in planned_jobs(tmp_path)  # requested with both datasets
-    out = snakemake(tmp_path, "--cores", "1", "--allowed-rules", "plot_knn_comparison", target)
+    out = snakemake(tmp_path, "--cores", "1", target, "--allowed-rules", "plot_knn_comparison")
     assert "1 of 1 steps (100%) done" in out.stdout + out.stderr
     with Image.open(tmp_path / target) as im:
         assert im.size == plots.pixel_size(plots.comparison_figsize(len(SOURCES), 2), config["figures"]["dpi"])

@@ -67,6 +67,44 @@ def figure_models(setting, models) -> list[str]:
     return list(setting)
 
 
+def grid_rows(sources, model: str) -> list[str]:
+    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
+    return [s for s in sources if s == "raw" or s.startswith(f"{model}/")]
+
+
+def grid_models(models, sources) -> list[str]:
+    """The models (of `models`) that have a grid: those with at least one embedded layer."""
+    return [m for m in models if any(s.startswith(f"{m}/") for s in sources)]
+
+
+def sweep_sources(plan: dict, sources) -> list[str]:
+    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
+    return [s for s in (f"{m['model']}/{m['layer']}" for m in plan["members"]) if s in sources]
+
+
+def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_models,
+                 hidden_layers: dict, class_index: int, compared=("mnist", "fashion-mnist")) -> list[str]:
+    """Every figure, animation and report file of an experiment (README lists them)."""
+    out = []
+    for d in datasets:
+        figs = f"{results}/{d}/figures"
+        out += [f"{figs}/embeddings/{s}/{r}.png" for s in sources for r in reducers]
+        out += [f"{figs}/grid_{m}.png" for m in grid_models(figure_models, sources)]
+        out += [f"{figs}/knn_heatmap.png"] if sources else []
+        out += [f"{figs}/sweep_{s}.png" for s in sweeps]
+        for m in figure_models:
+            mf = f"{figs}/models/{m}"
+            out += [f"{mf}/training_curves.png", f"{mf}/confusion.png",
+                    f"{mf}/activations_class{class_index}.gif",
+                    f"{mf}/running_mean_class{class_index}.gif"]
+            for layer in hidden_layers[m]:
+                out += [f"{mf}/boxplots_{layer}.png", f"{mf}/pca_{layer}.png"]
+    if all(d in datasets for d in compared) and sources:
+        out.append(f"{results}/figures/knn_mnist_vs_fashion.png")
+    out.append(f"{results}/summary.md")
+    return out
+
+
 # ----------------------------------------------------------------------------- reading
 def load_scores(paths) -> dict[tuple[str, str], dict]:
     """(source, reducer) -> the score json written by the score or ceiling job."""

@@ -217,7 +217,7 @@ def comparison_bars(sources, panels: dict, datasets, title: str, *, ylabel: str 
                              layout="constrained", sharex=True, squeeze=False)
     width = 0.8 / max(len(datasets), 1)
     x = np.arange(n)
-    colors = class_colors(max(len(datasets), 2), "tab10")
+    colors = [f"C{d}" for d in range(len(datasets))]  # distinct: blue, orange, ...
     for ax, (name, by_dataset) in zip(axes[:, 0], panels.items()):
         for d, dataset in enumerate(datasets):
             vals = np.asarray(by_dataset.get(dataset, [np.nan] * n), dtype=float)

@@ -6,7 +6,9 @@
 # `figure_targets()` lists every figure and report file of the configured experiment.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
 
-from layermaps.figures_stage import choose_k, figure_models, sweep_plan
+from layermaps.figures_stage import (
+    choose_k, figure_models, figure_paths, grid_rows, sweep_plan, sweep_sources,
+)
 from layermaps.modelspec import hidden_layer_names
 
 FIG = config["figures"]
@@ -14,6 +16,8 @@ FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/he
 FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictures
 SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("sweeps") or {}).items()}
 COMPARED = ["mnist", "fashion-mnist"]  # the seeds' comparison question
+FIG_SOURCES = sources()  # what is embedded: raw and/or {model}/{layer}
+REDUCER_NAMES = list(config["reducers"])
 FIGS = f"{R}/{{dataset}}/figures"
 MODEL_FIGS = f"{R}/{{dataset}}/figures/models/{{model}}"
 FIG_LOGS = f"{R}/logs/{{dataset}}/figures"
@@ -22,46 +26,13 @@ FIG_LOGS = f"{R}/logs/{{dataset}}/figures"
 report: "../report/workflow.rst"
 
 
-def grid_rows(model):
-    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
-    return [s for s in sources() if s == "raw" or s.startswith(f"{model}/")]
-
-
-def grid_models():
-    return [m for m in FIG_MODELS if any(s.startswith(f"{m}/") for s in sources())]
-
-
-def sweep_sources(sweep):
-    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
-    wanted = [f"{m['model']}/{m['layer']}" for m in SWEEP_PLANS[sweep]["members"]]
-    return [s for s in wanted if s in sources()]
-
-
-def compared_datasets():
-    return [d for d in COMPARED if d in DATASETS]
-
-
-def figure_targets():
-    """Every figure, animation and report file of the configured experiment."""
-    srcs, reducers = sources(), list(config["reducers"])
-    out = []
-    for d in DATASETS:
-        figs = f"{R}/{d}/figures"
-        out += [f"{figs}/embeddings/{s}/{r}.png" for s in srcs for r in reducers]
-        out += [f"{figs}/grid_{m}.png" for m in grid_models()]
-        out += [f"{figs}/knn_heatmap.png"] if srcs else []
-        out += [f"{figs}/sweep_{s}.png" for s in SWEEP_PLANS]
-        for m in FIG_MODELS:
-            mf = f"{figs}/models/{m}"
-            c = FIG["class_index"]
-            out += [f"{mf}/training_curves.png", f"{mf}/confusion.png",
-                    f"{mf}/activations_class{c}.gif", f"{mf}/running_mean_class{c}.gif"]
-            for layer in hidden_layer_names(MODELS[m]):
-                out += [f"{mf}/boxplots_{layer}.png", f"{mf}/pca_{layer}.png"]
-    if len(compared_datasets()) == len(COMPARED) and srcs:
-        out.append(f"{R}/figures/knn_mnist_vs_fashion.png")
-    out.append(f"{R}/summary.md")
-    return out
+# Every figure, animation and report file of the configured experiment; common.smk's
+# final_targets() adds it to `all`. (A lambda, not a def: snakemake --lint wants functions
+# in common.smk, and the logic lives in layermaps.figures_stage.)
+figure_targets = lambda: figure_paths(
+    results=R, datasets=DATASETS, sources=FIG_SOURCES, reducers=REDUCER_NAMES, sweeps=SWEEP_PLANS,
+    figure_models=FIG_MODELS, class_index=FIG["class_index"],
+    hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
 # ---------------------------------------------------------------------------- embeddings
@@ -80,6 +51,8 @@ rule plot_embedding:
         point_size=FIG["point_size"],
     log:
         f"{FIG_LOGS}/embeddings/{{source}}/{{reducer}}.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_embedding.py"
 
@@ -87,17 +60,17 @@ rule plot_embedding:
 rule plot_grid:
     input:
         embeddings=lambda wc: [f"{R}/{wc.dataset}/embeddings/{s}/{r}.npz"
-                               for s in grid_rows(wc.model) for r in config["reducers"]],
+                               for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
         scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json"
-                           for s in grid_rows(wc.model) for r in config["reducers"]],
+                           for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
         data=f"{R}/{{dataset}}/data.npz",
         resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
     output:
         figure=report(f"{FIGS}/grid_{{model}}.png", caption="../report/grid.rst",
                       category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
     params:
-        rows=lambda wc: grid_rows(wc.model),
-        reducers=list(config["reducers"]),
+        rows=lambda wc: grid_rows(FIG_SOURCES, wc.model),
+        reducers=REDUCER_NAMES,
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -105,6 +78,8 @@ rule plot_grid:
         point_size=FIG["grid_point_size"],
     log:
         f"{FIG_LOGS}/grid_{{model}}.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_grid.py"
 
@@ -119,13 +94,15 @@ rule plot_knn_heatmap:
                       category="{dataset}", subcategory="kNN scores", labels={"figure": "kNN heatmap"}),
         run_id=f"{FIGS}/knn_heatmap.run_id",
     params:
-        sources=sources(),
-        reducers=list(config["reducers"]),
+        sources=FIG_SOURCES,
+        reducers=REDUCER_NAMES,
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
         f"{FIG_LOGS}/knn_heatmap.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_knn_heatmap.py"
 
@@ -141,13 +118,15 @@ rule plot_knn_comparison:
         run_id=f"{R}/figures/knn_mnist_vs_fashion.run_id",
     params:
         datasets=COMPARED,
-        sources=sources(),
-        reducers=list(config["reducers"]),
+        sources=FIG_SOURCES,
+        reducers=REDUCER_NAMES,
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
         f"{R}/logs/figures/knn_mnist_vs_fashion.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_knn_comparison.py"
 
@@ -156,8 +135,9 @@ rule plot_sweep:
     input:
         metrics=lambda wc: [f"{R}/{wc.dataset}/models/{m['model']}/metrics.json"
                             for m in SWEEP_PLANS[wc.sweep]["members"]],
-        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json" for s in sweep_sources(wc.sweep)
-                           for r in [*config["reducers"], "unreduced"]],
+        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json"
+                           for s in sweep_sources(SWEEP_PLANS[wc.sweep], FIG_SOURCES)
+                           for r in [*REDUCER_NAMES, "unreduced"]],
         parent_run=f"{R}/{{dataset}}/data.run_id",
     output:
         figure=report(f"{FIGS}/sweep_{{sweep}}.png", caption="../report/sweep.rst",
@@ -167,12 +147,14 @@ rule plot_sweep:
         sweep="|".join(SWEEP_PLANS) or "(?!x)x",
     params:
         plan=lambda wc: SWEEP_PLANS[wc.sweep],
-        reducers=list(config["reducers"]),
+        reducers=REDUCER_NAMES,
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
         f"{FIG_LOGS}/sweep_{{sweep}}.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_sweep.py"
 
@@ -195,6 +177,8 @@ rule plot_training:
         dpi=FIG["dpi"],
     log:
         f"{FIG_LOGS}/models/{{model}}/training.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_training.py"
 
@@ -225,6 +209,8 @@ rule plot_activation_gifs:
         dpi=FIG["gif_dpi"],
     log:
         f"{FIG_LOGS}/models/{{model}}/activation_gifs_class{{cls}}.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_activation_gifs.py"
 
@@ -251,6 +237,8 @@ rule plot_hidden_layer:
         point_size=FIG["point_size"],
     log:
         f"{FIG_LOGS}/models/{{model}}/{{layer}}.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_hidden_layer.py"
 
@@ -268,11 +256,13 @@ rule report_summary:
         datasets=DATASETS,
         hidden={m: spec["hidden"] for m, spec in MODELS.items()},
         sweeps=SWEEP_PLANS,
-        sources=sources(),
-        reducers=list(config["reducers"]),
+        sources=FIG_SOURCES,
+        reducers=REDUCER_NAMES,
         k=config["knn"]["k"],
         k_sweep=FIG_K,
     log:
         f"{R}/logs/summary.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/report_summary.py"
