@@ -137,3 +137,31 @@ def test_flatten_and_job_key():
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x", "e": None}) == {
         "a.b": "1", "a.c": "[1, 2]", "d": "x", "e": "null"}
     assert job_key("embed", {"source": "raw", "dataset": "mnist"}) == "embed[dataset=mnist][source=raw]"
+
+
+def test_resumed_run_keeps_its_status_and_records_the_jobs(store):
+    from layermaps.tracking import job_run
+
+    import mlflow
+
+    mlflow.set_tracking_uri(store["uri"])
+    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
+    try:
+        with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"}, params={"seed": 1},
+                     outputs=[], log=lambda m: None) as run:
+            first = run.info.run_id
+        with job_run(experiment="layermaps/test", rule="score", wildcards={"r": "umap"}, params={"k": [3, 5]},
+                     outputs=[], resume_run_id=first, log=lambda m: None):
+            mlflow.log_metric("knn_accuracy_k5", 0.9)
+        with pytest.raises(ValueError):
+            with job_run(experiment="layermaps/test", rule="plot", wildcards={"r": "umap"}, params={},
+                         outputs=[], resume_run_id=first, log=lambda m: None):
+                raise ValueError("plot failed")
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+    (run,) = runs(store)
+    assert run.info.run_id == first and run.info.status == "FINISHED"
+    assert run.data.metrics["knn_accuracy_k5"] == 0.9
+    assert run.data.params == {"seed": "1"}  # params stay immutable: score settings are tags
+    assert run.data.tags["score.k"] == "[3, 5]" and run.data.tags["score.status"] == "FINISHED"
+    assert run.data.tags["plot.status"] == "FAILED"

@@ -177,10 +177,16 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
                 mlflow.end_run(status)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if status != "FINISHED":
+        if resume_run_id is not None:
+            # the resumed run's own data (an embedding, a model) is intact whatever happened
+            # here: it stays FINISHED and this job's outcome is a tag
+            client.set_tag(run_id, f"{rule}.status", status)
+            client.set_terminated(run_id, "FINISHED")
+        elif status != "FINISHED":
             # start_run's own exit may have overwritten our status; the store must say the truth
             client.set_terminated(run_id, status)
-            log(f"[tracking] run {run_id} ended {status}")
+        if status != "FINISHED":
+            log(f"[tracking] {rule} ended {status} (run {run_id})")
     if run_id_file:
         write_text(run_id_file, run_id + "\n")
     log(f"[tracking] run {run_id} FINISHED ({experiment})")
