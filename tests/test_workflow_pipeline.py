@@ -190,3 +190,17 @@ def test_changing_one_reducer_setting_reruns_only_that_reducer(run):
     assert len(per_reducer) == 2 * len(SOURCES)
     assert all("reducer=umap" in w for _, w in per_reducer)
     assert {rule for rule, _ in jobs} <= {"embed", "score", "knn_summary", "knn_summary_all"}
+
+
+def test_measured_report_reads_the_run(run):
+    import subprocess
+    import sys
+
+    work = run[0]
+    out = subprocess.run([sys.executable, "-m", "layermaps.measured", str(work / "results"),
+                          "--config", str(work / "config.yaml")], capture_output=True, text=True,
+                         check=True).stdout
+    assert "| seed_mlp | 256-64 | 2 |" in out
+    assert re.search(r"\| seed_mlp/hidden2 \| umap \| 0\.\d{4} \| 0\.\d{4} \| 0\.\d{4} \|", out)
+    assert re.search(r"\| msds_w1/hidden2 \| tsne \| (identity|constant) \| inductive \| 0\.0 \| 0\.0 \| \d+ \| \d+ \|", out)
+    assert "training cost, mnist" in out
