@@ -68,10 +68,14 @@ def write_config(workdir: Path, **overrides) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the real snakemake CLI on the repo's Snakefile in workdir."""
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real snakemake CLI on the repo's Snakefile in workdir (default MLflow store
+    under results/ unless tracking_uri names another)."""
     env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}")
     env.pop("MLFLOW_TRACKING_URI", None)
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
     proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
