@@ -289,3 +289,17 @@ def test_import_is_cheap():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_umap_jobs_do_not_import_tensorflow():
+    """umap-learn would pull in TensorFlow (3 s, 500 MB per job) for ParametricUMAP."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from layermaps.reducers import embed\n"
+            "x = np.random.default_rng(0).random((60, 5)).astype('float32')\n"
+            "e = embed('umap', x, x[:10], seed=0, settings={'n_epochs': 10, 'n_neighbors': 5})\n"
+            "print(e.train.shape, 'tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(60, 2) False"
