@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import urllib.error
 import urllib.request
 import zlib
@@ -75,10 +74,11 @@ def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int,
 
 def fetch_dataset(dataset: str, dest_dir: str | Path, mirrors: list[str], *,
                   env_mirror: str | None = None, log=print) -> dict[str, str]:
-    """Download and verify the four files of `dataset` into dest_dir; return file -> URL used."""
+    """Download and verify the four files of `dataset` into dest_dir; return file -> URL used.
+
+    `env_mirror` (the workflow passes $LAYERMAPS_DATA_MIRROR) is tried before `mirrors`.
+    """
     ds = get_dataset(dataset)
-    if env_mirror is None:
-        env_mirror = os.environ.get(MIRROR_ENV) or None
     dest_dir = Path(dest_dir)
     used = {}
     for key in FILES:

@@ -1,10 +1,11 @@
 """Download and verify a dataset's four IDX files (tracked)."""
 
+import os
 from pathlib import Path
 
 import mlflow
 
-from layermaps.download import fetch_dataset
+from layermaps.download import MIRROR_ENV, fetch_dataset
 from layermaps.smk import tracked_job
 
 dataset = snakemake.wildcards.dataset
@@ -12,5 +13,6 @@ dataset = snakemake.wildcards.dataset
 # a verified download (and with it every downstream job); the checksums make all mirrors equal.
 mirrors = snakemake.config["data"]["mirrors"].get(dataset, [])
 with tracked_job(snakemake, dataset=dataset):
-    used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors)
+    used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors,
+                         env_mirror=os.environ.get(MIRROR_ENV) or None)
     mlflow.log_dict(used, "sources.json")
