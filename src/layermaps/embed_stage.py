@@ -28,13 +28,13 @@ def split_source(source: str) -> tuple[str, str]:
 def load_source(train_path, test_path, data_path) -> tuple[np.ndarray, ...]:
     """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows."""
     data = load_prepared(data_path)
-    fit_idx = data["fit_idx"]
-    x_fit = np.load(train_path, mmap_mode="r")[fit_idx]
+    train = np.load(train_path, mmap_mode="r")  # only the fit rows are read into memory
     x_test = np.load(test_path)
-    y_fit, y_test = data["train_labels"][fit_idx], data["test_labels"]
-    if len(x_test) != len(y_test) or np.load(train_path, mmap_mode="r").shape[0] != len(data["train_labels"]):
+    y_fit, y_test = data["train_labels"][data["fit_idx"]], data["test_labels"]
+    if len(x_test) != len(y_test) or len(train) != len(data["train_labels"]):
         raise ValueError(f"{train_path} / {test_path} do not match the rows of {data_path}: "
                          f"rerun the activations (snakemake --forcerun) for this source")
+    x_fit = train[data["fit_idx"]]
     return np.ascontiguousarray(x_fit, np.float32), y_fit, x_test.astype(np.float32), y_test
 
 

@@ -117,11 +117,11 @@ def activations_job(*, model_path, data_path, threads: int, out: dict, log=print
         for layer, array in acts.items():
             with atomic_path(out[(layer, split)]) as tmp:
                 np.save(tmp, array)
+            constant = training.constant_units(array)
             if split == "train":
-                metrics[f"constant_units_{layer}"] = training.constant_units(array)
+                metrics[f"constant_units_{layer}"] = constant
                 metrics[f"units_{layer}"] = array.shape[1]
-            log(f"[activations] {layer} {split}: {array.shape}, "
-                f"{training.constant_units(array)} constant unit(s)")
+            log(f"[activations] {layer} {split}: {array.shape}, {constant} constant unit(s)")
         del acts
     mlflow.log_metrics(metrics)
     return metrics
