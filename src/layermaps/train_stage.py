@@ -15,7 +15,7 @@ import numpy as np
 
 from layermaps.atomic import atomic_path, write_text
 from layermaps.datasets import load_prepared
-from layermaps.plots import confusion_heatmap, save_figure, training_curves
+from layermaps.plots import confusion_heatmap, training_curves
 from layermaps import training
 from layermaps.training import configure_threads
 
@@ -57,16 +57,17 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     from layermaps.tracking import log_dataset
 
     log_dataset(dataset, data, source=str(Path(data_path).resolve()))
-    result = training.train(spec, scaled(x_train[fit_rows]), y_train[fit_rows],
-                            scaled(x_train[val_rows]), y_train[val_rows], log=log,
+    x_fit, y_fit = scaled(x_train[fit_rows]), y_train[fit_rows]
+    x_val, y_val = scaled(x_train[val_rows]), y_train[val_rows]
+    result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
                             callbacks=[MlflowEpochLogger()], name=model_name,
                             n_classes=len(class_names))
     model = result.model
     x_test, y_test = scaled(data["test_images"]), data["test_labels"]
     metrics = {
         **training.evaluate(model, x_test, y_test),
-        "train_accuracy": training.evaluate(model, scaled(x_train[fit_rows]), y_train[fit_rows])["test_accuracy"],
-        "val_accuracy": (training.evaluate(model, scaled(x_train[val_rows]), y_train[val_rows])["test_accuracy"]
+        "train_accuracy": training.evaluate(model, x_fit, y_fit)["test_accuracy"],
+        "val_accuracy": (training.evaluate(model, x_val, y_val)["test_accuracy"]
                          if len(val_rows) else float("nan")),
         "epochs_run": result.epochs_run,
         "stopped_early": int(result.stopped_early),
@@ -91,11 +92,10 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     for key in ("history", "metrics", "confusion"):
         mlflow.log_artifact(out[key])
     import tensorflow as tf
-
-    # explicit requirements: mlflow's own inference imports the model in a subprocess (slow)
     from mlflow.models import infer_signature
 
     example = x_test[:5]
+    # explicit requirements: mlflow's own inference imports the model in a subprocess (slow)
     mlflow.keras.log_model(model, name="model", signature=infer_signature(example, model.predict(example, verbose=0)),
                            pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"])
     log(f"[train] {dataset}/{model_name}: test accuracy {metrics['test_accuracy']:.4f}, "
