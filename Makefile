@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 RESULTS ?= results
 PORT ?= 5000
-SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+# Plain snakemake: it finds profiles/default itself, as it does for a user typing the command.
+SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run quick test ui lock dry-run
+.PHONY: setup run quick test test-fast lint ui lock dry-run
 
 setup: $(VENV)/.installed
 
@@ -33,6 +34,15 @@ quick: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests only (no real workflow runs): a few minutes.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not workflow" $(PYTEST_ARGS)
+
+# snakemake --lint, failing on any remark (the workflow catalog's standard is a clean lint).
+lint: setup
+	@out="$$($(BIN)/snakemake --lint 2>&1)"; echo "$$out"; \
+	  echo "$$out" | grep -q "Congratulations, your workflow is in a good condition!"
 
 # MLflow UI on 127.0.0.1 for the default store (make ui RESULTS=results/quick for make quick's).
 ui: setup

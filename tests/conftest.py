@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ def fashion_small(shared_data):
 
 
 # ---- running the real workflow -------------------------------------------------------------
+import shutil
 import subprocess
 import sys
 
@@ -69,14 +71,15 @@ def write_config(workdir: Path, **overrides) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
-              tracking_uri: str | None = None) -> subprocess.CompletedProcess:
-    """Run the real snakemake CLI on the repo's Snakefile in workdir (default MLflow store
-    under results/ unless tracking_uri names another)."""
-    env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}")
+              tracking_uri: str | None = None, project: Path = REPO,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real snakemake CLI on the Snakefile of `project` (the repo, or a copy of it) in
+    workdir (default MLflow store under results/ unless tracking_uri names another)."""
+    env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}", **(env or {}))
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=workdir, env=env,
+    proc = subprocess.run([SNAKEMAKE, "-s", str(project / "Snakefile"), *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
@@ -84,6 +87,78 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     return proc
 
 
+def planned_jobs(work: Path, *args: str, **kwargs) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = snakemake(work, "-n", *args, **kwargs).stdout
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
+        wildcards = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
+        jobs.append((m.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
 @pytest.fixture
 def run_snakemake():
     return snakemake
+
+
+# ---- one tiny run shared by the workflow tests ----------------------------------------------
+# Read-only tests inspect `tiny_run`; tests that change something take `tiny_run_copy`.
+TINY_REDUCERS = {
+    "pca": {},
+    "tsne": {"n_iter": 250, "early_exaggeration_iter": 125},
+    "umap": {"n_epochs": 100},
+    "trimap": {"n_iters": 100},
+    "pacmap": {"num_iters": [50, 50, 100]},
+}
+TINY_SOURCES = ["raw", "seed_mlp/hidden2", "msds_w1/hidden2"]  # msds_w1/hidden2: a 1-unit layer
+TINY_K = [3, 5, 10]
+TINY_CONFIG = dict(
+    datasets=["mnist"],
+    data={"subsample": {"train": 600, "test": 200}},
+    models={"seed_mlp": {"epochs": 2}},
+    sweeps={"msds": {"base": {"epochs": 2}, "vary": {"hidden[1]": [1, 2]}}},
+    reducers=TINY_REDUCERS,
+    embed={"models": ["seed_mlp", "msds_w1"], "layers": ["hidden2"]},
+    knn={"k": TINY_K},
+)
+TINY_TARGETS = ["results/knn_summary.csv"] + [
+    f"results/mnist/{kind}/{m}/{f}" for m in ("seed_mlp", "msds_w1", "msds_w2")
+    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A completed tiny run (MNIST 600 / 200, three models, five reducers, a real MLflow store)
+    through the real CLI with 2 cores: the folder snakemake ran in."""
+    work = tmp_path_factory.mktemp("tiny_run")
+    write_config(work, **TINY_CONFIG)
+    snakemake(work, "--cores", "2", *TINY_TARGETS)
+    return work
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path) -> Path:
+    """A private copy of the tiny run: results, MLflow store, Snakemake's metadata and config,
+    modification times kept (they decide what is stale). Its MLflow experiments still name
+    the original's artifact folder: new runs add folders there, never overwrite."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    return work
+
+
+def _project_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """A copy of the project's source as a checkout holds it (no .venv, results or .git),
+    modification times kept: tests edit its code and run its Snakefile."""
+    project = tmp_path / "project"
+    for rel in _project_files():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, project / rel)
+    return project

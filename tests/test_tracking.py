@@ -105,6 +105,12 @@ def test_sigterm_ends_run_killed(store):
     assert run.info.status == "KILLED"
 
 
+def deleted_runs(store):
+    from mlflow.entities import ViewType
+
+    return store["client"].search_runs([store["exp"].experiment_id], run_view_type=ViewType.DELETED_ONLY)
+
+
 def test_leftover_running_run_marked_killed_by_next_attempt(store):
     proc = start_job(store, 3, "sleep")
     wait_started(proc)
@@ -115,10 +121,35 @@ def test_leftover_running_run_marked_killed_by_next_attempt(store):
     retry = start_job(store, 3, "parallel")  # same job key
     out = retry.communicate(timeout=120)[0]
     assert retry.returncode == 0, out
-    statuses = {r.info.run_id: r.info.status for r in runs(store)}
-    assert statuses[run.info.run_id] == "KILLED"
-    assert sorted(statuses.values()) == ["FINISHED", "KILLED"]
-    assert "marked KILLED" in out
+    (current,) = runs(store)  # the leftover left the default view ...
+    (old,) = deleted_runs(store)  # ... ended KILLED, pointing to its successor
+    assert current.info.status == "FINISHED" and old.info.run_id == run.info.run_id
+    assert old.info.status == "KILLED"
+    assert old.data.tags["layermaps.superseded_by"] == current.info.run_id
+    assert f"run {run.info.run_id} (KILLED) of an earlier attempt" in out and "superseded" in out
+
+
+def test_rerun_supersedes_the_run_of_the_same_output_only(store):
+    """One current run per output: a rerun retires the run it replaces, not another output's."""
+    from layermaps.tracking import job_run
+
+    def job(outputs):
+        with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"},
+                     params={"seed": 1}, outputs=outputs, log=lambda m: None) as run:
+            return run.info.run_id
+
+    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
+    try:
+        first = job(["results/a.npz"])
+        other = job(["results/quick/a.npz"])  # same rule and wildcards, another results folder
+        second = job(["results/a.npz"])
+        third = job(["results/a.npz"])
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+    assert sorted(r.info.run_id for r in runs(store)) == sorted([other, third])
+    superseded = {r.info.run_id: r.data.tags["layermaps.superseded_by"] for r in deleted_runs(store)}
+    assert superseded == {first: second, second: third}
+    assert all(r.info.status == "FINISHED" for r in runs(store))
 
 
 def test_mlflow_run_id_in_environment_is_not_resumed(store):

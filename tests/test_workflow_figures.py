@@ -12,7 +12,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from conftest import snakemake, write_config
+from conftest import planned_jobs, snakemake, write_config
 from layermaps import plots
 
 pytestmark = pytest.mark.workflow
@@ -51,16 +51,6 @@ def run(tmp_path_factory):
     config = configure(work)
     snakemake(work, "--cores", "2")  # the default target: everything, figures included
     return work, config
-
-
-def planned_jobs(work, *args):
-    """(rule, wildcards) of every job a dry run would execute."""
-    out = snakemake(work, "-n", *args).stdout
-    jobs = []
-    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", out, re.M):
-        wildcards = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
-        jobs.append((m.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
 
 
 def expected_sizes(config):

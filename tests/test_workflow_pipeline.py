@@ -7,61 +7,26 @@ import re
 
 import numpy as np
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import snakemake, write_config
+from conftest import (
+    TINY_CONFIG as CONFIG, TINY_K as K, TINY_REDUCERS as REDUCERS, TINY_SOURCES as SOURCES,
+    TINY_TARGETS as TARGETS, planned_jobs, write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
-REDUCERS = {
-    "pca": {},
-    "tsne": {"n_iter": 250, "early_exaggeration_iter": 125},
-    "umap": {"n_epochs": 100},
-    "trimap": {"n_iters": 100},
-    "pacmap": {"num_iters": [50, 50, 100]},
-}
-SOURCES = ["raw", "seed_mlp/hidden2", "msds_w1/hidden2"]  # msds_w1/hidden2: a 1-unit layer
-K = [3, 5, 10]
-CONFIG = dict(
-    datasets=["mnist"],
-    data={"subsample": {"train": 600, "test": 200}},
-    models={"seed_mlp": {"epochs": 2}},
-    sweeps={"msds": {"base": {"epochs": 2}, "vary": {"hidden[1]": [1, 2]}}},
-    reducers=REDUCERS,
-    embed={"models": ["seed_mlp", "msds_w1"], "layers": ["hidden2"]},
-    knn={"k": K},
-)
-TARGETS = ["results/knn_summary.csv"] + [
-    f"results/mnist/{kind}/{m}/{f}" for m in ("seed_mlp", "msds_w1", "msds_w2")
-    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pipeline")
-    write_config(work, **CONFIG)
-    snakemake(work, "--cores", "2", *TARGETS)
-    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+def run(tiny_run):
+    client = MlflowClient(f"sqlite:///{tiny_run}/results/mlflow.db")
     exp = client.get_experiment_by_name("layermaps/mnist")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    return work, client, runs
+    return tiny_run, client, runs
 
 
 def run_id(path):
     return path.read_text().strip()
-
-
-def planned_jobs(work, *args):
-    """(rule, wildcards) of every job a dry run would execute."""
-    out = snakemake(work, "-n", *TARGETS, *args).stdout
-    jobs = []
-    for line in out.splitlines():
-        if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
-            jobs.append([m.group(1), ""])
-        elif line.startswith("    wildcards: ") and jobs:
-            jobs[-1][1] = line.removeprefix("    wildcards: ")
-    return [tuple(j) for j in jobs]
 
 
 def test_training_outputs(run):
@@ -107,7 +72,7 @@ def test_training_runs_in_mlflow(run):
     assert [m.step for m in client.get_metric_history(train_id, "epoch_val_accuracy")] == [1, 2]
     assert "test_accuracy" in r.data.metrics
     artifacts = {a.path for a in client.list_artifacts(train_id)}
-    assert {"training_curves.png", "confusion_test.png", "metrics.json"} <= artifacts
+    assert {"metrics.json", "history.csv", "confusion_test.csv"} <= artifacts
     assert any(a.startswith("model") for a in artifacts) or client.search_logged_models(
         experiment_ids=[r.info.experiment_id])
     assert r.data.tags["mlflow.parentRunId"] == run_id(work / "results/mnist/data.run_id")
@@ -162,16 +127,13 @@ def test_reducer_runs_nest_under_their_model_run(run):
 
 
 def test_nothing_to_do_when_nothing_changed(run):
-    assert planned_jobs(run[0]) == []
+    assert planned_jobs(run[0], *TARGETS) == []
 
 
-def test_changing_one_models_epochs_reruns_only_that_model(run):
-    work = run[0]
+def test_changing_one_models_epochs_reruns_only_that_model(tiny_run_copy):
+    work = tiny_run_copy
     write_config(work, **{**CONFIG, "models": {"seed_mlp": {"epochs": 3}}})
-    try:
-        jobs = planned_jobs(work)
-    finally:
-        write_config(work, **CONFIG)
+    jobs = planned_jobs(work, *TARGETS)
     trained = [w for rule, w in jobs if rule == "train"]
     assert trained == ["dataset=mnist, model=seed_mlp"]
     assert not any("msds" in w for _, w in jobs)
@@ -179,13 +141,10 @@ def test_changing_one_models_epochs_reruns_only_that_model(run):
     assert ("activations_seed_mlp", "dataset=mnist") in jobs
 
 
-def test_changing_one_reducer_setting_reruns_only_that_reducer(run):
-    work = run[0]
+def test_changing_one_reducer_setting_reruns_only_that_reducer(tiny_run_copy):
+    work = tiny_run_copy
     write_config(work, **{**CONFIG, "reducers": {**REDUCERS, "umap": {"n_epochs": 120}}})
-    try:
-        jobs = planned_jobs(work)
-    finally:
-        write_config(work, **CONFIG)
+    jobs = planned_jobs(work, *TARGETS)
     per_reducer = [(rule, w) for rule, w in jobs if rule in ("embed", "score")]
     assert len(per_reducer) == 2 * len(SOURCES)
     assert all("reducer=umap" in w for _, w in per_reducer)

@@ -136,11 +136,6 @@ def read_confusion(path) -> tuple[np.ndarray, list[str]]:
     return counts, names
 
 
-def class_names_of(data_path) -> list[str]:
-    with np.load(data_path, allow_pickle=False) as d:
-        return [str(c) for c in d["class_names"]]
-
-
 def source_label(source: str) -> str:
     return "raw pixels" if source == "raw" else source
 

@@ -1,5 +1,9 @@
 """Model specs: the MLPs are declared in config.yaml; this module fills defaults and validates.
 
+It is the one owner of what a model may say: allowed keys, values (activations, optimizers,
+losses, initializers, early-stopping monitors), defaults and the model-name pattern. The JSON
+schema leaves `models:` and `sweeps:` to it; `training` builds Keras objects from the names.
+
 Deliberately free of TensorFlow/Keras imports: Snakemake imports it while building the DAG
 (`snakemake -n` must stay around a second). `training.build_model` turns a normalized spec
 into a Keras model. A normalized spec is plain JSON (dicts, lists, str, int, float, bool,
@@ -56,18 +60,24 @@ SCHEDULE_KEYS = ("name", "decay_steps", "decay_rate", "staircase")
 EARLY_STOPPING_DEFAULTS = {"monitor": "val_loss", "patience": 0, "min_delta": 0.0,
                            "restore_best_weights": False}  # Keras's own defaults
 SWEEP_KEYS = ("base", "vary", "name")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # names become paths and wildcards
+# Model and sweep names become paths and (escaped) wildcards; sweep values make names such as
+# lr1.0e-3 or w1.0e+20, hence the dot, plus and minus.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 # ----------------------------------------------------------------------------- checks
 class _Checker:
-    """Validators that raise ModelSpecError prefixed with the model name and key path."""
+    """Validators that raise ModelSpecError naming the key: its place in the config
+    (`where`, e.g. models.seed_mlp) or else the model name, then the key path."""
 
-    def __init__(self, model: str):
-        self.model = model
+    def __init__(self, model: str, where: str | None = None):
+        self.model, self.where = model, where
 
     def fail(self, path: str, msg: str, value: Any = ...):
         shown = "" if value is ... else f" = {value!r}"
+        if self.where:
+            key = self.where if path in ("", "spec") else f"{self.where}.{path}"
+            raise ModelSpecError(f"{key}{shown}: {msg}")
         raise ModelSpecError(f"model {self.model!r}: {path}{shown}: {msg}")
 
     def number(self, path, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
@@ -134,12 +144,13 @@ def _fill(spec: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- models
-def normalize_model(name: str, spec: dict) -> dict:
+def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
     """Fill defaults, expand per-layer values, validate; return a plain-JSON spec.
 
+    `where` (e.g. "models.seed_mlp") names the spec's place in the config in error messages.
     Idempotent: normalizing a normalized spec returns an equal dict.
     """
-    c = _Checker(name)
+    c = _Checker(name, where)
     if not isinstance(spec, dict):
         c.fail("spec", "expected a mapping with at least 'hidden'", spec)
     c.mapping("", spec, KEYS)
@@ -260,6 +271,8 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
     def fail(msg):
         raise ModelSpecError(f"sweep {sweep_name!r}: {msg}")
 
+    if not NAME_RE.fullmatch(str(sweep_name)):
+        fail("sweep names may only use letters, digits, _ . + - (and start with a letter or digit)")
     if not isinstance(sweep, dict):
         fail(f"expected a mapping with base, vary and name, got {sweep!r}")
     unknown = [k for k in sweep if k not in SWEEP_KEYS]
@@ -278,7 +291,8 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
     if not isinstance(pattern, str) or ("{value" not in pattern and "{index" not in pattern):
         fail(f"name: {pattern!r} must be a string containing {{value}} (or {{index}})")
 
-    base = normalize_model(f"{sweep_name}.base", sweep["base"])  # base must be valid itself
+    base = normalize_model(f"{sweep_name}.base", sweep["base"],
+                           where=f"sweeps.{sweep_name}.base")  # base must be valid itself
     keys = _parse_path(str(path))
     filled = _fill(sweep["base"])
     if keys is None or not (_set_path(copy.deepcopy(filled), keys, None)
@@ -311,8 +325,9 @@ def all_models(config_models: dict | None, config_sweeps: dict | None) -> dict[s
     out: dict[str, dict] = {}
     for name, spec in (config_models or {}).items():
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise ModelSpecError(f"model {name!r}: names may only use letters, digits, _ . + -")
-        out[name] = normalize_model(name, spec)
+            raise ModelSpecError(f"model {name!r}: names may only use letters, digits, _ . + - "
+                                 f"(and start with a letter or digit)")
+        out[name] = normalize_model(name, spec, where=f"models.{name}")
     for sweep_name, sweep in (config_sweeps or {}).items():
         for name, spec in expand_sweep(sweep_name, sweep).items():
             if name in out:

@@ -81,6 +81,8 @@ class Reducer:
     name = ""
     protocol = "inductive"
     allowed: tuple[str, ...] = ()  # settings passed to the library (seed, n_jobs, n_components are ours)
+    # distributions whose versions decide the map (a version change reruns this reducer's jobs)
+    packages: tuple[str, ...] = ("numpy",)
 
     def __init__(self, seed: int, n_jobs: int = 1, **settings):
         unknown = sorted(set(settings) - set(self.allowed))
@@ -117,6 +119,7 @@ class Reducer:
 
 class PCAReducer(Reducer):
     name = "pca"
+    packages = ("numpy", "scikit-learn", "scipy")
     allowed = ("whiten", "svd_solver", "tol", "iterated_power", "n_oversamples",
                "power_iteration_normalizer")
 
@@ -134,6 +137,7 @@ class TSNEReducer(Reducer):
     """openTSNE. The setting `transform` (a dict) goes to `TSNEEmbedding.transform`."""
 
     name = "tsne"
+    packages = ("numpy", "openTSNE", "scikit-learn", "scipy")
     allowed = ("perplexity", "learning_rate", "early_exaggeration_iter", "early_exaggeration",
                "n_iter", "exaggeration", "dof", "theta", "n_interpolation_points",
                "min_num_intervals", "ints_in_interval", "initialization", "metric",
@@ -197,6 +201,7 @@ def _import_umap():
 
 class UMAPReducer(Reducer):
     name = "umap"
+    packages = ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy")
     allowed = ("n_neighbors", "metric", "metric_kwds", "n_epochs", "learning_rate", "init",
                "min_dist", "spread", "low_memory", "set_op_mix_ratio", "local_connectivity",
                "repulsion_strength", "negative_sample_rate", "transform_queue_size", "a", "b",
@@ -223,6 +228,7 @@ class UMAPReducer(Reducer):
 
 class PaCMAPReducer(Reducer):
     name = "pacmap"
+    packages = ("numpy", "pacmap", "faiss-cpu", "annoy", "numba", "scikit-learn")
     allowed = ("n_neighbors", "MN_ratio", "FP_ratio", "distance", "lr", "num_iters",
                "apply_pca", "knn_backend")
 
@@ -268,6 +274,7 @@ class TriMAPReducer(Reducer):
     """
 
     name = "trimap"
+    packages = ("numpy", "trimap", "annoy", "numba", "scikit-learn")
     allowed = ("n_inliers", "n_outliers", "n_random", "distance", "lr", "n_iters",
                "weight_temp", "apply_pca", "opt_method", "out_of_sample", "knn_k")
     modes = ("transductive", "knn")

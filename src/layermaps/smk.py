@@ -51,9 +51,12 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
     Named inputs with a meaning here: `parent_run` (a run-id file: the new run nests under
     it) and `resume_run` (a run-id file: add to that run instead of starting one).
     """
-    # Before any numerical library is imported: the rule's threads reach their pools.
+    # Before any numerical library is imported: the job's threads reach their pools. A rule
+    # whose results depend on the thread count gives it in params (the configured number, as
+    # Snakemake lowers `threads` to --cores): then it is the same under any --cores.
+    threads = getattr(snakemake.params, "threads", snakemake.threads)
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(snakemake.threads)
+        os.environ[var] = str(threads)
     from layermaps.tracking import job_run, read_run_id
 
     inputs = dict(snakemake.input.items())

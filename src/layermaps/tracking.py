@@ -31,15 +31,13 @@ URI_ENV = "MLFLOW_TRACKING_URI"
 ARTIFACT_ROOT_ENV = "LAYERMAPS_ARTIFACT_ROOT"
 INVOCATION_ENV = "LAYERMAPS_INVOCATION_ID"
 JOB_TAG = "layermaps.job"
+OUTPUTS_TAG = "layermaps.outputs"
+SUPERSEDED_TAG = "layermaps.superseded_by"
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 
 
 class JobKilled(BaseException):
     """Raised inside a job by SIGTERM, so its run can be ended KILLED on the way out."""
-
-
-def is_local_store(uri: str) -> bool:
-    return uri.startswith("sqlite:") or "://" not in uri
 
 
 def artifact_location(experiment: str, artifact_root: str | None) -> str | None:
@@ -100,13 +98,25 @@ def job_key(rule: str, wildcards: dict) -> str:
     return rule + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
 
 
-def mark_leftovers_killed(client: MlflowClient, experiment_id: str, key: str) -> list[str]:
-    """A RUNNING run of this same job is a leftover of an attempt that died: end it KILLED."""
-    leftovers = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{key}' and attributes.status = 'RUNNING'")
-    for run in leftovers:
-        client.set_terminated(run.info.run_id, "KILLED")
-    return [r.info.run_id for r in leftovers]
+def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outputs: str,
+                        successor: str) -> list[tuple[str, str]]:
+    """Earlier runs of this job (same rule, wildcards and outputs) describe outputs that the
+    run `successor` now replaces. A RUNNING one is a leftover of an attempt that died: it ends
+    KILLED. Each is tagged with its successor and soft-deleted (out of the UI's default view,
+    restorable), so the UI shows exactly one current run per output. -> [(run id, status)]"""
+    earlier = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{key}'",
+                                 max_results=10_000)
+    retired = []
+    for run in earlier:
+        run_id = run.info.run_id
+        if run_id == successor or run.data.tags.get(OUTPUTS_TAG) != outputs:
+            continue
+        if run.info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+        client.set_tag(run_id, SUPERSEDED_TAG, successor)
+        client.delete_run(run_id)
+        retired.append((run_id, "KILLED" if run.info.status == "RUNNING" else run.info.status))
+    return retired
 
 
 def read_run_id(path: str | Path) -> str:
@@ -135,14 +145,11 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
     key = job_key(rule, wildcards)
-    if resume_run_id is None:
-        for old in mark_leftovers_killed(client, experiment_id, key):
-            log(f"[tracking] run {old} of an earlier attempt of {key} was still RUNNING: marked KILLED")
     tags = {
         JOB_TAG: key,
         "layermaps.rule": rule,
         "layermaps.invocation": os.environ.get(INVOCATION_ENV, "none"),
-        "layermaps.outputs": json.dumps(outputs),
+        OUTPUTS_TAG: json.dumps(outputs),
         "mlflow.source.git.commit": git_commit(repo or Path(__file__).resolve().parents[2]),
         **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
     }
@@ -157,6 +164,9 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
+        for old, old_status in retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id):
+            log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
+                f"superseded by {run_id}: tagged and moved out of the default view")
 
     def on_sigterm(signum, frame):
         raise JobKilled(f"signal {signum}")

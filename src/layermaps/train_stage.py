@@ -15,7 +15,6 @@ import numpy as np
 
 from layermaps.atomic import atomic_path, write_text
 from layermaps.datasets import load_prepared
-from layermaps.plots import confusion_heatmap, training_curves
 from layermaps import training
 from layermaps.training import configure_threads
 
@@ -84,11 +83,8 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     with atomic_path(out["confusion"]) as tmp:
         np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(class_names), comments="")
 
+    # the curves and the confusion figure are plot_training's (figures/ of this same run)
     mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-    title = f"{dataset} / {model_name}"
-    mlflow.log_figure(training_curves(result.history, f"{title}: training curves"), "training_curves.png")
-    mlflow.log_figure(confusion_heatmap(cm, class_names, f"{title}: test confusion matrix "
-                                        f"(accuracy {metrics['test_accuracy']:.4f})"), "confusion_test.png")
     for key in ("history", "metrics", "confusion"):
         mlflow.log_artifact(out[key])
     import tensorflow as tf

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO banners out of logs
@@ -28,11 +28,6 @@ __all__ = [
     "set_seed", "train", "validation_split_rows",
 ]
 
-_OPTIMIZERS = {
-    "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-    "sgd": keras.optimizers.SGD, "adamw": keras.optimizers.AdamW,
-    "nadam": keras.optimizers.Nadam,
-}
 _HIDDEN = re.compile(r"hidden(\d+)")
 
 
@@ -53,7 +48,6 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     stopped_early: bool = False
-    spec: dict = field(default_factory=dict)  # the normalized spec that was trained
 
 
 # ----------------------------------------------------------------------------- setup
@@ -101,7 +95,8 @@ def _optimizer(opt: dict):
         s = opt["schedule"]  # only exponential_decay is accepted by modelspec
         lr = keras.optimizers.schedules.ExponentialDecay(
             lr, s["decay_steps"], s["decay_rate"], staircase=s["staircase"])
-    return _OPTIMIZERS[opt["name"]](learning_rate=lr)
+    # Keras knows each name of modelspec.OPTIMIZERS (the one list of allowed optimizers)
+    return keras.optimizers.get({"class_name": opt["name"], "config": {"learning_rate": lr}})
 
 
 def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *,
@@ -252,8 +247,7 @@ def train(spec: dict, x_fit, y_fit, x_val=None, y_val=None, *, log: Callable[[st
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     return TrainResult(model=model, history=history, epochs_run=len(history.get("loss", [])),
                        train_seconds=seconds,
-                       stopped_early=bool(stopper is not None and stopper.stopped_epoch > 0),
-                       spec=spec)
+                       stopped_early=bool(stopper is not None and stopper.stopped_epoch > 0))
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -1,8 +1,10 @@
 # Config validation, tracking environment, target lists. Shared by every stage's rules.
 
+import re
 import uuid
 
 from layermaps.datasets import FILES, Dataset
+from layermaps.fingerprint import STAGE_PACKAGES, code_version
 from layermaps.modelspec import all_models, layer_names
 from layermaps.reducers import REDUCERS
 from layermaps.workflow_config import checked, check_names, validate_config
@@ -17,11 +19,38 @@ RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
 
 
+def one_of(names):
+    """A wildcard pattern matching exactly these names (escaped: `1.0e+20` is a valid name)."""
+    return "|".join(map(re.escape, names)) or "(?!x)x"
+
+
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    model="|".join(MODELS),
-    reducer="|".join(config["reducers"]),
-    source="|".join(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
+    dataset=one_of(DATASETS),
+    model=one_of(MODELS),
+    reducer=one_of(config["reducers"]),
+    source=one_of(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
+
+
+# ---- Code fingerprints (params: code=...): editing the library code a rule runs, or a new
+# version of a library it depends on, reruns exactly that rule's jobs (layermaps.fingerprint).
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+
+
+def code(script, stage):
+    return code_version(SCRIPTS / script, packages=STAGE_PACKAGES[stage])
+
+
+def embed_code(wildcards):
+    """The embed script and the one reducer class of this job, with that reducer's packages."""
+    cls = REDUCERS[wildcards.reducer]
+    return code_version(SCRIPTS / "embed.py", f"{cls.__module__}.{cls.__qualname__}",
+                        packages=cls.packages)
+
+# Threads: t-SNE, TriMAP and TensorFlow results depend on the thread count. Snakemake lowers a
+# rule's `threads:` to --cores (a dry run counts 1 core), so those rules also pass the configured
+# number in params (a change reruns them) and their jobs give exactly that to the libraries:
+# the same config gives the same results under any --cores.
+THREADS = config["threads"]
 
 
 # ---- MLflow: the store, chosen once here and handed to every job through the environment

@@ -5,6 +5,8 @@ rule download:
     output:
         files=[f"{R}/{{dataset}}/raw/{name}" for name in RAW_FILES],
         run_id=f"{R}/{{dataset}}/raw/download.run_id",
+    params:
+        code=code("download.py", "data"),
     log:
         f"{R}/logs/{{dataset}}/download.log",
     localrule: True  # compute nodes of a cluster often have no internet
@@ -22,6 +24,7 @@ rule prepare:
         data=f"{R}/{{dataset}}/data.npz",
         run_id=f"{R}/{{dataset}}/data.run_id",
     params:
+        code=code("prepare.py", "data"),
         train_size=config["data"]["subsample"].get("train"),
         test_size=config["data"]["subsample"].get("test"),
         validation_fraction=config["data"]["validation_fraction"],

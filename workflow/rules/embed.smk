@@ -9,9 +9,11 @@ rule embed:
         embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
         run_id=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",
     params:
+        code=embed_code,
+        threads=THREADS["embed"],
         settings=lambda wc: config["reducers"][wc.reducer],  # only this reducer's settings
         seed=config["embed"]["seed"],
-    threads: config["threads"]["embed"]
+    threads: THREADS["embed"]
     resources:
         mem_mb=6000,
     benchmark:
@@ -32,6 +34,7 @@ rule score:
     output:
         scores=f"{R}/{{dataset}}/scores/{{source}}/{{reducer}}.json",
     params:
+        code=code("score.py", "score"),
         k=config["knn"]["k"],
         trust_max=config["knn"]["trustworthiness_max_points"],
         trust_k=config["knn"]["trustworthiness_neighbors"],
@@ -51,8 +54,10 @@ rule ceiling:
         scores=f"{R}/{{dataset}}/scores/{{source}}/unreduced.json",
         run_id=f"{R}/{{dataset}}/scores/{{source}}/unreduced.run_id",
     params:
+        code=code("ceiling.py", "score"),
+        threads=THREADS["embed"],
         k=config["knn"]["k"],
-    threads: config["threads"]["embed"]
+    threads: THREADS["embed"]
     log:
         f"{R}/logs/{{dataset}}/score/{{source}}/unreduced.log",
     conda:
@@ -68,6 +73,8 @@ rule knn_summary:
     output:
         csv=f"{R}/{{dataset}}/knn_summary.csv",
         run_id=f"{R}/{{dataset}}/knn_summary.run_id",
+    params:
+        code=code("summary.py", "tables"),
     log:
         f"{R}/logs/{{dataset}}/knn_summary.log",
     conda:
@@ -81,11 +88,12 @@ rule knn_summary_all:
         expand(f"{R}/{{dataset}}/knn_summary.csv", dataset=DATASETS),
     output:
         f"{R}/knn_summary.csv",
+    params:
+        code=code("summary_all.py", "tables"),
     log:
         f"{R}/logs/knn_summary.log",
     localrule: True
-    run:
-        from layermaps.embed_stage import concat_csv
-
-        concat_csv(input, output[0])
-        Path(log[0]).write_text(f"gathered {len(input)} summaries into {output[0]}\n")
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../scripts/summary_all.py"

@@ -46,6 +46,7 @@ rule plot_embedding:
                       caption="../report/embedding.rst", category="{dataset}",
                       subcategory="2-D embeddings", labels={"source": "{source}", "reducer": "{reducer}"}),
     params:
+        code=code("plot_embedding.py", "figures"),
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
@@ -69,6 +70,7 @@ rule plot_grid:
         figure=report(f"{FIGS}/grid_{{model}}.png", caption="../report/grid.rst",
                       category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
     params:
+        code=code("plot_grid.py", "figures"),
         rows=lambda wc: grid_rows(FIG_SOURCES, wc.model),
         reducers=REDUCER_NAMES,
         k=FIG_K,
@@ -94,6 +96,7 @@ rule plot_knn_heatmap:
                       category="{dataset}", subcategory="kNN scores", labels={"figure": "kNN heatmap"}),
         run_id=f"{FIGS}/knn_heatmap.run_id",
     params:
+        code=code("plot_knn_heatmap.py", "figures"),
         sources=FIG_SOURCES,
         reducers=REDUCER_NAMES,
         k=FIG_K,
@@ -117,6 +120,7 @@ rule plot_knn_comparison:
                       labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST"}),
         run_id=f"{R}/figures/knn_mnist_vs_fashion.run_id",
     params:
+        code=code("plot_knn_comparison.py", "figures"),
         datasets=COMPARED,
         sources=FIG_SOURCES,
         reducers=REDUCER_NAMES,
@@ -144,8 +148,9 @@ rule plot_sweep:
                       category="{dataset}", subcategory="sweeps", labels={"sweep": "{sweep}"}),
         run_id=f"{FIGS}/sweep_{{sweep}}.run_id",
     wildcard_constraints:
-        sweep="|".join(SWEEP_PLANS) or "(?!x)x",
+        sweep=one_of(SWEEP_PLANS),
     params:
+        code=code("plot_sweep.py", "figures"),
         plan=lambda wc: SWEEP_PLANS[wc.sweep],
         reducers=REDUCER_NAMES,
         k=FIG_K,
@@ -174,6 +179,7 @@ rule plot_training:
                          category="{dataset}", subcategory="model {model}",
                          labels={"figure": "test confusion matrix", "layer": "all"}),
     params:
+        code=code("plot_training.py", "figures"),
         dpi=FIG["dpi"],
     log:
         f"{FIG_LOGS}/models/{{model}}/training.log",
@@ -202,6 +208,7 @@ rule plot_activation_gifs:
     wildcard_constraints:
         cls="[0-9]+",
     params:
+        code=code("plot_activation_gifs.py", "figures"),
         layers=lambda wc: hidden_layer_names(MODELS[wc.model]),
         n_images=FIG["gif_images"],
         n_running=FIG["running_mean_images"],
@@ -231,6 +238,7 @@ rule plot_hidden_layer:
     wildcard_constraints:
         layer="hidden[0-9]+",
     params:
+        code=code("plot_hidden_layer.py", "figures"),
         n_units=FIG["boxplot_units"],
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
@@ -253,6 +261,7 @@ rule report_summary:
                        subcategory="tables", labels={"figure": "summary.md"}),
         run_id=f"{R}/summary.run_id",
     params:
+        code=code("report_summary.py", "tables"),
         datasets=DATASETS,
         hidden={m: spec["hidden"] for m, spec in MODELS.items()},
         sweeps=SWEEP_PLANS,

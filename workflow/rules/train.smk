@@ -12,8 +12,10 @@ rule train:
         confusion=f"{R}/{{dataset}}/models/{{model}}/confusion_test.csv",
         run_id=f"{R}/{{dataset}}/models/{{model}}/run_id",
     params:
+        code=code("train.py", "train"),
+        threads=THREADS["train"],
         spec=lambda wc: MODELS[wc.model],  # every model setting: a change reruns this model only
-    threads: config["threads"]["train"]
+    threads: THREADS["train"]
     resources:
         mem_mb=4000,
     benchmark:
@@ -34,6 +36,8 @@ rule raw_activations:
         train=f"{R}/{{dataset}}/activations/raw_train.npy",
         test=f"{R}/{{dataset}}/activations/raw_test.npy",
         run_id=f"{R}/{{dataset}}/activations/raw.run_id",
+    params:
+        code=code("raw_activations.py", "data"),
     log:
         f"{R}/logs/{{dataset}}/activations/raw.log",
     conda:
@@ -58,10 +62,12 @@ for _model, _spec in MODELS.items():
             arrays=[activation_path("{dataset}", _model, layer, split) for layer, split in _layers],
             run_id=f"{R}/{{dataset}}/activations/{_model}/run_id",
         params:
+            code=code("activations.py", "train"),
+            threads=THREADS["train"],
             model=_model,
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
-        threads: config["threads"]["train"]
+        threads: THREADS["train"]
         benchmark:
             f"{R}/benchmarks/{{dataset}}/activations/{_model}.tsv"
         log:

@@ -9,4 +9,4 @@ with tracked_job(snakemake, dataset=w.dataset, run_name=f"activations {snakemake
     from layermaps.train_stage import activations_job
 
     activations_job(model_path=snakemake.input.model, data_path=snakemake.input.data,
-                    threads=snakemake.threads, out=out)
+                    threads=snakemake.params.threads, out=out)

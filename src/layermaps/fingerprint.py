@@ -1,0 +1,210 @@
+"""Code fingerprints: a rule's result depends on the library code its script runs, so that
+code goes into the rule's `params:` (Snakemake's params trigger) and an edit reruns exactly
+the jobs whose results it can change.
+
+`code_version(script, *roots, packages=...)` parses (never imports) the rule's script and
+follows every name it uses from `layermaps` (functions, classes, constants, base classes,
+across modules), starting also from `roots` (e.g. the one reducer class of an embed job).
+The digest covers each definition's AST without docstrings, positions or the module it lives
+in, so reformatting, editing a comment or moving code between modules changes nothing.
+Code that only records results (MLflow runs, logs) and the reducer registry (each embed job
+adds its own class as a root) are left out. The versions of the packages whose result it is
+come from package metadata: they are the versions of the machine that plans the jobs.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = "layermaps"
+SRC = Path(__file__).resolve().parents[1]  # the folder that holds the layermaps package
+# Modules whose code only records what a job did (MLflow runs, logs): never part of a result.
+RECORDING_MODULES = ("layermaps.smk", "layermaps.tracking")
+# Registries: a job uses one entry of them, which its rule names as a root.
+REGISTRIES = ("REDUCERS",)
+# Distributions of the libraries whose numbers each kind of job depends on (a reducer class
+# lists its own in `packages`). tests/test_fingerprint.py checks they cover the imports.
+STAGE_PACKAGES = {
+    "data": ("numpy", "scikit-learn"),
+    "train": ("tensorflow-cpu", "keras", "numpy", "scikit-learn"),
+    "score": ("numpy", "scikit-learn", "scipy"),
+    "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
+    "tables": (),
+}
+
+
+class _Module:
+    """One parsed file of the package: its top-level definitions and the names it imports."""
+
+    def __init__(self, name: str, tree: ast.Module):
+        self.name, self.defs = name, {}
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.defs[node.name] = node
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        self.defs[target.id] = node
+        self.imports = _imports(ast.walk(tree), name)
+        # module-level `import numpy as np` / `from sklearn.x import y`: alias -> top module
+        self.external = {a.asname or a.name.split(".")[0]: _top(node, a)
+                         for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+                         for a in node.names if _top(node, a) not in (PACKAGE, "__future__", "")}
+
+
+def _top(node, alias) -> str:
+    if isinstance(node, ast.Import):
+        return alias.name.split(".")[0]
+    return "" if node.level else (node.module or "").split(".")[0]
+
+
+@lru_cache(maxsize=None)
+def _module_file(module: str) -> Path | None:
+    base = SRC.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+@lru_cache(maxsize=None)
+def _module(name: str) -> _Module | None:
+    path = _module_file(name)
+    return _Module(name, ast.parse(path.read_text(), filename=str(path))) if path else None
+
+
+def _absolute(module: str | None, level: int, current: str) -> str:
+    if not level:
+        return module or ""
+    return ".".join(current.split(".")[:-level] + ([module] if module else []))
+
+
+def _imports(nodes, current: str) -> dict[str, tuple[str, str | None]]:
+    """alias -> (module, name) for `from m import name`, (module, None) for a module alias;
+    only imports of the package itself (`nodes`: every node of a tree)."""
+    out = {}
+    for n in nodes:
+        if isinstance(n, ast.ImportFrom):
+            module = _absolute(n.module, n.level, current)
+            if module.split(".")[0] != PACKAGE:
+                continue
+            for a in n.names:
+                sub = f"{module}.{a.name}"
+                out[a.asname or a.name] = (sub, None) if _module_file(sub) else (module, a.name)
+        elif isinstance(n, ast.Import):
+            for a in n.names:
+                if a.name.split(".")[0] == PACKAGE and a.asname:
+                    out[a.asname] = (a.name, None)
+    return out
+
+
+class _Normalize(ast.NodeTransformer):
+    """Drop what does not change behaviour: docstrings and which package module an import
+    names (moving code between modules must not change the digest). Works in place."""
+
+    def _strip_docstring(self, node):
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip_docstring
+
+    def visit_ImportFrom(self, node):
+        if node.level or (node.module or "").split(".")[0] == PACKAGE:
+            return ast.ImportFrom(module=PACKAGE, names=node.names, level=0)
+        return node
+
+
+def _analyse(node: ast.AST, module: _Module) -> tuple[str, frozenset, frozenset]:
+    """(normalized AST dump, package definitions used as (module, name), external modules
+    imported or used). Normalizes `node` in place: call once per node."""
+    nodes = list(ast.walk(node))
+    imports = {**module.imports, **_imports(nodes, module.name)}
+    refs, external = set(), set()
+    for n in nodes:
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
+            target = imports.get(n.value.id)
+            if target and target[1] is None:  # module_alias.name
+                refs.add((target[0], n.attr))
+        elif isinstance(n, ast.Name):
+            if n.id in imports and imports[n.id][1] is not None:
+                refs.add(imports[n.id])
+            elif n.id in module.defs:
+                refs.add((module.name, n.id))
+            elif n.id in module.external:
+                external.add(module.external[n.id])
+        elif isinstance(n, ast.Import):
+            external.update(a.name.split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ImportFrom) and not n.level and n.module:
+            external.add(n.module.split(".")[0])
+    dump = ast.dump(_Normalize().visit(node), annotate_fields=False, include_attributes=False)
+    return dump, frozenset(refs), frozenset(external - {PACKAGE, "__future__"})
+
+
+@lru_cache(maxsize=None)
+def _definition(module_name: str, name: str):
+    module = _module(module_name)
+    if module is None or name not in module.defs:
+        return None  # a name bound some other way (e.g. by a loop): nothing to follow
+    return _analyse(module.defs[name], module)
+
+
+@lru_cache(maxsize=None)
+def _script(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return _analyse(tree, _Module("__script__", tree))
+
+
+def _is_recording(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in RECORDING_MODULES)
+
+
+def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set[str]]:
+    """The package definitions the script and `roots` ('package.module.Name') use, as sorted
+    (name, normalized AST) pairs, and the external modules they import or use."""
+    script_dump, pending, external = _script(Path(script).resolve())
+    pending, external = set(pending), set(external)
+    for root in roots:
+        module, _, name = root.rpartition(".")
+        if _definition(module, name) is None:
+            raise ValueError(f"fingerprint root {root!r} is not a definition in {SRC}")
+        pending.add((module, name))
+    seen, dumps = set(), [("__script__", script_dump)]
+    while pending:
+        key = pending.pop()
+        if key in seen or _is_recording(key[0]) or key[1] in REGISTRIES:
+            continue
+        seen.add(key)
+        if (found := _definition(*key)) is not None:
+            dump, refs, ext = found
+            dumps.append((key[1], dump))
+            external |= ext
+            pending |= refs
+    return sorted(dumps), external
+
+
+def package_versions(packages) -> dict[str, str | None]:
+    out = {}
+    for name in sorted(set(packages)):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@lru_cache(maxsize=None)
+def code_version(script: str | Path, *roots: str, packages: tuple[str, ...] = ()) -> dict:
+    """{"digest": of the code the job runs, "packages": {distribution: version}}:
+    plain JSON for a rule's params."""
+    definitions, _ = closure(script, *roots)
+    text = "\n".join(f"{name}\0{dump}" for name, dump in definitions)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return {"digest": digest, "packages": package_versions(packages)}

@@ -1,0 +1,135 @@
+"""What reruns, through the real snakemake CLI on copies of the shared tiny run: a code edit
+reruns exactly the jobs of that code (and what depends on them), a package version does the
+same for its jobs, edits that change no behaviour rerun nothing, threads come from the config
+whatever --cores says, plain `snakemake` uses the default profile, names with `+` resolve, and
+a rerun leaves one current MLflow run per output."""
+
+import re
+
+import pytest
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+
+from conftest import TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+UMAP_JOBS = {(rule, f"dataset=mnist, source={s}, reducer=umap") for s in TINY_SOURCES
+             for rule in ("embed", "score")} | {("knn_summary", "dataset=mnist"), ("knn_summary_all", "")}
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} not found once in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_a_copy_of_the_project_plans_nothing(tiny_run, project_copy):
+    """The fingerprints depend on the code, not on where the checkout lies."""
+    assert planned_jobs(tiny_run, *TINY_TARGETS, project=project_copy) == []
+
+
+def test_editing_one_reducer_class_reruns_exactly_its_jobs(tiny_run_copy, project_copy):
+    reducers = project_copy / "src/layermaps/reducers.py"
+    edit(reducers, "        return self.model.transform(x)\n\n\nclass PaCMAPReducer",
+         "        return self.model.transform(np.asarray(x))\n\n\nclass PaCMAPReducer")
+    jobs = planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy)
+    assert set(jobs) == UMAP_JOBS and len(jobs) == len(UMAP_JOBS)
+
+
+def test_edits_that_change_no_behaviour_rerun_nothing(tiny_run_copy, project_copy):
+    src = project_copy / "src/layermaps"
+    # a comment, reformatting and a docstring in the reducers; the embed script's docstring
+    edit(src / "reducers.py", "        _set_numba_threads(self.n_jobs)\n        umap = _import_umap()\n",
+         "        # a comment\n        _set_numba_threads(  self.n_jobs )\n\n        umap = _import_umap()\n")
+    edit(src / "reducers.py", '    """openTSNE. The setting', '    """The openTSNE library. The setting')
+    edit(project_copy / "workflow/scripts/embed.py", '"""Embed one source', '"""Embeds one source')
+    # a helper moved to another module
+    text = (src / "reducers.py").read_text()
+    helper = re.search(r"\ndef _too_small\(.*?\n\n\n", text, re.S).group(0)
+    (src / "reducers.py").write_text(text.replace(helper, "\n\n").replace(
+        "import numpy as np\n", "import numpy as np\n\nfrom layermaps.checks import _too_small\n", 1))
+    (src / "checks.py").write_text(f'"""Row-count checks."""\n{helper}')
+    assert planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy) == []
+
+
+def test_a_new_package_version_reruns_its_jobs(tiny_run_copy, tmp_path):
+    """A newer umap-learn, as package metadata shows it first on the path, reruns the UMAP
+    jobs only (the versions are those of the machine that plans the jobs)."""
+    dist = tmp_path / "site" / "umap_learn-99.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: umap-learn\nVersion: 99.0\n")
+    jobs = planned_jobs(tiny_run_copy, *TINY_TARGETS, env={"PYTHONPATH": str(dist.parent)})
+    assert set(jobs) == UMAP_JOBS and len(jobs) == len(UMAP_JOBS)
+
+
+def test_threads_come_from_the_config_under_any_cores(tiny_run_copy):
+    """The run used --cores 2 (train 2 threads, embed 1); --cores 1 lowers Snakemake's count
+    but not what the libraries get, so nothing is stale. A new threads.embed reruns the jobs
+    whose results depend on it."""
+    assert planned_jobs(tiny_run_copy, *TINY_TARGETS, "--cores", "1") == []
+    write_config(tiny_run_copy, **{**TINY_CONFIG, "threads": {"train": 2, "embed": 2}})
+    rules = {rule for rule, _ in planned_jobs(tiny_run_copy, *TINY_TARGETS, "--cores", "2")}
+    assert rules == {"embed", "ceiling", "score", "knn_summary", "knn_summary_all"}
+
+
+def test_config_without_threads_takes_the_documented_default(tmp_path):
+    config = write_config(tmp_path, **TINY_CONFIG)
+    text = config.read_text()
+    config.write_text(re.sub(r"(?m)^threads:\n(  .*\n)+", "", text))
+    assert "threads" not in config.read_text()
+    out = snakemake(tmp_path, "-n", "--cores", "8", *TINY_TARGETS).stdout
+    threads = {}
+    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
+        t = re.search(r"^    threads: (\d+)$", m.group(2), re.M)
+        threads.setdefault(m.group(1), set()).add(int(t.group(1)) if t else 1)
+    # config.yaml's documented threads: train 2, embed 1
+    assert threads["train"] == {2} and threads["embed"] == {1} and threads["ceiling"] == {1}
+
+
+def test_plain_snakemake_uses_the_default_profile(project_copy):
+    """`snakemake -n` in the project folder, no arguments: profiles/default applies."""
+    import os
+    import subprocess
+
+    from conftest import SNAKEMAKE
+
+    proc = subprocess.run([SNAKEMAKE, "-n"], cwd=project_copy, capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Using workflow specific profile profiles/default" in proc.stderr
+    assert re.search(r"^total\s+\d{3}$", proc.stdout, re.M)  # the full default DAG
+    assert not (project_copy / "results").exists()
+
+
+def test_model_names_with_plus_resolve(tmp_path):
+    """A sweep value 1.0e+20 makes the model name lr1e+20: the wildcard pattern escapes it."""
+    write_config(tmp_path, **{**TINY_CONFIG, "sweeps": {"lr": {
+        "base": {"hidden": [8], "epochs": 1}, "vary": {"optimizer.learning_rate": [1.0e+20, 0.5]},
+        "name": "lr{value}"}}})
+    target = "results/mnist/models/lr1e+20/metrics.json"
+    jobs = planned_jobs(tmp_path, target, "results/mnist/activations/lr0.5/run_id")
+    assert ("train", "dataset=mnist, model=lr1e+20") in jobs
+    assert ("activations_lr0.5", "dataset=mnist") in jobs
+
+
+def test_a_rerun_supersedes_its_mlflow_run(tiny_run_copy):
+    work = tiny_run_copy
+    run_file = work / "results/mnist/embeddings/raw/pca.run_id"
+    old = run_file.read_text().strip()
+    snakemake(work, "--cores", "2", *TINY_TARGETS, "--forcerun", "results/mnist/embeddings/raw/pca.npz")
+    new = run_file.read_text().strip()
+    assert new != old
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    exp = client.get_experiment_by_name("layermaps/mnist")
+    key = "embed[dataset=mnist][reducer=pca][source=raw]"
+    current = client.search_runs([exp.experiment_id], f"tags.`layermaps.job` = '{key}'")
+    assert [r.info.run_id for r in current] == [new]
+    assert current[0].data.metrics["knn_accuracy_k5"] > 0.3  # the score job added to the new run
+    (retired,) = client.search_runs([exp.experiment_id], f"tags.`layermaps.job` = '{key}'",
+                                    run_view_type=ViewType.DELETED_ONLY)
+    assert retired.info.run_id == old and retired.data.tags["layermaps.superseded_by"] == new
+    # every output has exactly one current run
+    active = client.search_runs([exp.experiment_id], max_results=1000)
+    keys = [(r.data.tags["layermaps.job"], r.data.tags["layermaps.outputs"]) for r in active]
+    assert len(keys) == len(set(keys))
