@@ -76,14 +76,14 @@ def test_normalization_ignores_docstrings_comments_layout_and_module(tmp_path):
         (tmp_path / "script.py").write_text(script)
         old = fingerprint.SRC
         fingerprint.SRC = tmp_path
-        for cached in (fingerprint._module, fingerprint._module_file, fingerprint._definition,
+        for cached in (fingerprint._module_file, fingerprint._definitions,
                        fingerprint._script, fingerprint.code_version):
             cached.cache_clear()
         try:
             return code_version(tmp_path / "script.py")["digest"]
         finally:
             fingerprint.SRC = old
-            for cached in (fingerprint._module, fingerprint._module_file, fingerprint._definition,
+            for cached in (fingerprint._module_file, fingerprint._definitions,
                            fingerprint._script, fingerprint.code_version):
                 cached.cache_clear()
 

@@ -17,6 +17,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import json
+import os
+import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,10 +76,6 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
-def _module(name: str) -> _Module | None:
-    path = _module_file(name)
-    return _Module(name, ast.parse(path.read_text(), filename=str(path))) if path else None
 
 
 def _absolute(module: str | None, level: int, current: str) -> str:
@@ -145,21 +145,71 @@ def _analyse(node: ast.AST, module: _Module) -> tuple[str, frozenset, frozenset]
         elif isinstance(n, ast.ImportFrom) and not n.level and n.module:
             external.add(n.module.split(".")[0])
     dump = ast.dump(_Normalize().visit(node), annotate_fields=False, include_attributes=False)
-    return dump, frozenset(refs), frozenset(external - {PACKAGE, "__future__"})
+    digest = hashlib.sha256(dump.encode()).hexdigest()
+    return digest, sorted(refs), sorted(external - {PACKAGE, "__future__"})
+
+
+# Parsing every file at each `snakemake -n` costs a quarter of a second, so each file's
+# analysis is kept next to its bytecode (__pycache__), valid for the exact source it was made
+# from (a hash of the file: mtimes and sizes can repeat across quick edits).
+_CACHE_FORMAT = 1
+
+
+def _cached_analysis(path: Path, analyse):
+    """analyse(source bytes) -> JSON-able value, stored in __pycache__ beside `path`."""
+    source = path.read_bytes()
+    key = {"format": _CACHE_FORMAT, "python": list(sys.version_info[:2]),
+           "source": hashlib.sha256(source).hexdigest()}
+    cache = path.parent / "__pycache__" / f"{path.stem}.fingerprint.json"
+    try:
+        stored = json.loads(cache.read_text())
+        if stored["key"] == key:
+            return stored["value"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = analyse(source)
+    try:  # atomic: jobs on a cluster may plan at the same time
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "value": value}))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only checkout: no cache, same result
+    return value
+
+
+def _stored(analysis) -> tuple:
+    digest, refs, external = analysis
+    return digest, [tuple(r) for r in refs], external
 
 
 @lru_cache(maxsize=None)
+def _definitions(module_name: str) -> dict[str, tuple] | None:
+    """name -> (digest, package definitions used, external modules) for each top-level
+    definition of a module of the package; None if there is no such module."""
+    path = _module_file(module_name)
+    if path is None:
+        return None
+
+    def analyse(source):
+        module = _Module(module_name, ast.parse(source, filename=str(path)))
+        return {name: _analyse(node, module) for name, node in module.defs.items()}
+
+    return {name: _stored(a) for name, a in _cached_analysis(path, analyse).items()}
+
+
 def _definition(module_name: str, name: str):
-    module = _module(module_name)
-    if module is None or name not in module.defs:
-        return None  # a name bound some other way (e.g. by a loop): nothing to follow
-    return _analyse(module.defs[name], module)
+    """None for a name bound some other way (e.g. by a loop): nothing to follow."""
+    return (_definitions(module_name) or {}).get(name)
 
 
 @lru_cache(maxsize=None)
 def _script(path: Path):
-    tree = ast.parse(path.read_text(), filename=str(path))
-    return _analyse(tree, _Module("__script__", tree))
+    def analyse(source):
+        tree = ast.parse(source, filename=str(path))
+        return _analyse(tree, _Module("__script__", tree))
+
+    return _stored(_cached_analysis(path, analyse))
 
 
 def _is_recording(module: str) -> bool:
@@ -168,7 +218,7 @@ def _is_recording(module: str) -> bool:
 
 def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set[str]]:
     """The package definitions the script and `roots` ('package.module.Name') use, as sorted
-    (name, normalized AST) pairs, and the external modules they import or use."""
+    (name, digest of its normalized AST) pairs, and the external modules they import or use."""
     script_dump, pending, external = _script(Path(script).resolve())
     pending, external = set(pending), set(external)
     for root in roots:
@@ -185,19 +235,25 @@ def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set
         if (found := _definition(*key)) is not None:
             dump, refs, ext = found
             dumps.append((key[1], dump))
-            external |= ext
-            pending |= refs
+            external.update(ext)
+            pending.update(refs)
     return sorted(dumps), external
 
 
+@lru_cache(maxsize=None)
+def _version(distribution: str) -> str | None:
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    # the Version header alone: parsing the whole METADATA costs milliseconds per package
+    header = (dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "").split("\n\n", 1)[0]
+    found = re.search(r"^Version:\s*(\S+)", header, re.M)
+    return found.group(1) if found else dist.version
+
+
 def package_versions(packages) -> dict[str, str | None]:
-    out = {}
-    for name in sorted(set(packages)):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: _version(name) for name in sorted(set(packages))}
 
 
 @lru_cache(maxsize=None)
