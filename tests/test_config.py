@@ -4,6 +4,8 @@ import pytest
 
 from conftest import snakemake, write_config
 
+pytestmark = pytest.mark.workflow  # each test runs the real snakemake CLI
+
 BAD_CONFIGS = [
     # (overrides, words the message must contain)
     ({"datasetz": ["mnist"]}, ["datasetz", "Additional properties"]),
@@ -37,11 +39,10 @@ def test_bad_config_refused_before_any_job(tmp_path, overrides, words):
     assert not (tmp_path / "results").exists(), "a job ran on an invalid config"
 
 
-def test_default_config_is_valid_and_dry_run_is_fast(tmp_path):
-    import time
-
+def test_default_config_is_valid_and_dry_run_works(tmp_path):
+    # No wall-time limit: it measures the machine, not the code. That the DAG is built without
+    # heavy imports is checked directly (test_modelspec.py::test_import_stays_light,
+    # test_reducers.py::test_import_is_cheap).
     write_config(tmp_path)
-    start = time.monotonic()
     proc = snakemake(tmp_path, "-n", "--quiet", "rules")
-    assert time.monotonic() - start < 20, "snakemake -n must stay cheap (no heavy imports)"
     assert "download" in proc.stdout + proc.stderr

@@ -25,10 +25,16 @@ FAST = {
     "trimap_knn": ("trimap", {"n_iters": 200, "out_of_sample": "knn"}),
 }
 # (min 5-NN accuracy of test points, max median test-to-input-space-neighbour gap / spread).
-# Measured on this data over seeds 0-2: pca .37/.34, tsne .81-.85/.01, umap .73-.79/.08-.09,
-# pacmap .81-.83/.05, trimap .74-.82/.06, trimap_knn .65-.71/.11; chance accuracy is .1.
-EXPECT = {"pca": (0.25, 0.5), "tsne": (0.75, 0.03), "umap": (0.65, 0.15), "pacmap": (0.7, 0.15),
-          "trimap": (0.7, 0.15), "trimap_knn": (0.55, 0.2)}
+# The tests use seed 0, but another CPU rounds differently and the optimisations diverge from
+# there: a relative perturbation of 1e-6 of the inputs moves seed 0's tsne accuracy from .835
+# to .795, umap's from .805 to .74. So a threshold must hold for the spread over seeds, not
+# for one seed's value. Measured on this data over seeds 0-39 (accuracy min / median / sd on
+# 200 test points; gap max): pca .365 (deterministic) / gap .34; tsne .805/.835/.012, .009;
+# umap .725/.765/.023, .10; pacmap .72/.805/.027, .06; trimap .73/.805/.021, .07; trimap_knn
+# .62/.66/.022, .12. Thresholds lie >= 5 sd below the median and >= .05 below the minimum;
+# chance accuracy is .1 and test points in another frame score near it.
+EXPECT = {"pca": (0.25, 0.5), "tsne": (0.75, 0.03), "umap": (0.65, 0.15), "pacmap": (0.6, 0.15),
+          "trimap": (0.65, 0.15), "trimap_knn": (0.55, 0.2)}
 PROTOCOL = {"trimap": "transductive"}
 
 
@@ -96,6 +102,10 @@ def test_seed_reaches_the_library(mnist50, key):
 
 def test_trimap_deterministic_with_several_numba_threads(mnist50):
     # numba keeps one np.random state per thread: every worker must be seeded, not just ours.
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:  # n_jobs=2 would silently run 1 thread: no test
+        pytest.skip("numba is capped at 1 thread here (NUMBA_NUM_THREADS or a 1-CPU machine)")
     x, _, xt, _ = mnist50
     a, b = (embed("trimap", x[:400], xt[:50], seed=0, n_jobs=2, settings={"n_iters": 50})
             for _ in range(2))
@@ -103,21 +113,39 @@ def test_trimap_deterministic_with_several_numba_threads(mnist50):
 
 
 def test_opentsne_train_coords_read_after_transform(mnist50):
-    """openTSNE's transform re-centres the stored training embedding in place."""
-    x, y, xt, yt = mnist50
-    # Seed 2 gives a large shift here (about 3.9 units; seed 0 only 0.3), which alone
-    # would triple the test-to-neighbour gap below (0.16 instead of 0.007).
-    r = TSNEReducer(seed=2, **FAST["tsne"][1])
-    before = np.array(r.fit(x))
-    test = r.transform(xt)
+    """openTSNE's transform re-centres the stored training embedding in place (it subtracts
+    the mid-range, (max + min) / 2): run() must return the training coordinates read after
+    transform, in the frame of the test points. The shift openTSNE makes on its own depends on
+    the machine's rounding (0.3 to 3.9 units here depending on seed, 0.9 elsewhere), so the
+    trap is planted: the fitted embedding is moved by a known offset of several times its
+    own extent, which transform must take out again."""
+    x, _, xt, _ = mnist50
+
+    class Planted(TSNEReducer):
+        def fit(self, x):
+            fitted = super().fit(x)
+            self.offset = np.array([4.0, -3.0]) * np.ptp(fitted, axis=0)
+            self.embedding_ += self.offset  # in place: openTSNE's own reference embedding
+            self.before = np.array(self.embedding_)
+            return self.before.copy()  # what run() returns unless it re-reads after transform
+
+    r = Planted(seed=0, **FAST["tsne"][1])
+    train, test, _, _ = r.run(x, xt)
     after = np.array(r.embedding_)
-    shift = before - after
-    assert np.abs(shift).max() > 1.0  # the trap is real on this data ...
-    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-4)  # (a pure shift)
-    train, test2, _, _ = TSNEReducer(seed=2, **FAST["tsne"][1]).run(x, xt)
-    np.testing.assert_array_equal(train, after.astype(np.float32))  # ... and run() avoids it
-    np.testing.assert_array_equal(test2, test.astype(np.float32))
-    assert _gap_ratio(mnist50, Embedding(train, test2, "", "", 0, 0, 0, 0)) < 0.03
+    extent = np.ptp(after, axis=0)
+    # The trap: transform centred the stored embedding, a pure translation by about -offset.
+    np.testing.assert_allclose((after.max(0) + after.min(0)) / 2, 0, atol=1e-9 * extent.max())
+    shift = r.before - after
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9 * np.abs(r.offset).max())
+    assert np.all(np.abs(shift[0]) > 2 * extent)  # the planted offset (3-4 extents) came out
+    # run() avoids it: its training coordinates are the re-centred ones ...
+    np.testing.assert_array_equal(train, after.astype(np.float32))
+    assert np.all(np.abs(train.max(0) + train.min(0)) / 2 < 1e-6 * extent)
+    # ... and the test points land next to their input-space neighbours in that frame, while
+    # against the pre-transform coordinates they would be several extents away.
+    assert _gap_ratio(mnist50, Embedding(train, test, "", "", 0, 0, 0, 0)) < 0.03
+    stale = Embedding(r.before.astype(np.float32), test, "", "", 0, 0, 0, 0)
+    assert _gap_ratio(mnist50, stale) > 1.0
 
 
 def test_trimap_knn_placement_is_weighted_mean_of_training_neighbours(mnist50):
@@ -129,8 +157,11 @@ def test_trimap_knn_placement_is_weighted_mean_of_training_neighbours(mnist50):
     w = 1 / dist
     expected = (w[:, :, None] * train[idx]).sum(1) / w.sum(1, keepdims=True)
     np.testing.assert_allclose(test, expected, rtol=1e-5, atol=1e-5)
-    # A test row identical to a training row lands exactly on it.
-    np.testing.assert_allclose(r.transform(x[7:8]), train[7:8], atol=1e-6)
+    # A test row identical to a training row lands on it. Up to rounding: the distance sklearn
+    # computes from a row to itself is exactly 0 for some rows and ~1e-7 for others, depending
+    # on the BLAS kernel (so on the CPU); a weight of 1/1e-7 still outweighs the other
+    # neighbours (distances ~3) by ~1e7, which leaves an error far below 1e-5 of the extent.
+    np.testing.assert_allclose(r.transform(x[:50]), train[:50], rtol=0, atol=1e-5 * np.ptp(train))
 
 
 def test_trimap_transductive_never_fits_test_alone(mnist50):

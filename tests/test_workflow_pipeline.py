@@ -108,7 +108,7 @@ def test_summary_csv(run):
     assert ("raw", "raw", "unreduced", "5") in seen and ("seed_mlp", "hidden2", "tsne", "10") in seen
     hidden2_umap = [float(r["accuracy"]) for r in rows if r["layer"] == "hidden2"
                     and r["model"] == "seed_mlp" and r["reducer"] == "umap"]
-    assert min(hidden2_umap) > 0.3  # far above chance even after 2 epochs on 500 images
+    assert min(hidden2_umap) > 0.2  # twice chance; measured .44-.62 over seeds and CPUs
     assert (work / "results/knn_summary.csv").read_text() == (work / "results/mnist/knn_summary.csv").read_text()
 
 

@@ -329,8 +329,12 @@ class TriMAPReducer(Reducer):
                                            self.settings.get("distance", "euclidean"))
         nn = NearestNeighbors(n_neighbors=self.knn_k, metric=metric, n_jobs=self.n_jobs)
         dist, idx = nn.fit(self.x_train).kneighbors(x)
-        zero = dist == 0
-        # Exact duplicates of training rows take the mean position of those duplicates.
+        # Exact duplicates of training rows take the mean position of those duplicates. Found
+        # by comparing rows, not by dist == 0: a computed self-distance may round to 1e-7.
+        zero = np.zeros(idx.shape, bool)
+        for start in range(0, len(x), 1024):  # (rows, k, columns) at a time, not all at once
+            rows = slice(start, start + 1024)
+            zero[rows] = (self.x_train[idx[rows]] == x[rows, None, :]).all(axis=2)
         w = np.where(zero.any(axis=1, keepdims=True), zero, 1.0 / np.where(zero, 1.0, dist))
         w /= w.sum(axis=1, keepdims=True)
         return np.einsum("nk,nkd->nd", w, self.train_[idx])
