@@ -130,3 +130,13 @@ def test_declared_packages_cover_the_imports(script, roots, packages):
         if module == "faiss" and not dists:
             continue  # optional in PaCMAP
         assert dists & declared, f"{script} {roots}: {module} ({dists}) not in {sorted(declared)}"
+
+
+def test_left_out_modules_and_registries_exist():
+    """A reorganisation that moves these must update the lists, or their code would count."""
+    for module in fingerprint.RECORDING_MODULES:
+        assert fingerprint._module_file(module), module
+    import layermaps.reducers
+
+    for name in fingerprint.REGISTRIES:
+        assert isinstance(getattr(layermaps.reducers, name), dict)
