@@ -4,13 +4,17 @@ same for its jobs, edits that change no behaviour rerun nothing, threads come fr
 whatever --cores says, plain `snakemake` uses the default profile, names with `+` resolve, and
 a rerun leaves one current MLflow run per output."""
 
+import os
 import re
+import subprocess
 
 import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from conftest import TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake, write_config
+from conftest import (
+    SNAKEMAKE, TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake, write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -92,11 +96,6 @@ def test_config_without_threads_takes_the_documented_default(tmp_path):
 
 def test_plain_snakemake_uses_the_default_profile(project_copy):
     """`snakemake -n` in the project folder, no arguments: profiles/default applies."""
-    import os
-    import subprocess
-
-    from conftest import SNAKEMAKE
-
     proc = subprocess.run([SNAKEMAKE, "-n"], cwd=project_copy, capture_output=True, text=True,
                           timeout=300, env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
     assert proc.returncode == 0, proc.stderr[-3000:]
