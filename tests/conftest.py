@@ -87,14 +87,20 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     return proc
 
 
-def planned_jobs(work: Path, *args: str, **kwargs) -> list[tuple[str, str]]:
-    """(rule, wildcards) of every job a dry run would execute."""
+def dry_run_jobs(work: Path, *args: str, **kwargs) -> list[dict]:
+    """Rule, wildcards and threads of every job a dry run would execute."""
     out = snakemake(work, "-n", *args, **kwargs).stdout
     jobs = []
     for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
-        wildcards = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
-        jobs.append((m.group(1), wildcards.group(1) if wildcards else ""))
+        fields = dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M))
+        jobs.append({"rule": m.group(1), "wildcards": fields.get("wildcards", ""),
+                     "threads": int(fields.get("threads", 1))})
     return jobs
+
+
+def planned_jobs(work: Path, *args: str, **kwargs) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    return [(j["rule"], j["wildcards"]) for j in dry_run_jobs(work, *args, **kwargs)]
 
 
 @pytest.fixture

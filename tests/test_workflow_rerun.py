@@ -13,7 +13,8 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from conftest import (
-    SNAKEMAKE, TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake, write_config,
+    SNAKEMAKE, TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, dry_run_jobs, planned_jobs, snakemake,
+    write_config,
 )
 
 pytestmark = pytest.mark.workflow
@@ -85,11 +86,9 @@ def test_config_without_threads_takes_the_documented_default(tmp_path):
     text = config.read_text()
     config.write_text(re.sub(r"(?m)^threads:\n(  .*\n)+", "", text))
     assert "threads" not in config.read_text()
-    out = snakemake(tmp_path, "-n", "--cores", "8", *TINY_TARGETS).stdout
     threads = {}
-    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
-        t = re.search(r"^    threads: (\d+)$", m.group(2), re.M)
-        threads.setdefault(m.group(1), set()).add(int(t.group(1)) if t else 1)
+    for job in dry_run_jobs(tmp_path, "--cores", "8", *TINY_TARGETS):
+        threads.setdefault(job["rule"], set()).add(job["threads"])
     # config.yaml's documented threads: train 2, embed 1
     assert threads["train"] == {2} and threads["embed"] == {1} and threads["ceiling"] == {1}
 
