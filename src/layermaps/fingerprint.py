@@ -76,8 +76,6 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-
-
 def _absolute(module: str | None, level: int, current: str) -> str:
     if not level:
         return module or ""
@@ -122,9 +120,9 @@ class _Normalize(ast.NodeTransformer):
         return node
 
 
-def _analyse(node: ast.AST, module: _Module) -> tuple[str, frozenset, frozenset]:
-    """(normalized AST dump, package definitions used as (module, name), external modules
-    imported or used). Normalizes `node` in place: call once per node."""
+def _analyse(node: ast.AST, module: _Module) -> tuple[str, list, list]:
+    """(sha256 of the normalized AST dump, package definitions used as sorted (module, name)
+    pairs, external modules imported or used). Normalizes `node` in place: call once."""
     nodes = list(ast.walk(node))
     imports = {**module.imports, **_imports(nodes, module.name)}
     refs, external = set(), set()
