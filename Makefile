@@ -9,7 +9,7 @@ PORT ?= 5000
 # Plain snakemake: it finds profiles/default itself, as it does for a user typing the command.
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run quick test test-fast lint ui lock dry-run
+.PHONY: setup run quick bench test test-fast lint ui lock dry-run
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ dry-run: setup
 # The whole DAG on a small subsample with few epochs, in results/quick.
 quick: setup
 	$(SNAKEMAKE) --configfile config.yaml workflow/configs/quick.yaml $(ARGS)
+
+# The quick config from scratch into results/bench, then its efficiency table, per-rule
+# overhead and dry-run times (README "Measured"). Timings: never part of `make test`.
+bench: setup
+	$(BIN)/python -m layermaps.bench --cores $(CORES) $(if $(ARGS),-- $(ARGS))
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

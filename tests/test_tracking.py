@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from layermaps.tracking import flatten, init_store, job_key
+from layermaps.runlog import flatten, job_key
+from layermaps.tracking import init_store
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -170,29 +171,65 @@ def test_flatten_and_job_key():
     assert job_key("embed", {"source": "raw", "dataset": "mnist"}) == "embed[dataset=mnist][source=raw]"
 
 
-def test_resumed_run_keeps_its_status_and_records_the_jobs(store):
-    from layermaps.tracking import job_run
+def test_deferred_jobs_add_to_the_run_when_applied(store):
+    """Score and plot jobs record what they log; apply_pending adds it to the run, in order,
+    without touching the run's status or params; a job that failed says so in a tag."""
+    from layermaps import runlog
+    from layermaps.tracking import apply_pending, job_run
 
     import mlflow
 
+    state = store["tmp"] / "state"
+    figure = store["tmp"] / "map.png"
+    figure.write_bytes(b"png")
     mlflow.set_tracking_uri(store["uri"])
     os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
     try:
         with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"}, params={"seed": 1},
                      outputs=[], log=lambda m: None) as run:
             first = run.info.run_id
-        with job_run(experiment="layermaps/test", rule="score", wildcards={"r": "umap"}, params={"k": [3, 5]},
-                     outputs=[], resume_run_id=first, log=lambda m: None):
-            mlflow.log_metric("knn_accuracy_k5", 0.9)
+        common = dict(run_id=first, wildcards={"r": "umap"}, outputs=["s.json"], state_dir=state)
+        with runlog.deferred_run(rule="score", params={"k": [3, 5]}, **common):
+            runlog.log_metrics({"knn_accuracy_k5": 0.9})
+            runlog.log_dict({"a": 1}, "scores.json")
+        with runlog.deferred_run(rule="score", params={"k": [3, 5]}, **common):
+            runlog.log_metrics({"knn_accuracy_k5": 0.8})  # a rerun: the later value wins
+            runlog.log_artifacts(figure, artifact_path="figures")
         with pytest.raises(ValueError):
-            with job_run(experiment="layermaps/test", rule="plot", wildcards={"r": "umap"}, params={},
-                         outputs=[], resume_run_id=first, log=lambda m: None):
+            with runlog.deferred_run(rule="plot", params={}, **common):
                 raise ValueError("plot failed")
+        assert len(list((state / "pending").glob("*.json"))) == 3
+        assert store["client"].get_run(first).data.metrics == {}  # nothing until applied
+        assert apply_pending(state, log=lambda m: None) == 3
+        assert apply_pending(state, log=lambda m: None) == 0  # applied records are gone
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI")
     (run,) = runs(store)
     assert run.info.run_id == first and run.info.status == "FINISHED"
-    assert run.data.metrics["knn_accuracy_k5"] == 0.9
+    assert run.data.metrics["knn_accuracy_k5"] == 0.8
     assert run.data.params == {"seed": "1"}  # params stay immutable: score settings are tags
     assert run.data.tags["score.k"] == "[3, 5]" and run.data.tags["score.status"] == "FINISHED"
+    assert run.data.tags["score.wildcard.r"] == "umap"
     assert run.data.tags["plot.status"] == "FAILED"
+    files = {f.path for f in store["client"].list_artifacts(first)}
+    assert {"scores.json", "figures"} <= files
+    assert [f.path for f in store["client"].list_artifacts(first, "figures")] == ["figures/map.png"]
+
+
+def test_a_record_for_a_deleted_run_is_dropped(store):
+    from layermaps import runlog
+    from layermaps.tracking import apply_pending
+
+    run_id = store["client"].create_run(store["exp"].experiment_id).info.run_id
+    store["client"].delete_run(run_id)
+    with runlog.deferred_run(run_id=run_id, rule="score", wildcards={}, params={}, outputs=[],
+                             state_dir=store["tmp"]):
+        runlog.log_metrics({"x": 1.0})
+    said = []
+    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
+    try:
+        assert apply_pending(store["tmp"], log=said.append) == 0
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+    assert not list((store["tmp"] / "pending").glob("*.json"))
+    assert any("dropped what score logged" in line for line in said)

@@ -1,5 +1,7 @@
 """The data stage of both datasets through the real snakemake CLI, real MLflow store."""
 
+import shutil
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -58,3 +60,23 @@ def test_runs_recorded_with_tags_and_dataset_inputs(data_run):
         assert '"test"' in open(counts).read()
         invocations = {r.data.tags["layermaps.invocation"] for r in runs}
         assert len(invocations) == 1 and "none" not in invocations
+
+
+def test_records_left_by_a_killed_workflow_are_applied_by_the_next(data_run, tmp_path):
+    """A record the main process never applied (the workflow was killed before it ended) is
+    applied when the next invocation starts; the job run then adds its own (raw_activations
+    logs to the data run without importing MLflow)."""
+    from layermaps import runlog
+
+    work = tmp_path / "work"
+    shutil.copytree(data_run[0], work, symlinks=True)
+    data_run_id = (work / "results/mnist/data.run_id").read_text().strip()
+    with runlog.deferred_run(run_id=data_run_id, rule="score", wildcards={}, params={},
+                             outputs=[], state_dir=work / "results/.layermaps"):
+        runlog.log_metrics({"left_over": 1.0})
+    out = snakemake(work, "--cores", "1", "results/mnist/activations/raw_train.npy")
+    assert "applied 1 pending record(s)" in out.stdout + out.stderr
+    run = MlflowClient(f"sqlite:///{work}/results/mlflow.db").get_run(data_run_id)
+    assert run.data.metrics["left_over"] == 1.0
+    assert run.data.tags["raw_activations.status"] == "FINISHED"
+    assert not list((work / "results/.layermaps/pending").glob("*"))

@@ -163,3 +163,53 @@ def test_measured_report_reads_the_run(run):
     assert re.search(r"\| seed_mlp/hidden2 \| umap \| 0\.\d{4} \| 0\.\d{4} \| 0\.\d{4} \|", out)
     assert re.search(r"\| msds_w1/hidden2 \| tsne \| (identity|constant) \| inductive \| 0\.0 \| 0\.0 \| \d+ \| \d+ \|", out)
     assert "training cost, mnist" in out
+
+
+def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
+    from layermaps.worktime import read_invocation
+
+    work = run[0]
+    invocation, jobs = read_invocation(work / "results/.layermaps")
+    assert invocation["status"] == "success" and invocation["cores"] >= 1
+    by_rule = {}
+    for job in jobs:
+        by_rule.setdefault(job["rule"], []).append(job)
+        assert job["status"] == "FINISHED" and 0 < job["wall"] < invocation["wall"]
+        assert sum(job["work"].values()) <= job["wall"]
+    n = len(SOURCES) * len(REDUCERS)
+    assert len(by_rule["embed"]) == n and len(by_rule["score"]) == n
+    assert all(j["work"]["reduce"] > 0 for j in by_rule["embed"])
+    assert all(j["work"]["knn"] > 0 for j in by_rule["score"])
+    assert all(j["work"]["fit"] > 0 for j in by_rule["train"])
+    # what keeps small jobs small: no TensorFlow outside training, no MLflow where it is deferred
+    for rule, jobs_of_rule in by_rule.items():
+        for job in jobs_of_rule:
+            if not rule.startswith(("train", "activations_")):
+                assert "tensorflow" not in job["imported"], (rule, job["imported"])
+            if rule in ("score", "raw_activations"):
+                assert "mlflow" not in job["imported"], (rule, job["imported"])
+
+
+def test_deferred_logging_is_applied_and_leaves_no_record(run):
+    work, client, runs = run
+    assert not list((work / "results/.layermaps/pending").glob("*"))
+    embeds = [r for r in runs if r.data.tags.get("layermaps.rule") == "embed"]
+    assert len(embeds) == len(SOURCES) * len(REDUCERS)
+    for r in embeds:
+        assert r.data.tags["score.status"] == "FINISHED" and r.data.tags["score.k"] == json.dumps(K)
+        assert "scores.json" in {f.path for f in client.list_artifacts(r.info.run_id)}
+    data = client.get_run(run_id(work / "results/mnist/data.run_id"))
+    assert data.data.tags["raw_activations.status"] == "FINISHED"
+
+
+def test_measured_reports_efficiency(run):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "layermaps.measured", str(run[0] / "results"),
+                          "--efficiency"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"\*\*efficiency (\d\.\d\d)\*\*", out)
+    assert m and 0 < float(m.group(1)) <= 1, out
+    n = len(SOURCES) * len(REDUCERS)
+    assert re.search(rf"^\| score \| {n} \| \d+\.\d \| \d+\.\d \|", out, re.M), out
+    assert "% of one core" in out

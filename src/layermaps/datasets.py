@@ -126,3 +126,18 @@ def save_npz(path: str | Path, arrays: dict) -> None:
 def load_prepared(path: str | Path) -> dict:
     with np.load(path, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
+
+
+def scaled(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], as the models see them."""
+    return images.astype(np.float32) / np.float32(255)
+
+
+def raw_activations_job(*, data_path, out: dict) -> None:
+    """Raw pixels as a source: float32 in [0, 1], rows in the order of data.npz."""
+    from layermaps.atomic import atomic_path
+
+    data = load_prepared(data_path)
+    for split in ("train", "test"):
+        with atomic_path(out[split]) as tmp:
+            np.save(tmp, scaled(data[f"{split}_images"]))

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from layermaps import runlog
 from layermaps.atomic import atomic_path, write_text
-from layermaps.datasets import load_prepared
+from layermaps.worktime import work
 
 SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
                    "trustworthiness", "fit_seconds", "transform_seconds"]
@@ -25,32 +26,32 @@ def split_source(source: str) -> tuple[str, str]:
     return ("raw", "raw") if source == "raw" else tuple(source.split("/", 1))
 
 
-def load_source(train_path, test_path, data_path) -> tuple[np.ndarray, ...]:
-    """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows."""
-    data = load_prepared(data_path)
+def load_source(train_path, test_path, data_path, *, fit_rows: bool = True) -> tuple[np.ndarray, ...]:
+    """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows.
+    With fit_rows=False x_fit is None (a score job needs only the labels of the fit rows)."""
+    with np.load(data_path, allow_pickle=False) as data:  # labels and split, not the images
+        train_labels, fit_idx, y_test = data["train_labels"], data["fit_idx"], data["test_labels"]
     train = np.load(train_path, mmap_mode="r")  # only the fit rows are read into memory
     x_test = np.load(test_path)
-    y_fit, y_test = data["train_labels"][data["fit_idx"]], data["test_labels"]
-    if len(x_test) != len(y_test) or len(train) != len(data["train_labels"]):
+    if len(x_test) != len(y_test) or len(train) != len(train_labels):
         raise ValueError(f"{train_path} / {test_path} do not match the rows of {data_path}: "
                          f"rerun the activations (snakemake --forcerun) for this source")
-    x_fit = train[data["fit_idx"]]
-    return np.ascontiguousarray(x_fit, np.float32), y_fit, x_test.astype(np.float32), y_test
+    x_fit = np.ascontiguousarray(train[fit_idx], np.float32) if fit_rows else None
+    return x_fit, train_labels[fit_idx], x_test.astype(np.float32), y_test
 
 
 def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
               data_path, out_path, log=print):
-    import mlflow
-
     from layermaps.reducers import embed
 
     x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
     log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}, placing "
         f"{x_test.shape[0]} test rows, {threads} thread(s)")
-    emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings)
+    with work("reduce"):
+        emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings)
     emb.save(out_path)
-    mlflow.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer})
-    mlflow.log_metrics({"fit_seconds": emb.fit_seconds, "transform_seconds": emb.transform_seconds,
+    runlog.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer})
+    runlog.log_metrics({"fit_seconds": emb.fit_seconds, "transform_seconds": emb.transform_seconds,
                         "input_dim": emb.input_dim, "effective_dim": emb.effective_dim,
                         "n_fit": len(x_fit), "n_test": len(x_test)})
     log(f"[embed] {reducer}: policy {emb.policy}, protocol {emb.protocol}, fit "
@@ -61,15 +62,16 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
 def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, trust_k: int,
               seed: int, embedding_path, train_path, test_path, data_path, out_path, run_id: str,
               log=print) -> dict:
-    import mlflow
-
     from layermaps.reducers import Embedding
     from layermaps.scoring import knn_accuracy, trustworthiness_subsample
 
     emb = Embedding.load(embedding_path)
-    _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path)
-    knn = knn_accuracy(emb.train, y_fit, emb.test, y_test, ks=ks)
-    trust = trustworthiness_subsample(x_test, emb.test, n_max=trust_max, n_neighbors=trust_k, seed=seed)
+    _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path, fit_rows=False)
+    with work("knn"):
+        knn = knn_accuracy(emb.train, y_fit, emb.test, y_test, ks=ks)
+    with work("trustworthiness"):
+        trust = trustworthiness_subsample(x_test, emb.test, n_max=trust_max, n_neighbors=trust_k,
+                                          seed=seed)
     model, layer = split_source(source)
     scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
               "reducer": reducer, "protocol": emb.protocol, "policy": emb.policy, "knn": knn,
@@ -77,9 +79,9 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
               "transform_seconds": emb.transform_seconds, "n_train": len(emb.train),
               "n_test": len(emb.test), "mlflow_run_id": run_id}
     write_text(out_path, json.dumps(scores, indent=1) + "\n")
-    mlflow.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()}
+    runlog.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()}
                        | {"trustworthiness": trust})
-    mlflow.log_dict(scores, "scores.json")
+    runlog.log_dict(scores, "scores.json")
     log(f"[score] {source} {reducer}: " + ", ".join(
         f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()) + f", trustworthiness {trust:.4f}")
     return scores
@@ -88,18 +90,17 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
 def ceiling_job(*, dataset: str, source: str, ks, train_path, test_path, data_path, out_path,
                 log=print) -> dict:
     """kNN accuracy in the unreduced space: the ceiling a 2-D map is compared with."""
-    import mlflow
-
     from layermaps.scoring import knn_accuracy
 
     x_fit, y_fit, x_test, y_test = load_source(train_path, test_path, data_path)
-    knn = knn_accuracy(x_fit, y_fit, x_test, y_test, ks=ks)
+    with work("knn"):
+        knn = knn_accuracy(x_fit, y_fit, x_test, y_test, ks=ks)
     model, layer = split_source(source)
     scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
               "reducer": "unreduced", "protocol": "none", "policy": f"{x_fit.shape[1]}-d",
               "knn": knn, "trustworthiness": 1.0, "fit_seconds": 0.0, "transform_seconds": 0.0}
     write_text(out_path, json.dumps(scores, indent=1) + "\n")
-    mlflow.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()})
+    runlog.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()})
     log(f"[ceiling] {source}: " + ", ".join(f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()))
     return scores
 

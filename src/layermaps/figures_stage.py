@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from layermaps.worktime import work
+
 HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
 ARTIFACT_PATH = "figures"
 
@@ -141,13 +143,10 @@ def source_label(source: str) -> str:
 
 
 def log_figures(*paths) -> None:
-    """Attach the written figures to the active MLflow run, under figures/."""
-    import mlflow
+    """Attach the written figures to the job's MLflow run, under figures/."""
+    from layermaps import runlog
 
-    if mlflow.active_run() is None:  # called outside a workflow job (tests, notebooks)
-        return
-    for path in paths:
-        mlflow.log_artifact(str(path), artifact_path=ARTIFACT_PATH)
+    runlog.log_artifacts(*paths, artifact_path=ARTIFACT_PATH)
 
 
 def _save(fig, path, dpi) -> None:
@@ -173,8 +172,9 @@ def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, da
     note = "" if emb.policy == "fit" else f", policy {emb.policy}"
     title = (f"{dataset} | {source_label(source)} | {reducer}: fitted on the training points, "
              f"test points placed in the same map ({emb.protocol}{note})")
-    _save(embedding_figure(emb.train, y_fit, emb.test, y_test, names, title, cmap=cmap,
-                           point_size=point_size), out_path, dpi)
+    with work("draw"):
+        _save(embedding_figure(emb.train, y_fit, emb.test, y_test, names, title, cmap=cmap,
+                               point_size=point_size), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 
@@ -207,8 +207,9 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
         panels.append(row)
     title = (f"{dataset} | {model}: 2-D maps of the test points; kNN accuracy at k={k} "
              f"(training points as neighbours)" + (f"\n({k_note})" if k_note else ""))
-    _save(grid_figure(panels, [source_label(s) if s == "raw" else s.split("/", 1)[1] for s in rows],
-                      reducers, names, title, cmap=cmap, point_size=point_size), out_path, dpi)
+    with work("draw"):
+        _save(grid_figure(panels, [source_label(s) if s == "raw" else s.split("/", 1)[1] for s in rows],
+                          reducers, names, title, cmap=cmap, point_size=point_size), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 
@@ -222,7 +223,8 @@ def heatmap_job(*, dataset: str, score_paths, sources: list[str], reducers: list
     cols = list(reducers) + (["unreduced"] if any(r == "unreduced" for _, r in scores) else [])
     values = [[knn_at(scores.get((s, r)), k) for r in cols] for s in sources]
     title = f"{dataset}: kNN accuracy at k={k} of the test points" + (f"\n({k_note})" if k_note else "")
-    _save(knn_heatmap(values, [source_label(s) for s in sources], cols, title), out_path, dpi)
+    with work("draw"):
+        _save(knn_heatmap(values, [source_label(s) for s in sources], cols, title), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 
@@ -239,8 +241,9 @@ def comparison_job(*, datasets: list[str], score_paths: dict, sources: list[str]
               for r in cols}
     title = (f"kNN accuracy at k={k}: {' vs '.join(datasets)}, per source and reducer"
              + (f"\n({k_note})" if k_note else ""))
-    _save(comparison_bars([source_label(s) for s in sources], panels, datasets, title,
-                          ylabel=f"kNN accuracy (k={k})"), out_path, dpi)
+    with work("draw"):
+        _save(comparison_bars([source_label(s) for s in sources], panels, datasets, title,
+                              ylabel=f"kNN accuracy (k={k})"), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 
@@ -265,8 +268,9 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
     layers = sorted({m["layer"] for m in members})
     title = (f"{dataset} | sweep {sweep}: accuracy against {plan['key']}; kNN accuracy at k={k} "
              f"of layer {', '.join(layers)} in 2-D" + (f"\n({k_note})" if k_note else ""))
-    _save(sweep_figure([m["value"] for m in members], plan["key"], acc, knn, title,
-                       knn_label=f"kNN accuracy (k={k}, {', '.join(layers)})"), out_path, dpi)
+    with work("draw"):
+        _save(sweep_figure([m["value"] for m in members], plan["key"], acc, knn, title,
+                           knn_label=f"kNN accuracy (k={k}, {', '.join(layers)})"), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 
@@ -279,12 +283,13 @@ def training_figures_job(*, dataset: str, model: str, history_path, confusion_pa
     metrics = json.loads(Path(metrics_path).read_text())
     counts, names = read_confusion(confusion_path)
     title = f"{dataset} | {model}"
-    _save(training_curves(read_history(history_path),
-                          f"{title}: training curves ({metrics.get('epochs_run', '?')} epochs)",
-                          layout="constrained"), out_curves, dpi)
-    _save(confusion_heatmap(counts, names, f"{title}: test confusion matrix (accuracy "
-                            f"{metrics['test_accuracy']:.4f})", layout="constrained"),
-          out_confusion, dpi)
+    with work("draw"):
+        _save(training_curves(read_history(history_path),
+                              f"{title}: training curves ({metrics.get('epochs_run', '?')} epochs)",
+                              layout="constrained"), out_curves, dpi)
+        _save(confusion_heatmap(counts, names, f"{title}: test confusion matrix (accuracy "
+                                f"{metrics['test_accuracy']:.4f})", layout="constrained"),
+              out_confusion, dpi)
     log_figures(out_curves, out_confusion)
     log(f"[figures] {out_curves}, {out_confusion}")
 
@@ -314,18 +319,20 @@ def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path
     name = names[class_index]
     layers = {layer: np.load(path, mmap_mode="r") for layer, path in layer_paths.items()}
     predicted = np.load(output_path, mmap_mode="r")
-    show = rows[:n_images]
+    show, first = rows[:n_images], rows[:n_running]
     captions = [f"test image {i + 1} of {len(show)}\npredicted: {names[int(np.argmax(predicted[r]))]}"
                 for i, r in enumerate(show)]
-    frames = activation_frames(images[show], {k: np.asarray(v[show]) for k, v in layers.items()},
-                               captions, f"{dataset} | {model}: hidden-layer activations for test "
-                               f"images of class {name!r}", dpi=dpi)
-    save_gif(frames, out_activations, fps=fps)
-    first = rows[:n_running]
-    frames_rm = running_mean_frames(images[first], {k: np.asarray(v[first]) for k, v in layers.items()},
-                                    f"{dataset} | {model}: running mean of the hidden activations "
-                                    f"over test images of class {name!r}", dpi=dpi)
-    save_gif(frames_rm, out_running, fps=fps)
+    shown = {k: np.asarray(v[show]) for k, v in layers.items()}
+    running = {k: np.asarray(v[first]) for k, v in layers.items()}
+    with work("draw"):
+        frames = activation_frames(images[show], shown, captions, f"{dataset} | {model}: "
+                                   f"hidden-layer activations for test images of class {name!r}",
+                                   dpi=dpi)
+        save_gif(frames, out_activations, fps=fps)
+        frames_rm = running_mean_frames(images[first], running, f"{dataset} | {model}: running "
+                                        f"mean of the hidden activations over test images of "
+                                        f"class {name!r}", dpi=dpi)
+        save_gif(frames_rm, out_running, fps=fps)
     log_figures(out_activations, out_running)
     log(f"[figures] {out_activations} ({len(frames)} frames), {out_running} ({len(frames_rm)} frames)")
     return {"activation_frames": len(frames), "running_mean_frames": len(frames_rm)}
@@ -346,10 +353,11 @@ def hidden_layer_job(*, dataset: str, model: str, layer: str, acts_path, output_
     if len(acts) != len(labels):
         raise ValueError(f"{acts_path} has {len(acts)} rows, {data_path} {len(labels)} test rows")
     title = f"{dataset} | {model} | {layer} ({acts.shape[1]} units)"
-    _save(unit_boxplots(acts, predicted, names, f"{title}: activation of the first "
-                        f"{min(n_units, acts.shape[1])} unit(s) by predicted class (test set)",
-                        n_units=n_units), out_boxplots, dpi)
-    _save(pca_figure(acts, labels, names, f"{title}: PCA of the test activations, coloured by "
-                     f"true class", cmap=cmap, point_size=point_size), out_pca, dpi)
+    with work("draw"):
+        _save(unit_boxplots(acts, predicted, names, f"{title}: activation of the first "
+                            f"{min(n_units, acts.shape[1])} unit(s) by predicted class (test set)",
+                            n_units=n_units), out_boxplots, dpi)
+        _save(pca_figure(acts, labels, names, f"{title}: PCA of the test activations, coloured by "
+                         f"true class", cmap=cmap, point_size=point_size), out_pca, dpi)
     log_figures(out_boxplots, out_pca)
     log(f"[figures] {out_boxplots}, {out_pca}")

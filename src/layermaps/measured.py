@@ -1,14 +1,14 @@
 """What a (possibly partial) run measured, as Markdown: `python -m layermaps.measured results`.
 
-Reads whatever score, metrics and Snakemake benchmark files exist under a results folder, so
-the numbers quoted in notes and the README come from one command anyone can rerun. (The
-`report_summary` rule writes summary.md for a complete run; this also reports costs.)
+Reads whatever score, metrics and job timing records exist under a results
+folder, so the numbers quoted in notes and the README come from one command anyone can rerun.
+(The `report_summary` rule writes summary.md for a complete run; this also reports costs.)
+`--efficiency` prints only where the time of the latest workflow invocation went.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -17,23 +17,23 @@ import yaml
 from layermaps.figures_stage import sweep_plan
 from layermaps.modelspec import all_models
 from layermaps.summary_report import knn_section, model_section, sweep_section
+from layermaps.worktime import efficiency, latest_jobs, read_invocation
+
+STATE_DIR = ".layermaps"  # under the results folder (workflow/rules/common.smk)
 
 
-def benchmark(path: Path) -> dict | None:
-    """Seconds and peak resident memory (MB) of one job from its benchmark: file."""
-    if not path.is_file():
-        return None
-    with open(path) as f:
-        row = list(csv.DictReader(f, delimiter="\t"))[-1]
-    return {"s": float(row["s"]), "max_rss": float(row["max_rss"])}
+def job_cost(jobs: dict, rule: str, **wildcards) -> dict | None:
+    """Seconds and peak resident memory (MB) of a job's latest run (layermaps.worktime)."""
+    record = jobs.get((rule, json.dumps(wildcards, sort_keys=True)))
+    return {"s": record["wall"], "max_rss": record["max_rss_mb"]} if record else None
 
 
-def cost_section(results: Path, dataset: str, scores: list[dict]) -> list[str]:
+def cost_section(jobs: dict, dataset: str, scores: list[dict]) -> list[str]:
     rows = []
     for s in sorted(scores, key=lambda s: (s["source"], s["reducer"])):
         if s["reducer"] == "unreduced":
             continue
-        b = benchmark(results / "benchmarks" / dataset / "embed" / s["source"] / f"{s['reducer']}.tsv")
+        b = job_cost(jobs, "embed", dataset=dataset, source=s["source"], reducer=s["reducer"])
         rows.append(f"| {s['source']} | {s['reducer']} | {s['policy']} | {s['protocol']} | "
                     f"{s['fit_seconds']:.1f} | {s['transform_seconds']:.1f} | "
                     + (f"{b['s']:.0f} | {b['max_rss']:.0f} |" if b else "- | - |"))
@@ -42,11 +42,11 @@ def cost_section(results: Path, dataset: str, scores: list[dict]) -> list[str]:
     return [f"### embedding cost, {dataset}", "", *head, *rows, ""] if rows else []
 
 
-def job_cost_section(results: Path, dataset: str, models: list[str]) -> list[str]:
+def job_cost_section(results: Path, jobs: dict, dataset: str, models: list[str]) -> list[str]:
     rows = []
     for m in models:
-        t = benchmark(results / "benchmarks" / dataset / "train" / f"{m}.tsv")
-        a = benchmark(results / "benchmarks" / dataset / "activations" / f"{m}.tsv")
+        t = job_cost(jobs, "train", dataset=dataset, model=m)
+        a = job_cost(jobs, f"activations_{m}", dataset=dataset)
         metrics = results / dataset / "models" / m / "metrics.json"
         if t is None or not metrics.is_file():
             continue
@@ -58,20 +58,43 @@ def job_cost_section(results: Path, dataset: str, models: list[str]) -> list[str
     return [f"### training cost, {dataset}", "", *head, *rows, ""] if rows else []
 
 
+def efficiency_section(results: Path, invocation: str | None = None) -> list[str]:
+    """Work seconds against wall time, per rule and in total, of one workflow invocation."""
+    try:
+        inv, jobs = read_invocation(results / STATE_DIR, invocation)
+    except FileNotFoundError:
+        return []
+    e = efficiency(inv, jobs)
+    rows = [f"| {name} | {r['jobs']} | {r['median_wall_s']:.1f} | {r['median_overhead_s']:.1f} | "
+            f"{r['work_core_s']:.0f} | {r['wall_core_s']:.0f} | {r['efficiency']:.2f} |"
+            for name, r in e["rules"].items()]
+    return [f"### efficiency, invocation {inv['invocation'][:8]} ({inv['status']})", "",
+            f"{e['jobs']} jobs in {e['wall_s']:.0f} s on {e['cores']} cores: work "
+            f"{e['work_core_s']:.0f} core-s of {e['wall_s'] * e['cores']:.0f} "
+            f"(jobs ran {e['job_core_s']:.0f} core-s): **efficiency {e['efficiency']:.2f}**; "
+            f"the Snakemake process used {e['snakemake_cpu_s']:.1f} s of CPU, "
+            f"{100 * e['snakemake_core_share']:.1f} % of one core (the other processes it "
+            f"started besides the jobs, e.g. job shells and the ILP solver: "
+            f"{e['helpers_cpu_s']:.1f} s).", "",
+            "| rule | jobs | median wall s | median overhead s | work core-s | job core-s | efficiency |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def report(results: Path, config: dict) -> str:
     models = all_models(config["models"], config.get("sweeps"))
     ks = sorted(config["knn"]["k"])
-    lines = []
+    lines = efficiency_section(results)
+    jobs = latest_jobs(results / STATE_DIR)
     for dataset in config["datasets"]:
         scores = [json.loads(p.read_text()) for p in sorted((results / dataset / "scores").rglob("*.json"))]
         metrics = {m: json.loads((results / dataset / "models" / m / "metrics.json").read_text())
                    for m in models if (results / dataset / "models" / m / "metrics.json").is_file()}
         sources = sorted({s["source"] for s in scores}, key=lambda s: (s != "raw", s))
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
-        lines += job_cost_section(results, dataset, list(metrics))
+        lines += job_cost_section(results, jobs, dataset, list(metrics))
         if scores:
             lines += knn_section(dataset, scores, ks, sources, list(config["reducers"]))
-            lines += cost_section(results, dataset, scores)
+            lines += cost_section(jobs, dataset, scores)
         for name, sweep in (config.get("sweeps") or {}).items():
             plan = sweep_plan(name, sweep)
             if any(m["model"] in metrics for m in plan["members"]):
@@ -83,8 +106,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results folder of a run")
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("--efficiency", action="store_true",
+                        help="only the efficiency table of the latest invocation")
     args = parser.parse_args(argv)
-    print(report(args.results, yaml.safe_load(args.config.read_text())))
+    if args.efficiency:
+        print("\n".join(efficiency_section(args.results)) or f"no timing records under {args.results}")
+    else:
+        print(report(args.results, yaml.safe_load(args.config.read_text())))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Every script under workflow/scripts does
         from layermaps.<stage> import ...   # heavy imports inside: their noise goes to the log
         ...library calls...
 so each job logs to its `log:` file, gets one MLflow run (nested under its upstream run when
-the rule names a `parent_run` input) and writes its run id to the `run_id` output.
+the rule names a `parent_run` input) and writes its run id to the `run_id` output, or adds to
+the run named by a `resume_run` input; and leaves a timing record (layermaps.worktime).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
     """Run the body as one tracked workflow job; see the module docstring.
 
     Named inputs with a meaning here: `parent_run` (a run-id file: the new run nests under
-    it) and `resume_run` (a run-id file: add to that run instead of starting one).
+    it) and `resume_run` (a run-id file: add to that run instead of starting one; such a job
+    records what it logs without importing MLflow, see layermaps.runlog).
     """
     # Before any numerical library is imported: the job's threads reach their pools. A rule
     # whose results depend on the thread count gives it in params (the configured number, as
@@ -57,24 +59,33 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
     threads = getattr(snakemake.params, "threads", snakemake.threads)
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    from layermaps.tracking import job_run, read_run_id
+    from layermaps.runlog import STATE_ENV, deferred_run, read_run_id
+    from layermaps.worktime import write_job_record
 
     inputs = dict(snakemake.input.items())
     outputs = dict(snakemake.output.items())
+    wildcards = dict(snakemake.wildcards.items())
+    common = dict(rule=snakemake.rule, wildcards=wildcards, params=params_dict(snakemake),
+                  outputs=[str(o) for o in snakemake.output])
+    status = "FAILED"
     with _log_to(snakemake.log[0]) as terminal:
         try:
-            parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
-            resume = read_run_id(inputs["resume_run"]) if "resume_run" in inputs else None
-            with job_run(experiment=experiment_name(dataset), rule=snakemake.rule,
-                         wildcards=dict(snakemake.wildcards.items()),
-                         params=params_dict(snakemake),
-                         outputs=[str(o) for o in snakemake.output],
-                         run_id_file=outputs.get("run_id"), parent_run_id=parent,
-                         run_name=run_name, resume_run_id=resume) as run:
-                yield run
+            if "resume_run" in inputs:
+                run = deferred_run(run_id=read_run_id(inputs["resume_run"]),
+                                   state_dir=os.environ[STATE_ENV], **common)
+            else:
+                from layermaps.tracking import job_run
+
+                parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
+                run = job_run(experiment=experiment_name(dataset), run_id_file=outputs.get("run_id"),
+                              parent_run_id=parent, run_name=run_name, **common)
+            with run as active:
+                yield active
+            status = "FINISHED"
         except BaseException as err:
             traceback.print_exc()
-            terminal.write(f"layermaps: job {snakemake.rule} "
-                           f"{dict(snakemake.wildcards.items())} failed: {err}\n"
+            terminal.write(f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n"
                            f"  full log: {snakemake.log[0]}\n")
             raise
+        finally:
+            write_job_record(rule=snakemake.rule, wildcards=wildcards, threads=threads, status=status)

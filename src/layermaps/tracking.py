@@ -12,28 +12,22 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import mlflow
-from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from layermaps.atomic import write_text
+from layermaps.runlog import JOB_TAG, OUTPUTS_TAG, flatten, job_key, job_tags
 
 # Environment variables the Snakefile sets for every job (envvars:), never params: a value
 # that changes per invocation in params: would rerun every job every time.
 URI_ENV = "MLFLOW_TRACKING_URI"
 ARTIFACT_ROOT_ENV = "LAYERMAPS_ARTIFACT_ROOT"
-INVOCATION_ENV = "LAYERMAPS_INVOCATION_ID"
-JOB_TAG = "layermaps.job"
-OUTPUTS_TAG = "layermaps.outputs"
 SUPERSEDED_TAG = "layermaps.superseded_by"
-PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 
 
 class JobKilled(BaseException):
@@ -70,34 +64,6 @@ def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> N
         get_or_create_experiment(client, name, artifact_root)
 
 
-def flatten(d: dict, prefix: str = "") -> dict[str, str]:
-    """Nested params -> {'a.b': 'value'} as MLflow wants them (lists as JSON)."""
-    out = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-            out[name] = text[:PARAM_VALUE_LIMIT]
-    return out
-
-
-def git_commit(repo: Path) -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def job_key(rule: str, wildcards: dict) -> str:
-    return rule + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
-
-
 def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outputs: str,
                         successor: str) -> list[tuple[str, str]]:
     """Earlier runs of this job (same rule, wildcards and outputs) describe outputs that the
@@ -119,24 +85,15 @@ def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outp
     return retired
 
 
-def read_run_id(path: str | Path) -> str:
-    return Path(path).read_text().strip()
-
-
 @contextlib.contextmanager
 def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
             run_id_file: str | Path | None = None, parent_run_id: str | None = None,
-            run_name: str | None = None, resume_run_id: str | None = None,
-            repo: Path | None = None, log=print):
+            run_name: str | None = None, log=print):
     """One MLflow run for one workflow job, ended FINISHED, FAILED or KILLED as the job ends.
 
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
-    name their upstream run (parent_run_id) and a failed job leaves no id behind.
-
-    With `resume_run_id` the job adds to an existing run instead (a score or plot job adding
-    to its embedding's run, so one reducer x source is one row in the UI). Its settings go to
-    tags named after the rule, not params: params are immutable, and changed settings rerun
-    the job into the same run.
+    name their upstream run (parent_run_id) and a failed job leaves no id behind. (Jobs that
+    add to another job's run do not come here: layermaps.runlog.deferred_run.)
     """
     if os.environ.pop("MLFLOW_RUN_ID", None):
         log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
@@ -145,28 +102,13 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
     key = job_key(rule, wildcards)
-    tags = {
-        JOB_TAG: key,
-        "layermaps.rule": rule,
-        "layermaps.invocation": os.environ.get(INVOCATION_ENV, "none"),
-        OUTPUTS_TAG: json.dumps(outputs),
-        "mlflow.source.git.commit": git_commit(repo or Path(__file__).resolve().parents[2]),
-        **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
-    }
-    if resume_run_id is not None:
-        run_id = resume_run_id
-        tags = {f"{rule}.{k}": v for k, v in tags.items() if k != JOB_TAG}
-        tags.update({f"{rule}.{k}": v for k, v in flatten(params).items()})
-        for name, value in tags.items():
-            client.set_tag(run_id, name, value)
-        params = {}
-    else:
-        if parent_run_id:
-            tags["mlflow.parentRunId"] = parent_run_id
-        run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
-        for old, old_status in retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id):
-            log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
-                f"superseded by {run_id}: tagged and moved out of the default view")
+    tags = job_tags(rule, wildcards, outputs)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
+    for old, old_status in retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id):
+        log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
+            f"superseded by {run_id}: tagged and moved out of the default view")
 
     def on_sigterm(signum, frame):
         raise JobKilled(f"signal {signum}")
@@ -187,19 +129,49 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
                 mlflow.end_run(status)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if resume_run_id is not None:
-            # the resumed run's own data (an embedding, a model) is intact whatever happened
-            # here: it stays FINISHED and this job's outcome is a tag
-            client.set_tag(run_id, f"{rule}.status", status)
-            client.set_terminated(run_id, "FINISHED")
-        elif status != "FINISHED":
+        if status != "FINISHED":
             # start_run's own exit may have overwritten our status; the store must say the truth
             client.set_terminated(run_id, status)
-        if status != "FINISHED":
             log(f"[tracking] {rule} ended {status} (run {run_id})")
     if run_id_file:
         write_text(run_id_file, run_id + "\n")
     log(f"[tracking] run {run_id} FINISHED ({experiment})")
+
+
+def apply_pending(state_dir: str | Path, log=print) -> int:
+    """Log every pending record (layermaps.runlog) to its run, oldest first; -> records applied.
+
+    A record whose run is gone (deleted, or superseded by a rerun of its upstream job) is
+    dropped with a line in the log: the files it describes were remade for the new run.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    pending = sorted(Path(state_dir, "pending").glob("*.json"))
+    if not pending:
+        return 0
+    client = MlflowClient(os.environ.get(URI_ENV) or mlflow.get_tracking_uri())
+    applied = 0
+    for path in pending:
+        record = json.loads(path.read_text())
+        run_id = record["run_id"]
+        try:
+            if client.get_run(run_id).info.lifecycle_stage != "active":
+                raise MlflowException(f"run {run_id} is deleted")
+            metrics = [Metric(k, v, ts, 0) for k, (v, ts) in record["metrics"].items()]
+            tags = [RunTag(k, v) for k, v in record["tags"].items()]
+            for i in range(0, max(len(metrics), len(tags)), 100):  # MLflow's batch limits
+                client.log_batch(run_id, metrics=metrics[i:i + 100], tags=tags[i:i + 100])
+            for name, obj in record["dicts"].items():
+                client.log_dict(run_id, obj, name)
+            for file, folder in record["artifacts"]:
+                if Path(file).is_file():
+                    client.log_artifact(run_id, file, folder)
+            applied += 1
+        except MlflowException as err:
+            log(f"[tracking] dropped what {record['rule']} logged for run {run_id}: {err}")
+        path.unlink()
+    log(f"[tracking] applied {applied} pending record(s) to MLflow")
+    return applied
 
 
 def log_dataset(dataset: str, arrays: dict, source: str) -> None:

@@ -14,9 +14,10 @@ import mlflow
 import numpy as np
 
 from layermaps.atomic import atomic_path, write_text
-from layermaps.datasets import load_prepared
+from layermaps.datasets import load_prepared, scaled
 from layermaps import training
 from layermaps.training import configure_threads
+from layermaps.worktime import work
 
 # configure_threads must run before any TensorFlow op; importing is fine.
 
@@ -28,10 +29,6 @@ class MlflowEpochLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         mlflow.log_metrics({f"epoch_{k}": float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
-
-
-def scaled(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32) / np.float32(255)
 
 
 def write_history(path, history: dict) -> None:
@@ -58,23 +55,25 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     log_dataset(dataset, data, source=str(Path(data_path).resolve()))
     x_fit, y_fit = scaled(x_train[fit_rows]), y_train[fit_rows]
     x_val, y_val = scaled(x_train[val_rows]), y_train[val_rows]
-    result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
-                            callbacks=[MlflowEpochLogger()], name=model_name,
-                            n_classes=len(class_names))
+    with work("fit"):
+        result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
+                                callbacks=[MlflowEpochLogger()], name=model_name,
+                                n_classes=len(class_names))
     model = result.model
     x_test, y_test = scaled(data["test_images"]), data["test_labels"]
-    metrics = {
-        **training.evaluate(model, x_test, y_test),
-        "train_accuracy": training.evaluate(model, x_fit, y_fit)["test_accuracy"],
-        "val_accuracy": (training.evaluate(model, x_val, y_val)["test_accuracy"]
-                         if len(val_rows) else float("nan")),
-        "epochs_run": result.epochs_run,
-        "stopped_early": int(result.stopped_early),
-        "train_seconds": round(result.train_seconds, 3),
-        "seconds_per_epoch": round(result.train_seconds / max(result.epochs_run, 1), 3),
-        "parameters": training.count_params(model),
-    }
-    cm = training.confusion_matrix(model, x_test, y_test, len(class_names))
+    with work("evaluate"):
+        metrics = {
+            **training.evaluate(model, x_test, y_test),
+            "train_accuracy": training.evaluate(model, x_fit, y_fit)["test_accuracy"],
+            "val_accuracy": (training.evaluate(model, x_val, y_val)["test_accuracy"]
+                             if len(val_rows) else float("nan")),
+            "epochs_run": result.epochs_run,
+            "stopped_early": int(result.stopped_early),
+            "train_seconds": round(result.train_seconds, 3),
+            "seconds_per_epoch": round(result.train_seconds / max(result.epochs_run, 1), 3),
+            "parameters": training.count_params(model),
+        }
+        cm = training.confusion_matrix(model, x_test, y_test, len(class_names))
 
     with atomic_path(out["model"]) as tmp:
         model.save(tmp)
@@ -109,7 +108,8 @@ def activations_job(*, model_path, data_path, threads: int, out: dict, log=print
     data = load_prepared(data_path)
     metrics = {}
     for split in ("train", "test"):
-        acts = training.extract_activations(model, data[f"{split}_images"], scale=1 / 255)
+        with work("extract"):
+            acts = training.extract_activations(model, data[f"{split}_images"], scale=1 / 255)
         for layer, array in acts.items():
             with atomic_path(out[(layer, split)]) as tmp:
                 np.save(tmp, array)
@@ -121,11 +121,3 @@ def activations_job(*, model_path, data_path, threads: int, out: dict, log=print
         del acts
     mlflow.log_metrics(metrics)
     return metrics
-
-
-def raw_activations_job(*, data_path, out: dict) -> None:
-    """Raw pixels as a source: float32 in [0, 1], rows in the order of data.npz."""
-    data = load_prepared(data_path)
-    for split in ("train", "test"):
-        with atomic_path(out[split]) as tmp:
-            np.save(tmp, scaled(data[f"{split}_images"]))

@@ -63,6 +63,9 @@ else:
     os.environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
 os.environ.update(LAYERMAPS_EXPERIMENT_PREFIX=_TRACKING["experiment_prefix"])
 os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
+# Pending MLflow records of score and plot jobs (layermaps.runlog), timing records of every job
+# and invocation (layermaps.worktime).
+os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(f"{R}/.layermaps")
 
 
 envvars:
@@ -71,19 +74,44 @@ envvars:
     "LAYERMAPS_ARTIFACT_ROOT",
     "LAYERMAPS_EXPERIMENT_PREFIX",
     "LAYERMAPS_INVOCATION_ID",
+    "LAYERMAPS_STATE_DIR",
 
 
 def experiments():
     return [f"{_TRACKING['experiment_prefix']}/{d}" for d in DATASETS]
 
 
+def finish_invocation(status):
+    """Apply what score and plot jobs logged; record this invocation's wall time and CPU."""
+    from layermaps.tracking import apply_pending
+    from layermaps.worktime import process_start, write_invocation_record
+
+    state = os.environ["LAYERMAPS_STATE_DIR"]
+    apply_pending(state)
+    write_invocation_record(state_dir=state, invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
+                            start=process_start(), cores=workflow.cores, status=status,
+                            extra={"results": R, "scheduler": workflow.scheduling_settings.scheduler})
+
+
 onstart:
     # Create or upgrade the store once, in the main process, before any job: a fresh SQLite
-    # store hit by several jobs at once fails with schema-migration races.
-    from layermaps.tracking import init_store
+    # store hit by several jobs at once fails with schema-migration races. Records left by a
+    # workflow that was killed are applied now. The commit is read once, not by every job.
+    from layermaps.runlog import COMMIT_ENV, git_commit
+    from layermaps.tracking import apply_pending, init_store
 
     init_store(os.environ["MLFLOW_TRACKING_URI"],
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
+    apply_pending(os.environ["LAYERMAPS_STATE_DIR"])
+    os.environ[COMMIT_ENV] = git_commit()
+
+
+onsuccess:
+    finish_invocation("success")
+
+
+onerror:
+    finish_invocation("error")
 
 
 def activation_path(dataset, model, layer, split):

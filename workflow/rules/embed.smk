@@ -16,8 +16,6 @@ rule embed:
     threads: THREADS["embed"]
     resources:
         mem_mb=6000,
-    benchmark:
-        f"{R}/benchmarks/{{dataset}}/embed/{{source}}/{{reducer}}.tsv"
     log:
         f"{R}/logs/{{dataset}}/embed/{{source}}/{{reducer}}.log",
     conda:

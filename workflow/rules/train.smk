@@ -18,8 +18,6 @@ rule train:
     threads: THREADS["train"]
     resources:
         mem_mb=4000,
-    benchmark:
-        f"{R}/benchmarks/{{dataset}}/train/{{model}}.tsv"
     log:
         f"{R}/logs/{{dataset}}/train/{{model}}.log",
     conda:
@@ -31,11 +29,10 @@ rule train:
 rule raw_activations:
     input:
         data=f"{R}/{{dataset}}/data.npz",
-        parent_run=f"{R}/{{dataset}}/data.run_id",
+        resume_run=f"{R}/{{dataset}}/data.run_id",
     output:
         train=f"{R}/{{dataset}}/activations/raw_train.npy",
         test=f"{R}/{{dataset}}/activations/raw_test.npy",
-        run_id=f"{R}/{{dataset}}/activations/raw.run_id",
     params:
         code=code("raw_activations.py", "data"),
     log:
@@ -68,8 +65,6 @@ for _model, _spec in MODELS.items():
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
         threads: THREADS["train"]
-        benchmark:
-            f"{R}/benchmarks/{{dataset}}/activations/{_model}.tsv"
         log:
             f"{R}/logs/{{dataset}}/activations/{_model}.log",
         conda:

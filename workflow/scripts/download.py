@@ -3,16 +3,17 @@
 import os
 from pathlib import Path
 
-import mlflow
-
+from layermaps import runlog
 from layermaps.download import MIRROR_ENV, fetch_dataset
 from layermaps.smk import tracked_job
+from layermaps.worktime import work
 
 dataset = snakemake.wildcards.dataset
 # Mirrors are read from the config, not params, on purpose: a new mirror list must not rerun
 # a verified download (and with it every downstream job); the checksums make all mirrors equal.
 mirrors = snakemake.config["data"]["mirrors"].get(dataset, [])
 with tracked_job(snakemake, dataset=dataset):
-    used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors,
-                         env_mirror=os.environ.get(MIRROR_ENV) or None)
-    mlflow.log_dict(used, "sources.json")
+    with work("fetch"):
+        used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors,
+                             env_mirror=os.environ.get(MIRROR_ENV) or None)
+    runlog.log_dict(used, "sources.json")

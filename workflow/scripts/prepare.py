@@ -4,12 +4,16 @@ from pathlib import Path
 
 from layermaps.datasets import prepare, save_npz
 from layermaps.smk import tracked_job
-from layermaps.tracking import log_dataset
+from layermaps.worktime import work
 
 p = snakemake.params
 dataset = snakemake.wildcards.dataset
 with tracked_job(snakemake, dataset=dataset):
-    arrays = prepare(Path(snakemake.input.files[0]).parent, dataset, train_size=p.train_size,
-                     test_size=p.test_size, validation_fraction=p.validation_fraction, seed=p.seed)
-    save_npz(snakemake.output.data, arrays)
+    from layermaps.tracking import log_dataset
+
+    with work("prepare"):
+        arrays = prepare(Path(snakemake.input.files[0]).parent, dataset, train_size=p.train_size,
+                         test_size=p.test_size, validation_fraction=p.validation_fraction,
+                         seed=p.seed)
+        save_npz(snakemake.output.data, arrays)
     log_dataset(dataset, arrays, source=str(Path(snakemake.input.files[0]).parent.resolve()))

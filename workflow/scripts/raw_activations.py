@@ -1,9 +1,11 @@
-"""Raw pixels as an embedding source: float32 in [0, 1]."""
+"""Raw pixels as an embedding source: float32 in [0, 1] (added to the data's MLflow run)."""
 
 from layermaps.smk import tracked_job
 
-with tracked_job(snakemake, dataset=snakemake.wildcards.dataset, run_name="raw pixels"):
-    from layermaps.train_stage import raw_activations_job
+with tracked_job(snakemake, dataset=snakemake.wildcards.dataset):
+    from layermaps.datasets import raw_activations_job
+    from layermaps.worktime import work
 
-    raw_activations_job(data_path=snakemake.input.data,
-                        out={"train": snakemake.output.train, "test": snakemake.output.test})
+    with work("prepare"):
+        raw_activations_job(data_path=snakemake.input.data,
+                            out={"train": snakemake.output.train, "test": snakemake.output.test})

@@ -10,4 +10,4 @@ with tracked_job(snakemake, dataset=w.dataset) as run:
               trust_max=p.trust_max, trust_k=p.trust_k, seed=p.seed,
               embedding_path=snakemake.input.embedding, train_path=snakemake.input.train,
               test_path=snakemake.input.test, data_path=snakemake.input.data,
-              out_path=snakemake.output.scores, run_id=run.info.run_id)
+              out_path=snakemake.output.scores, run_id=run.run_id)

@@ -1,10 +1,11 @@
 """Gather every score of a dataset into knn_summary.csv (tracked)."""
 
-import mlflow
-
+from layermaps import runlog
 from layermaps.embed_stage import summary_rows, write_csv
 from layermaps.smk import tracked_job
+from layermaps.worktime import work
 
 with tracked_job(snakemake, dataset=snakemake.wildcards.dataset, run_name="knn summary"):
-    write_csv(snakemake.output.csv, summary_rows(snakemake.input.scores))
-    mlflow.log_artifact(snakemake.output.csv)
+    with work("tables"):
+        write_csv(snakemake.output.csv, summary_rows(snakemake.input.scores))
+    runlog.log_artifacts(snakemake.output.csv)
