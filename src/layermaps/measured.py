@@ -73,9 +73,9 @@ def efficiency_section(results: Path, invocation: str | None = None) -> list[str
             f"{e['work_core_s']:.0f} core-s of {e['wall_s'] * e['cores']:.0f} "
             f"(jobs ran {e['job_core_s']:.0f} core-s): **efficiency {e['efficiency']:.2f}**; "
             f"the Snakemake process used {e['snakemake_cpu_s']:.1f} s of CPU, "
-            f"{100 * e['snakemake_core_share']:.1f} % of one core (the other processes it "
-            f"started besides the jobs, e.g. job shells and the ILP solver: "
-            f"{e['helpers_cpu_s']:.1f} s).", "",
+            f"{100 * e['snakemake_core_share']:.1f} % of one core; its child processes used "
+            f"{e['helpers_cpu_s']:.1f} s of CPU outside the job records (job shells, "
+            f"interpreter shutdown after a job's record, a scheduler's solver).", "",
             "| rule | jobs | median wall s | median overhead s | work core-s | job core-s | efficiency |",
             "|---|---|---|---|---|---|---|", *rows, ""]
 

@@ -170,7 +170,8 @@ def efficiency(invocation: dict, jobs: list[dict]) -> dict:
             "job_core_s": sum(r["wall_core_s"] for r in table.values()),
             "efficiency": work_total / capacity if capacity else 0.0,
             "snakemake_cpu_s": invocation["snakemake_cpu_seconds"],
-            # CPU of the processes Snakemake started that were not the jobs' own (shells, solver)
+            # CPU of Snakemake's children not in a job record: job shells, the jobs' interpreter
+            # shutdown after their record was written, a scheduler's solver
             "helpers_cpu_s": invocation.get("children_cpu_seconds", 0.0) - sum(
                 j.get("cpu", 0.0) for j in jobs),
             "snakemake_core_share": invocation["snakemake_cpu_seconds"] / invocation["wall"]}
