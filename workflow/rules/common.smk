@@ -77,6 +77,17 @@ envvars:
     "LAYERMAPS_STATE_DIR",
 
 
+def drop_default_rate_limit():
+    """Snakemake's job rate limiter, at its CLI default (100 jobs per 1 s), re-arms a 1 s timer
+    thread at every pass of the scheduler loop, and each timer's pass arms the next: every
+    finished job adds a chain that never stops, and late in a run the loop ran hundreds of times
+    a second (README "Measured"). Local jobs and SLURM submissions need no such limit; a limit
+    the user set is kept. The scheduler exists by onstart and starts its loop after it."""
+    limiter = workflow.scheduler.job_rate_limiter
+    if limiter is not None and (limiter.max_jobs, limiter.timespan) == (100, 1):
+        workflow.scheduler.job_rate_limiter = None
+
+
 def experiments():
     return [f"{_TRACKING['experiment_prefix']}/{d}" for d in DATASETS]
 
@@ -90,7 +101,15 @@ def finish_invocation(status):
     apply_pending(state)
     write_invocation_record(state_dir=state, invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
                             start=process_start(), cores=workflow.cores, status=status,
-                            extra={"results": R, "scheduler": workflow.scheduling_settings.scheduler})
+                            extra={"results": R, "scheduler": workflow.scheduling_settings.scheduler,
+                                   "timer_threads": timer_threads()})
+
+
+def timer_threads():
+    """Timer threads alive in this process (the rate limiter's, when one is on)."""
+    import threading
+
+    return sum(isinstance(t, threading.Timer) for t in threading.enumerate())
 
 
 onstart:
@@ -104,6 +123,7 @@ onstart:
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
     apply_pending(os.environ["LAYERMAPS_STATE_DIR"])
     os.environ[COMMIT_ENV] = git_commit()
+    drop_default_rate_limit()
 
 
 onsuccess:
