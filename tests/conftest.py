@@ -38,6 +38,17 @@ def mnist_small(shared_data):
 
 
 @pytest.fixture(scope="session")
+def mnist50(mnist_small):
+    """1,000 train / 200 test real MNIST rows, PCA-reduced to 50 dims (fitted on train)."""
+    from sklearn.decomposition import PCA
+
+    x, y, xt, yt = mnist_small
+    x, y, xt, yt = x[:1000], y[:1000], xt[:200], yt[:200]
+    pca = PCA(50, random_state=0).fit(x)
+    return pca.transform(x).astype(np.float32), y, pca.transform(xt).astype(np.float32), yt
+
+
+@pytest.fixture(scope="session")
 def fashion_small(shared_data):
     """(x_train, y_train, x_test, y_test): 2,000 / 500 real Fashion-MNIST rows."""
     return _small(shared_data / "fashion-mnist", 2000, 500)

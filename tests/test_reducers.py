@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 import layermaps
@@ -36,15 +35,6 @@ FAST = {
 EXPECT = {"pca": (0.25, 0.5), "tsne": (0.75, 0.03), "umap": (0.65, 0.15), "pacmap": (0.6, 0.15),
           "trimap": (0.65, 0.15), "trimap_knn": (0.55, 0.2)}
 PROTOCOL = {"trimap": "transductive"}
-
-
-@pytest.fixture(scope="module")
-def mnist50(mnist_small):
-    """1,000 train / 200 test real MNIST rows, PCA-reduced to 50 dims (fitted on train)."""
-    x, y, xt, yt = mnist_small
-    x, y, xt, yt = x[:1000], y[:1000], xt[:200], yt[:200]
-    pca = PCA(50, random_state=0).fit(x)
-    return pca.transform(x).astype(np.float32), y, pca.transform(xt).astype(np.float32), yt
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,32 @@ def test_reducer_runs_nest_under_their_model_run(run):
     assert {r.data.tags["mlflow.parentRunId"] for r in raw} == {run_id(work / "results/mnist/data.run_id")}
 
 
+def test_umap_and_tsne_read_one_shared_graph_per_source(run):
+    from layermaps.neighbors import NeighborGraph
+
+    work, client, runs = run
+    for source in SOURCES:
+        graph = NeighborGraph.load(work / f"results/mnist/neighbors/{source}.npz")
+        assert graph.train_idx.shape == (500, 90) and graph.test_idx.shape == (200, 25)
+    embeds = [r for r in runs if r.data.tags.get("layermaps.rule") == "embed"]
+    for r in embeds:
+        shared = r.data.tags["reducer"] in ("umap", "tsne")
+        assert r.data.tags["neighbors"] == ("shared graph" if shared else "own search")
+        assert ("graph_seconds" in r.data.metrics) == shared
+    # the graph job has no MLflow run of its own
+    assert not [r for r in runs if r.data.tags.get("layermaps.rule") == "neighbors"]
+
+
+def test_switching_the_shared_graph_off_reruns_only_umap_and_tsne(tiny_run_copy):
+    work = tiny_run_copy
+    write_config(work, **{**CONFIG, "embed": {**CONFIG["embed"], "shared_neighbors": False}})
+    jobs = planned_jobs(work, *TARGETS)
+    embedded = sorted(w for rule, w in jobs if rule == "embed")
+    assert embedded == sorted(f"dataset=mnist, source={s}, reducer={r}"
+                              for s in SOURCES for r in ("tsne", "umap"))
+    assert "neighbors" not in {rule for rule, _ in jobs}
+
+
 def test_nothing_to_do_when_nothing_changed(run):
     assert planned_jobs(run[0], *TARGETS) == []
 
@@ -180,6 +206,8 @@ def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
         assert sum(job["work"].values()) <= job["wall"]
     n = len(SOURCES) * len(REDUCERS)
     assert len(by_rule["embed"]) == n and len(by_rule["score"]) == n
+    assert len(by_rule["neighbors"]) == len(SOURCES)
+    assert all(j["work"]["neighbors"] > 0 for j in by_rule["neighbors"])
     assert all(j["work"]["reduce"] > 0 for j in by_rule["embed"])
     assert all(j["work"]["knn"] > 0 for j in by_rule["score"])
     assert all(j["work"]["fit"] > 0 for j in by_rule["train"])
@@ -188,7 +216,7 @@ def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
         for job in jobs_of_rule:
             if not rule.startswith(("train", "activations_")):
                 assert "tensorflow" not in job["imported"], (rule, job["imported"])
-            if rule in ("score", "raw_activations"):
+            if rule in ("score", "raw_activations", "neighbors"):
                 assert "mlflow" not in job["imported"], (rule, job["imported"])
 
 

@@ -40,20 +40,46 @@ def load_source(train_path, test_path, data_path, *, fit_rows: bool = True) -> t
     return x_fit, train_labels[fit_idx], x_test.astype(np.float32), y_test
 
 
-def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
-              data_path, out_path, log=print):
-    from layermaps.reducers import embed
+def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_path, data_path,
+                  out_path, log=print):
+    """The source's exact neighbour graph, read by the embed jobs of UMAP and t-SNE."""
+    from layermaps.neighbors import build_graph
 
     x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
+    log(f"[neighbors] exact {k_train} nearest neighbours of {x_fit.shape[0]} x {x_fit.shape[1]} "
+        f"training rows and {k_test} of {x_test.shape[0]} test rows, {threads} thread(s)")
+    with work("neighbors"):
+        graph = build_graph(x_fit, x_test, k_train=k_train, k_test=k_test, threads=threads, log=log)
+    graph.save(out_path)
+    log(f"[neighbors] done in {graph.seconds:.1f} s")
+    return graph
+
+
+def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
+              data_path, out_path, graph_path=None, log=print):
+    from layermaps.reducers import REDUCERS, embed
+
+    x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
+    graph = None
+    if graph_path is not None and REDUCERS[reducer].graph_needs(settings or {}) is not None:
+        from layermaps.neighbors import NeighborGraph
+
+        graph = NeighborGraph.load(graph_path)
     log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}, placing "
-        f"{x_test.shape[0]} test rows, {threads} thread(s)")
+        f"{x_test.shape[0]} test rows, {threads} thread(s), "
+        + ("the shared neighbour graph" if graph else "its own neighbour search"))
     with work("reduce"):
-        emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings)
+        emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings,
+                    graph=graph)
     emb.save(out_path)
-    runlog.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer})
+    runlog.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer,
+                     "neighbors": "shared graph" if graph else "own search"})
+    graph_metrics = {} if graph is None else {
+        "graph_seconds": graph.seconds, "graph_k_train": graph.train_idx.shape[1],
+        "graph_k_test": graph.test_idx.shape[1]}
     runlog.log_metrics({"fit_seconds": emb.fit_seconds, "transform_seconds": emb.transform_seconds,
                         "input_dim": emb.input_dim, "effective_dim": emb.effective_dim,
-                        "n_fit": len(x_fit), "n_test": len(x_test)})
+                        "n_fit": len(x_fit), "n_test": len(x_test), **graph_metrics})
     log(f"[embed] {reducer}: policy {emb.policy}, protocol {emb.protocol}, fit "
         f"{emb.fit_seconds:.1f} s, transform {emb.transform_seconds:.1f} s")
     return emb

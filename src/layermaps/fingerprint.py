@@ -36,6 +36,7 @@ STAGE_PACKAGES = {
     "data": ("numpy", "scikit-learn"),
     "train": ("tensorflow-cpu", "keras", "numpy"),
     "score": ("numpy", "scikit-learn", "scipy"),
+    "neighbors": ("numpy", "faiss-cpu"),
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
     "tables": (),
 }

@@ -17,9 +17,8 @@ import yaml
 from layermaps.figures_stage import sweep_plan
 from layermaps.modelspec import all_models
 from layermaps.summary_report import knn_section, model_section, sweep_section
+from layermaps.runlog import STATE_DIR
 from layermaps.worktime import efficiency, latest_jobs, read_invocation
-
-STATE_DIR = ".layermaps"  # under the results folder (workflow/rules/common.smk)
 
 
 def job_cost(jobs: dict, rule: str, **wildcards) -> dict | None:

@@ -8,6 +8,13 @@ train and test together without labels (protocol "transductive"); with the setti
 distance-weighted mean of the 2-D positions of its k nearest training rows (inductive).
 No code path fits a reducer on the test rows alone: that gives two unrelated coordinate systems.
 
+Neighbours: UMAP and openTSNE read their k-NN graph (and the test rows' neighbours) from a
+shared exact graph when one is given (layermaps.neighbors), instead of each running its own
+approximate search of the same rows. TriMAP and PaCMAP keep their own search: both first
+project inputs wider than 100 columns onto 100 principal components and look for neighbours
+there (most sources here are wider), so a graph of the source's own space would change what
+they compute; TriMAP's default mode also embeds train and test rows together.
+
 Adding a reducer = one `Reducer` subclass + one entry in `REDUCERS`. Heavy libraries are
 imported inside the classes so that `import layermaps.reducers` stays cheap.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -84,7 +92,14 @@ class Reducer:
     # distributions whose versions decide the map (a version change reruns this reducer's jobs)
     packages: tuple[str, ...] = ("numpy",)
 
+    @classmethod
+    def graph_needs(cls, settings: dict) -> tuple[int, int] | None:
+        """(train, test) neighbours read from a shared graph with these settings; None when
+        the reducer searches for itself."""
+        return None
+
     def __init__(self, seed: int, n_jobs: int = 1, **settings):
+        self.graph: SharedNeighbors | None = None  # set by embed() when a graph is given
         unknown = sorted(set(settings) - set(self.allowed))
         if unknown:
             raise ValueError(f"{self.name}: unknown setting(s) {', '.join(map(repr, unknown))}; "
@@ -157,6 +172,13 @@ class TSNEReducer(Reducer):
             raise ValueError(f"tsne: unknown transform setting(s) {', '.join(map(repr, unknown))}; "
                              f"allowed: {', '.join(self.transform_allowed)}")
 
+    @classmethod
+    def graph_needs(cls, settings):
+        if settings.get("metric", "euclidean") != "euclidean" or {"neighbors", "knn_kwargs"} & set(settings):
+            return None
+        # openTSNE's own k: 3 x perplexity neighbours for fit, `k` (25) for transform
+        return int(3 * settings.get("perplexity", 30)), int((settings.get("transform") or {}).get("k", 25))
+
     def check_size(self, n_train, n_test):
         # openTSNE would silently lower the perplexity; we refuse instead.
         p = self.settings.get("perplexity", 30)
@@ -167,7 +189,11 @@ class TSNEReducer(Reducer):
     def fit(self, x):
         from openTSNE import TSNE
 
-        tsne = TSNE(n_components=2, n_jobs=self.n_jobs, random_state=self.seed, **self.settings)
+        settings = dict(self.settings)
+        if self.graph is not None:
+            k_train, _ = self.graph_needs(self.settings)
+            settings["neighbors"] = _tsne_index(self.graph, x, min(k_train, len(x) - 1))
+        tsne = TSNE(n_components=2, n_jobs=self.n_jobs, random_state=self.seed, **settings)
         self.embedding_ = tsne.fit(x)
         return np.array(self.embedding_)
 
@@ -179,12 +205,60 @@ class TSNEReducer(Reducer):
         return np.array(self.embedding_)
 
 
+@dataclass
+class SharedNeighbors:
+    """A shared neighbour graph (layermaps.neighbors.NeighborGraph) with the test rows whose
+    neighbours it holds: what a library asks when it places new rows is checked against them."""
+
+    graph: object
+    test_rows: np.ndarray
+
+    def train(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.graph.train_idx[:, :k], self.graph.train_dist[:, :k]
+
+    def test(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if query.shape != self.test_rows.shape or not np.array_equal(query, self.test_rows):
+            raise ValueError("the shared neighbour graph holds the neighbours of this source's "
+                             "test rows only; other rows cannot be placed with it")
+        return self.graph.test_idx[:, :k], self.graph.test_dist[:, :k]
+
+
+def _tsne_index(graph, x_train: np.ndarray, k: int):
+    """An openTSNE KNNIndex that serves the shared graph (fit) and its test rows (transform)."""
+    from openTSNE.nearest_neighbors import KNNIndex
+
+    class SharedGraph(KNNIndex):
+        VALID_METRICS = ["euclidean"]
+
+        def build(self):
+            idx, dist = graph.train(self.k)
+            return idx.astype(np.int64), dist.astype(np.float64)
+
+        def query(self, query, k):
+            idx, dist = graph.test(query, k)
+            return idx.astype(np.int64), dist.astype(np.float64)
+
+    return SharedGraph(x_train, k)
+
+
+class _UMAPTestSearch:
+    """What umap-learn's transform asks of its search index (pynndescent's NNDescent), served
+    from the shared graph's neighbours of the test rows."""
+
+    _angular_trees = False
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    def query(self, query, k, epsilon=None):
+        return self.graph.test(query, k)
+
+
 def _import_umap():
     """umap-learn's __init__ imports ParametricUMAP, hence TensorFlow when it is installed:
     3 s and 500 MB per embedding job for a class we never use. Hide TensorFlow during that
     import (umap then skips ParametricUMAP, as on a machine without TensorFlow)."""
     import sys
-    import warnings
 
     if "umap" in sys.modules or "tensorflow" in sys.modules:
         import umap
@@ -208,6 +282,13 @@ class UMAPReducer(Reducer):
                "angular_rp_forest", "transform_seed", "force_approximation_algorithm", "unique",
                "densmap", "dens_lambda", "dens_frac", "dens_var_shift", "disconnection_distance")
 
+    @classmethod
+    def graph_needs(cls, settings):
+        if settings.get("metric", "euclidean") != "euclidean" or settings.get("densmap") or settings.get("unique"):
+            return None
+        k = int(settings.get("n_neighbors", 15))
+        return k - 1, k  # umap-learn counts each row as its own nearest neighbour
+
     def check_size(self, n_train, n_test):
         k = self.settings.get("n_neighbors", 15)
         _too_small("umap", "n_neighbors", k, n_train, k + 1)
@@ -219,8 +300,17 @@ class UMAPReducer(Reducer):
         # umap-learn runs single-threaded whenever random_state is set (and warns if n_jobs
         # says otherwise), so n_jobs=1 here; numba's thread count was still set above.
         kw = {"transform_seed": self.seed, **self.settings}
+        if self.graph is not None:
+            k = self.graph_needs(self.settings)[1]
+            idx, dist = self.graph.train(k - 1)
+            own = np.arange(len(x), dtype=np.int32)[:, None]  # each row first, at distance 0
+            kw["precomputed_knn"] = (np.hstack([own, idx]),
+                                     np.hstack([np.zeros(own.shape, np.float32), dist]),
+                                     _UMAPTestSearch(self.graph))
         self.model = umap.UMAP(n_components=2, random_state=self.seed, n_jobs=1, **kw)
-        return self.model.fit_transform(x)
+        with warnings.catch_warnings():  # "not an NNDescent object": ours serves transform
+            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
+            return self.model.fit_transform(x)
 
     def transform(self, x):
         return self.model.transform(x)
@@ -399,12 +489,15 @@ def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
 
 
 def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
-          settings: dict | None = None) -> Embedding:
+          settings: dict | None = None, graph=None) -> Embedding:
     """Embed x_train in 2-D with reducer `name` and place x_test in the same coordinates.
 
     Degenerate inputs (e.g. 1- or 2-unit ReLU layers, dead units) skip the reducer:
     effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
     non-constant columns, zero-padded to 2-D). Both are inductive. Otherwise policy "fit".
+
+    `graph` (layermaps.neighbors.NeighborGraph of these rows) is used by the reducers that take
+    one (`Reducer.graph_needs`) and ignored by the others.
     """
     if name not in REDUCERS:
         raise ValueError(f"unknown reducer {name!r}; known: {', '.join(REDUCERS)}")
@@ -418,5 +511,9 @@ def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
     if len(live) <= 2:
         return Embedding(_as_2d(x_train[:, live]), _as_2d(x_test[:, live]), "inductive",
                          "identity", 0.0, 0.0, **common)
+    needs = reducer.graph_needs(settings or {})
+    if graph is not None and needs is not None:
+        graph.check(len(x_train), len(x_test), min(needs[0], len(x_train) - 1), needs[1], name)
+        reducer.graph = SharedNeighbors(graph, x_test)
     train, test, fit_s, transform_s = reducer.run(x_train, x_test)
     return Embedding(train, test, reducer.protocol, "fit", fit_s, transform_s, **common)

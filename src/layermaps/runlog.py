@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 STATE_ENV = "LAYERMAPS_STATE_DIR"
+STATE_DIR = ".layermaps"  # the state folder's name under the results folder (common.smk)
 INVOCATION_ENV = "LAYERMAPS_INVOCATION_ID"
 COMMIT_ENV = "LAYERMAPS_GIT_COMMIT"  # computed once per workflow invocation by the Snakefile
 JOB_TAG = "layermaps.job"

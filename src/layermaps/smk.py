@@ -46,12 +46,13 @@ def params_dict(snakemake) -> dict:
 
 
 @contextlib.contextmanager
-def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
+def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow: bool = True):
     """Run the body as one tracked workflow job; see the module docstring.
 
     Named inputs with a meaning here: `parent_run` (a run-id file: the new run nests under
     it) and `resume_run` (a run-id file: add to that run instead of starting one; such a job
-    records what it logs without importing MLflow, see layermaps.runlog).
+    records what it logs without importing MLflow, see layermaps.runlog). With mlflow=False
+    the job has no run at all (its consumers log what it made); the rest is the same.
     """
     # Before any numerical library is imported: the job's threads reach their pools. A rule
     # whose results depend on the thread count gives it in params (the configured number, as
@@ -70,7 +71,9 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None):
     status = "FAILED"
     with _log_to(snakemake.log[0]) as terminal:
         try:
-            if "resume_run" in inputs:
+            if not mlflow:
+                run = contextlib.nullcontext()
+            elif "resume_run" in inputs:
                 run = deferred_run(run_id=read_run_id(inputs["resume_run"]),
                                    state_dir=os.environ[STATE_ENV], **common)
             else:

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -135,12 +136,6 @@ def latest_jobs(state_dir: str | Path) -> dict[tuple[str, str], dict]:
     return latest
 
 
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else float("nan")
-
-
 def efficiency(invocation: dict, jobs: list[dict]) -> dict:
     """Per rule and in total: job count, wall and work seconds, efficiency.
 
@@ -158,8 +153,8 @@ def efficiency(invocation: dict, jobs: list[dict]) -> dict:
         r["overheads"].append(job["wall"] - work_s)
         r["work_core_s"] += work_s * job["threads"]
         r["wall_core_s"] += job["wall"] * job["threads"]
-    table = {name: {"jobs": r["jobs"], "median_wall_s": _median(r["walls"]),
-                    "median_overhead_s": _median(r["overheads"]),
+    table = {name: {"jobs": r["jobs"], "median_wall_s": statistics.median(r["walls"]),
+                    "median_overhead_s": statistics.median(r["overheads"]),
                     "work_core_s": r["work_core_s"], "wall_core_s": r["wall_core_s"],
                     "efficiency": r["work_core_s"] / r["wall_core_s"] if r["wall_core_s"] else 0.0}
              for name, r in sorted(rules.items())}

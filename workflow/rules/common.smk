@@ -6,7 +6,9 @@ import uuid
 from layermaps.datasets import FILES, Dataset
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
 from layermaps.modelspec import all_models, layer_names
+from layermaps.neighbors import graph_sizes
 from layermaps.reducers import REDUCERS
+from layermaps.runlog import STATE_DIR
 from layermaps.workflow_config import checked, check_names, validate_config
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -65,7 +67,7 @@ os.environ.update(LAYERMAPS_EXPERIMENT_PREFIX=_TRACKING["experiment_prefix"])
 os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
 # Pending MLflow records of score and plot jobs (layermaps.runlog), timing records of every job
 # and invocation (layermaps.worktime).
-os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(f"{R}/.layermaps")
+os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(f"{R}/{STATE_DIR}")
 
 
 envvars:
@@ -165,6 +167,23 @@ def source_inputs(wc):
         arrays = {s: activation_path(wc.dataset, model, layer, s) for s in SPLITS}
         parent = f"{R}/{wc.dataset}/models/{model}/run_id"
     return {**arrays, "data": f"{R}/{wc.dataset}/data.npz", "parent_run": parent}
+
+
+SHARED_NEIGHBORS = config["embed"]["shared_neighbors"]
+GRAPH_K = graph_sizes(config["reducers"])  # (k_train, k_test); (0, 0): no reducer takes one
+
+
+def graph_path(dataset, source):
+    return f"{R}/{dataset}/neighbors/{source}.npz"
+
+
+def embed_inputs(wc):
+    """The source, and its neighbour graph for a reducer that reads one (layermaps.reducers)."""
+    inputs = source_inputs(wc)
+    needs = REDUCERS[wc.reducer].graph_needs(config["reducers"][wc.reducer] or {})
+    if SHARED_NEIGHBORS and needs is not None:
+        inputs["graph"] = graph_path(wc.dataset, wc.source)
+    return inputs
 
 
 def score_files(dataset):

@@ -1,10 +1,32 @@
-# Embedding and scoring stage: embed(reducer x source) -> score; unreduced ceiling; summaries.
-# A source is `raw` or `{model}/{layer}`.
+# Embedding and scoring stage: neighbors(source) -> embed(reducer x source) -> score; unreduced
+# ceiling; summaries. A source is `raw` or `{model}/{layer}`.
+
+
+# No MLflow run of its own: every embedding that reads the graph logs its size and cost.
+rule neighbors:
+    input:
+        unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
+    output:
+        graph=graph_path("{dataset}", "{source}"),
+    params:
+        code=code("neighbors.py", "neighbors"),
+        threads=THREADS["embed"],
+        k_train=GRAPH_K[0],
+        k_test=GRAPH_K[1],
+    threads: THREADS["embed"]
+    resources:
+        mem_mb=4000,
+    log:
+        f"{R}/logs/{{dataset}}/neighbors/{{source}}.log",
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../scripts/neighbors.py"
 
 
 rule embed:
     input:
-        unpack(source_inputs),
+        unpack(embed_inputs),
     output:
         embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
         run_id=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",

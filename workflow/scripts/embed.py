@@ -8,4 +8,5 @@ with tracked_job(snakemake, dataset=w.dataset, run_name=f"{w.reducer} {w.source}
 
     embed_job(reducer=w.reducer, settings=p.settings, seed=p.seed, threads=snakemake.params.threads,
               train_path=snakemake.input.train, test_path=snakemake.input.test,
-              data_path=snakemake.input.data, out_path=snakemake.output.embedding)
+              data_path=snakemake.input.data, out_path=snakemake.output.embedding,
+              graph_path=snakemake.input.get("graph"))

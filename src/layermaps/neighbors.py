@@ -1,0 +1,117 @@
+"""One exact nearest-neighbour graph per source, computed once and reused by the reducers.
+
+`build_graph` finds, in Euclidean distance, the `k_train` nearest training rows of every
+training row (itself left out) and the `k_test` nearest training rows of every test row. The
+search is exact (FAISS brute force, BLAS), so the graph is the same whatever the thread count,
+up to rounding of near-ties; distances of the chosen pairs are recomputed directly (the BLAS
+identity |x|^2 + |y|^2 - 2xy loses digits for close pairs) and each row re-sorted by them.
+
+The reducers that take a graph (layermaps.reducers: UMAP, openTSNE) read their own number of
+neighbours off the front of each row; `graph_sizes` says how many the configured reducers need.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+BATCH = 4096  # query rows per FAISS call: a progress line per batch, bounded memory
+
+
+@dataclass
+class NeighborGraph:
+    train_idx: np.ndarray  # (n_train, k_train) int32: training rows, nearest first, self excluded
+    train_dist: np.ndarray  # (n_train, k_train) float32 Euclidean distances
+    test_idx: np.ndarray  # (n_test, k_test) int32: training rows nearest to each test row
+    test_dist: np.ndarray  # (n_test, k_test) float32
+    seconds: float  # time taken to build it
+
+    def save(self, path) -> None:
+        from layermaps.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **asdict(self))
+
+    @classmethod
+    def load(cls, path) -> "NeighborGraph":
+        with np.load(path, allow_pickle=False) as d:
+            return cls(**{f.name: (float(d[f.name]) if f.name == "seconds" else d[f.name])
+                          for f in fields(cls)})
+
+    def check(self, n_train: int, n_test: int, k_train: int, k_test: int, who: str) -> None:
+        """Raise ValueError when this graph cannot serve `who` on data of this shape."""
+        have = (len(self.train_idx), len(self.test_idx))
+        if have != (n_train, n_test):
+            raise ValueError(f"{who}: the neighbour graph is of {have[0]} training and {have[1]} "
+                             f"test rows, the data has {n_train} and {n_test}: rerun its "
+                             "`neighbors` job (snakemake --forcerun neighbors)")
+        short = [f"{what} needs {need}, the graph has {got}"
+                 for what, need, got in (("train", k_train, self.train_idx.shape[1]),
+                                         ("test", k_test, self.test_idx.shape[1])) if need > got]
+        if short:
+            raise ValueError(f"{who}: too few neighbours in the graph ({'; '.join(short)})")
+
+
+def _search(base: np.ndarray, queries: np.ndarray, k: int, label: str, log) -> tuple:
+    import faiss
+
+    index = faiss.IndexFlatL2(base.shape[1])
+    index.add(base)
+    idx = np.empty((len(queries), k), np.int64)
+    for start in range(0, len(queries), BATCH):
+        stop = min(start + BATCH, len(queries))
+        _, idx[start:stop] = index.search(queries[start:stop], k)
+        log(f"[neighbors] {label}: {stop}/{len(queries)} rows")
+    return idx
+
+
+def _exact_distances(base, queries, idx) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of the chosen pairs computed as |x - y|, each row sorted by them."""
+    dist = np.empty(idx.shape, np.float32)
+    for start in range(0, len(idx), 1024):  # (rows, k, columns) at a time, not all at once
+        rows = slice(start, start + 1024)
+        diff = base[idx[rows]] - queries[rows, None, :]
+        dist[rows] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
+    order = np.argsort(dist, axis=1, kind="stable")
+    return (np.take_along_axis(idx, order, 1).astype(np.int32),
+            np.take_along_axis(dist, order, 1))
+
+
+def build_graph(x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test: int,
+                threads: int = 1, log=print) -> NeighborGraph:
+    """The exact k-NN graph of the training rows and the test rows' neighbours among them."""
+    import faiss
+
+    n = len(x_train)
+    if k_train < 1 or k_test < 1:
+        raise ValueError(f"neighbour counts must be >= 1, got k_train={k_train}, k_test={k_test}")
+    if n < 2:
+        raise ValueError(f"a neighbour graph needs at least 2 training rows, got {n}")
+    k_train, k_test = min(k_train, n - 1), min(k_test, n)
+    faiss.omp_set_num_threads(int(threads))
+    x_train = np.ascontiguousarray(x_train, np.float32)
+    x_test = np.ascontiguousarray(x_test, np.float32)
+    t0 = time.perf_counter()
+    # One more than asked: each row's own index is dropped (or, when exact duplicates push it
+    # out of the list, the farthest one), as scikit-learn's kneighbors() does without a query.
+    idx = _search(x_train, x_train, k_train + 1, "train", log)
+    is_self = idx == np.arange(n)[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    train_idx, train_dist = _exact_distances(x_train, x_train, idx[~is_self].reshape(n, k_train))
+    test_idx, test_dist = _exact_distances(x_train, x_test, _search(x_train, x_test, k_test,
+                                                                    "test", log))
+    return NeighborGraph(train_idx, train_dist, test_idx, test_dist, time.perf_counter() - t0)
+
+
+def graph_sizes(reducers: dict) -> tuple[int, int]:
+    """(k_train, k_test): the neighbours the configured reducers that take a graph need.
+    (0, 0) when none of them does."""
+    from layermaps.reducers import REDUCERS
+
+    needs = [REDUCERS[name].graph_needs(settings or {}) for name, settings in reducers.items()]
+    needs = [n for n in needs if n is not None]
+    if not needs:
+        return 0, 0
+    return max(n[0] for n in needs), max(n[1] for n in needs)
