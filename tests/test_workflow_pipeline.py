@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import (
     TINY_CONFIG as CONFIG, TINY_K as K, TINY_REDUCERS as REDUCERS, TINY_SOURCES as SOURCES,
-    TINY_TARGETS as TARGETS, planned_jobs, write_config,
+    TINY_TARGETS as TARGETS, planned_jobs, snakemake, write_config,
 )
 
 pytestmark = pytest.mark.workflow
@@ -198,7 +198,7 @@ def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
     invocation, jobs = read_invocation(work / "results/.layermaps")
     assert invocation["status"] == "success" and invocation["cores"] >= 1
     # Snakemake's default rate limiter is off: it arms a timer thread at every scheduler pass
-    assert invocation["timer_threads"] == 0
+    assert invocation["rate_limit"] is None
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
@@ -218,6 +218,16 @@ def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
                 assert "tensorflow" not in job["imported"], (rule, job["imported"])
             if rule in ("score", "raw_activations", "neighbors"):
                 assert "mlflow" not in job["imported"], (rule, job["imported"])
+
+
+def test_a_rate_limit_the_user_sets_is_kept(tiny_run_copy):
+    from layermaps.worktime import read_invocation
+
+    work = tiny_run_copy
+    (work / "results/mnist/knn_summary.csv").unlink()
+    snakemake(work, "--cores", "1", "--max-jobs-per-timespan", "50/3s", "results/mnist/knn_summary.csv")
+    invocation, jobs = read_invocation(work / "results/.layermaps")
+    assert [j["rule"] for j in jobs] == ["knn_summary"] and invocation["rate_limit"] == [50, 3]
 
 
 def test_deferred_logging_is_applied_and_leaves_no_record(run):

@@ -104,14 +104,13 @@ def finish_invocation(status):
     write_invocation_record(state_dir=state, invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
                             start=process_start(), cores=workflow.cores, status=status,
                             extra={"results": R, "scheduler": workflow.scheduling_settings.scheduler,
-                                   "timer_threads": timer_threads()})
+                                   "rate_limit": rate_limit()})
 
 
-def timer_threads():
-    """Timer threads alive in this process (the rate limiter's, when one is on)."""
-    import threading
-
-    return sum(isinstance(t, threading.Timer) for t in threading.enumerate())
+def rate_limit():
+    """[jobs, seconds] of the job rate limiter the scheduler ran with, or None."""
+    limiter = workflow.scheduler.job_rate_limiter
+    return None if limiter is None else [limiter.max_jobs, limiter.timespan]
 
 
 onstart:

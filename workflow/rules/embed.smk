@@ -2,7 +2,8 @@
 # ceiling; summaries. A source is `raw` or `{model}/{layer}`.
 
 
-# No MLflow run of its own: every embedding that reads the graph logs its size and cost.
+# No MLflow run of its own: every embedding that reads the graph logs its size and cost. The
+# exact search gives the same graph on any number of threads: no `threads` in params.
 rule neighbors:
     input:
         unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
@@ -10,7 +11,6 @@ rule neighbors:
         graph=graph_path("{dataset}", "{source}"),
     params:
         code=code("neighbors.py", "neighbors"),
-        threads=THREADS["embed"],
         k_train=GRAPH_K[0],
         k_test=GRAPH_K[1],
     threads: THREADS["embed"]
