@@ -57,14 +57,12 @@ def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_p
 
 def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
               data_path, out_path, graph_path=None, log=print):
-    from layermaps.reducers import REDUCERS, embed
+    """Embed one source; `graph_path` is given for the reducers that read the shared graph."""
+    from layermaps.neighbors import NeighborGraph
+    from layermaps.reducers import embed
 
     x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
-    graph = None
-    if graph_path is not None and REDUCERS[reducer].graph_needs(settings or {}) is not None:
-        from layermaps.neighbors import NeighborGraph
-
-        graph = NeighborGraph.load(graph_path)
+    graph = NeighborGraph.load(graph_path) if graph_path else None
     log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}, placing "
         f"{x_test.shape[0]} test rows, {threads} thread(s), "
         + ("the shared neighbour graph" if graph else "its own neighbour search"))
