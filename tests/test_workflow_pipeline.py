@@ -177,6 +177,21 @@ def test_changing_one_reducer_setting_reruns_only_that_reducer(tiny_run_copy):
     assert {rule for rule, _ in jobs} <= {"embed", "score", "knn_summary", "knn_summary_all"}
 
 
+def test_bench_graph_compares_the_shared_graph_with_own_search(run):
+    import subprocess
+    import sys
+
+    bench = [sys.executable, "-m", "layermaps.bench_graph", str(run[0] / "results/mnist")]
+    out = subprocess.run(bench + ["seed_mlp/hidden2", "--reducers", "tsne"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "500 x 64 fit rows, 200 test rows; exact graph (90 + 25 neighbours)" in out
+    for label in ("shared graph", "own search"):
+        assert re.search(rf"\| tsne \| {label} \| [\d.]+ \| 0\.\d{{4}} \| 0\.\d{{4}} \| 0\.\d{{4}} \|", out)
+    wrong = subprocess.run(bench + ["seed_mlp/hidden7"], capture_output=True, text=True)
+    assert wrong.returncode == 1 and "no activations of seed_mlp/hidden7" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
 def test_measured_report_reads_the_run(run):
     import subprocess
     import sys
