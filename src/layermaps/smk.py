@@ -21,6 +21,12 @@ EXPERIMENT_PREFIX_ENV = "LAYERMAPS_EXPERIMENT_PREFIX"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def set_thread_env(threads: int) -> None:
+    """Thread pools of numerical libraries imported after this call (BLAS, OpenMP, numba)."""
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
 def experiment_name(dataset: str) -> str:
     return f"{os.environ.get(EXPERIMENT_PREFIX_ENV, 'layermaps')}/{dataset}"
 
@@ -58,8 +64,7 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
     # whose results depend on the thread count gives it in params (the configured number, as
     # Snakemake lowers `threads` to --cores): then it is the same under any --cores.
     threads = getattr(snakemake.params, "threads", snakemake.threads)
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    set_thread_env(threads)
     from layermaps.runlog import STATE_ENV, deferred_run, read_run_id
     from layermaps.worktime import write_job_record
 
