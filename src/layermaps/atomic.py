@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
 
 
@@ -38,3 +39,26 @@ def _umask() -> int:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+class NpzRecord:
+    """Mixin for a dataclass kept as one .npz file: written atomically, read back with each
+    field's declared scalar type (float, int, str); array fields stay arrays."""
+
+    _SCALARS = {"float": float, "int": int, "str": str}
+
+    def save(self, path) -> None:
+        import numpy as np
+
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **asdict(self))
+
+    @classmethod
+    def load(cls, path):
+        import numpy as np
+
+        def kind(f):  # a string under `from __future__ import annotations`, else the type
+            return cls._SCALARS.get(getattr(f.type, "__name__", f.type), np.asarray)
+
+        with np.load(path, allow_pickle=False) as d:
+            return cls(**{f.name: kind(f)(d[f.name]) for f in fields(cls)})

@@ -13,32 +13,22 @@ neighbours off the front of each row; `graph_sizes` says how many the configured
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+
+from layermaps.atomic import NpzRecord
 
 BATCH = 4096  # query rows per FAISS call: a progress line per batch, bounded memory
 
 
 @dataclass
-class NeighborGraph:
+class NeighborGraph(NpzRecord):
     train_idx: np.ndarray  # (n_train, k_train) int32: training rows, nearest first, self excluded
     train_dist: np.ndarray  # (n_train, k_train) float32 Euclidean distances
     test_idx: np.ndarray  # (n_test, k_test) int32: training rows nearest to each test row
     test_dist: np.ndarray  # (n_test, k_test) float32
     seconds: float  # time taken to build it
-
-    def save(self, path) -> None:
-        from layermaps.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **asdict(self))
-
-    @classmethod
-    def load(cls, path) -> "NeighborGraph":
-        with np.load(path, allow_pickle=False) as d:
-            return cls(**{f.name: (float(d[f.name]) if f.name == "seconds" else d[f.name])
-                          for f in fields(cls)})
 
     def check(self, n_train: int, n_test: int, k_train: int, k_test: int, who: str) -> None:
         """Raise ValueError when this graph cannot serve `who` on data of this shape."""

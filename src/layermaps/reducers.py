@@ -25,14 +25,16 @@ import os
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from layermaps.atomic import NpzRecord
+
 
 @dataclass
-class Embedding:
+class Embedding(NpzRecord):
     train: np.ndarray  # (n_train, 2) float32
     test: np.ndarray  # (n_test, 2) float32, same coordinates as train
     protocol: str  # "inductive" | "transductive"
@@ -42,20 +44,6 @@ class Embedding:
     input_dim: int  # columns in
     effective_dim: int  # non-constant columns (on train)
     reducer: str = ""
-
-    def save(self, path) -> None:
-        """Atomic .npz write: a killed job leaves no complete-looking file."""
-        from layermaps.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **asdict(self))
-
-    @classmethod
-    def load(cls, path) -> "Embedding":
-        with np.load(path, allow_pickle=False) as d:
-            kinds = {"train": np.asarray, "test": np.asarray, "fit_seconds": float,
-                     "transform_seconds": float, "input_dim": int, "effective_dim": int}
-            return cls(**{f.name: kinds.get(f.name, str)(d[f.name]) for f in fields(cls)})
 
 
 # --------------------------------------------------------------------------- helpers
