@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layermaps.datasets import load_raw
+from layermaps.data.datasets import load_raw
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAYERMAPS_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from layermaps.datasets import DATASETS, FILES, Dataset
-from layermaps.download import DownloadError, fetch_dataset
+from layermaps.data.datasets import DATASETS, FILES, Dataset
+from layermaps.data.download import DownloadError, fetch_dataset
 
 
 @pytest.fixture(scope="module")

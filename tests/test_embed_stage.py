@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from layermaps.datasets import save_npz
-from layermaps.embed_stage import load_source, split_source, summary_rows, write_csv
+from layermaps.data.datasets import save_npz
+from layermaps.embed.stage import load_source, split_source, summary_rows, write_csv
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from layermaps import fingerprint
 from layermaps.fingerprint import STAGE_PACKAGES, closure, code_version
-from layermaps.reducers import REDUCERS
+from layermaps.embed.reducers import REDUCERS
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "workflow/scripts"
@@ -136,7 +136,7 @@ def test_left_out_modules_and_registries_exist():
     """A reorganisation that moves these must update the lists, or their code would count."""
     for module in fingerprint.RECORDING_MODULES:
         assert fingerprint._module_file(module), module
-    import layermaps.reducers
+    import layermaps.embed.reducers
 
     for name in fingerprint.REGISTRIES:
-        assert isinstance(getattr(layermaps.reducers, name), dict)
+        assert isinstance(getattr(layermaps.embed.reducers, name), dict)

@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from layermaps.idx import IdxError, parse_idx, read_idx_gz
+from layermaps.data.idx import IdxError, parse_idx, read_idx_gz
 
 
 def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from layermaps.modelspec import (
+from layermaps.models.spec import (
     DEFAULTS, ModelSpecError, all_models, expand_sweep, hidden_layer_names, layer_names,
     normalize_model,
 )
@@ -153,7 +153,7 @@ def test_all_models_and_name_clash():
 
 def test_import_stays_light():
     # Snakemake imports modelspec to build the DAG: no TensorFlow/Keras (seconds) allowed.
-    code = ("import sys, layermaps.modelspec; "
+    code = ("import sys, layermaps.models.spec; "
             "sys.exit(sorted({'tensorflow', 'keras'} & set(sys.modules)) or 0)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from layermaps.neighbors import NeighborGraph, build_graph, graph_sizes
-from layermaps.reducers import SharedNeighbors, embed
+from layermaps.embed.neighbors import NeighborGraph, build_graph, graph_sizes
+from layermaps.embed.reducers import SharedNeighbors, embed
 
 QUIET = dict(log=lambda message: None)
 
@@ -49,7 +49,7 @@ def test_same_graph_with_one_thread_or_two(mnist50, graph):
 def test_same_neighbours_as_umaps_own_search(mnist50, graph):
     # Below 4,096 rows umap-learn searches exactly and builds its fuzzy graph from those
     # neighbours; built from the shared graph, the fuzzy graph is the same.
-    from layermaps.reducers import SharedNeighbors, UMAPReducer
+    from layermaps.embed.reducers import SharedNeighbors, UMAPReducer
 
     x, _, xt, _ = mnist50
     own, shared = UMAPReducer(seed=0, n_epochs=1), UMAPReducer(seed=0, n_epochs=1)

@@ -1,4 +1,4 @@
-"""plots, figures_stage and summary_report on small synthetic arrays (no Snakemake, no MLflow)."""
+"""plots, the figure jobs, planning and summary tables on small synthetic arrays (no Snakemake, no MLflow)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layermaps import plots
-from layermaps.figures_stage import (
-    choose_k, comparison_job, figure_models, figure_paths, grid_models, grid_rows, heatmap_job,
-    read_confusion, read_history, sweep_plan, sweep_sources, varied_layer,
+from layermaps.config import ConfigError
+from layermaps.figures import plots
+from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
+from layermaps.figures.summary import SEED_REFERENCE, seed_knn, write_summary
+from layermaps.planning import (
+    choose_k, figure_models, figure_paths, grid_models, grid_rows, sweep_plan, sweep_sources, varied_layer,
 )
-from layermaps.summary_report import SEED_REFERENCE, seed_knn, write_summary
-from layermaps.workflow_config import ConfigError
 
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
          "Bag", "Ankle boot"]

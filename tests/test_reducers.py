@@ -12,7 +12,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 import layermaps
-from layermaps.reducers import REDUCERS, Embedding, TriMAPReducer, TSNEReducer, embed
+from layermaps.embed.reducers import REDUCERS, Embedding, TriMAPReducer, TSNEReducer, embed
 
 # Short optimisations keep the file fast; the workflow uses the library defaults.
 FAST = {
@@ -303,7 +303,7 @@ def test_save_load_round_trip(tmp_path, embedded):
 
 
 def test_import_is_cheap():
-    code = ("import sys, layermaps.reducers, layermaps.scoring; "
+    code = ("import sys, layermaps.embed.reducers, layermaps.embed.scoring; "
             "print(sorted(m for m in ('umap', 'openTSNE', 'pacmap', 'trimap', 'numba', "
             "'tensorflow', 'faiss') if m in sys.modules))")
     src = str(Path(layermaps.__file__).resolve().parents[1])
@@ -318,7 +318,7 @@ def test_umap_jobs_do_not_import_tensorflow():
     import sys
 
     code = ("import sys, numpy as np\n"
-            "from layermaps.reducers import embed\n"
+            "from layermaps.embed.reducers import embed\n"
             "x = np.random.default_rng(0).random((60, 5)).astype('float32')\n"
             "e = embed('umap', x, x[:10], seed=0, settings={'n_epochs': 10, 'n_neighbors': 5})\n"
             "print(e.train.shape, 'tensorflow' in sys.modules)\n")

@@ -5,7 +5,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 
-from layermaps.scoring import knn_accuracy, subsample_indices, trustworthiness_subsample
+from layermaps.embed.scoring import knn_accuracy, subsample_indices, trustworthiness_subsample
 
 # Six training points on a line and three test points; expectations worked out by hand:
 #   train x: 0 1 2 10 11 12, labels 0 0 1 1 1 0

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from layermaps.runlog import flatten, job_key
-from layermaps.tracking import init_store
+from layermaps.tracking.runlog import flatten, job_key
+from layermaps.tracking.store import init_store
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 JOB = textwrap.dedent("""
     import sys, time, mlflow
-    from layermaps.tracking import job_run
+    from layermaps.tracking.store import job_run
     index, mode, run_id_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     with job_run(experiment="layermaps/test", rule="job", wildcards={"i": index % 4 if mode != "parallel" else index},
                  params={"index": index, "nested": {"a": [1, 2]}}, outputs=["x"], run_id_file=run_id_file,
@@ -132,7 +132,7 @@ def test_leftover_running_run_marked_killed_by_next_attempt(store):
 
 def test_rerun_supersedes_the_run_of_the_same_output_only(store):
     """One current run per output: a rerun retires the run it replaces, not another output's."""
-    from layermaps.tracking import job_run
+    from layermaps.tracking.store import job_run
 
     def job(outputs):
         with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"},
@@ -174,8 +174,8 @@ def test_flatten_and_job_key():
 def test_deferred_jobs_add_to_the_run_when_applied(store):
     """Score and plot jobs record what they log; apply_pending adds it to the run, in order,
     without touching the run's status or params; a job that failed says so in a tag."""
-    from layermaps import runlog
-    from layermaps.tracking import apply_pending, job_run
+    from layermaps.tracking import runlog
+    from layermaps.tracking.store import apply_pending, job_run
 
     import mlflow
 
@@ -217,8 +217,8 @@ def test_deferred_jobs_add_to_the_run_when_applied(store):
 
 
 def test_a_record_for_a_deleted_run_is_dropped(store):
-    from layermaps import runlog
-    from layermaps.tracking import apply_pending
+    from layermaps.tracking import runlog
+    from layermaps.tracking.store import apply_pending
 
     run_id = store["client"].create_run(store["exp"].experiment_id).info.run_id
     store["client"].delete_run(run_id)

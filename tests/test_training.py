@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from layermaps.modelspec import ACTIVATIONS, ModelSpecError
-from layermaps.training import (
+from layermaps.models.spec import ACTIVATIONS, ModelSpecError
+from layermaps.models.training import (
     TrainingDiverged, build_model, confusion_matrix, constant_units, count_params, evaluate,
     extract_activations, select_training_rows, train, validation_split_rows,
 )
@@ -308,7 +308,7 @@ def test_configure_threads_in_fresh_process():
     # TF fixes its thread pools at start-up, so this needs its own interpreter.
     code = """
 import tensorflow as tf
-from layermaps.training import configure_threads
+from layermaps.models.training import configure_threads
 configure_threads(1)
 tf.constant(1.0) + 1.0
 configure_threads(1)  # same value after start-up: fine

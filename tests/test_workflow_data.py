@@ -66,7 +66,7 @@ def test_records_left_by_a_killed_workflow_are_applied_by_the_next(data_run, tmp
     """A record the main process never applied (the workflow was killed before it ended) is
     applied when the next invocation starts; the job run then adds its own (raw_activations
     logs to the data run without importing MLflow)."""
-    from layermaps import runlog
+    from layermaps.tracking import runlog
 
     work = tmp_path / "work"
     shutil.copytree(data_run[0], work, symlinks=True)

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from conftest import planned_jobs, snakemake, write_config
-from layermaps import plots
+from layermaps.figures import plots
 
 pytestmark = pytest.mark.workflow
 

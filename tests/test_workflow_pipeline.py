@@ -127,7 +127,7 @@ def test_reducer_runs_nest_under_their_model_run(run):
 
 
 def test_umap_and_tsne_read_one_shared_graph_per_source(run):
-    from layermaps.neighbors import NeighborGraph
+    from layermaps.embed.neighbors import NeighborGraph
 
     work, client, runs = run
     for source in SOURCES:
@@ -207,7 +207,7 @@ def test_measured_report_reads_the_run(run):
 
 
 def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
-    from layermaps.worktime import read_invocation
+    from layermaps.tracking.worktime import read_invocation
 
     work = run[0]
     invocation, jobs = read_invocation(work / "results/.layermaps")
@@ -236,7 +236,7 @@ def test_every_job_leaves_a_timing_record_within_its_import_budget(run):
 
 
 def test_a_rate_limit_the_user_sets_is_kept(tiny_run_copy):
-    from layermaps.worktime import read_invocation
+    from layermaps.tracking.worktime import read_invocation
 
     work = tiny_run_copy
     (work / "results/mnist/knn_summary.csv").unlink()
@@ -268,3 +268,29 @@ def test_measured_reports_efficiency(run):
     n = len(SOURCES) * len(REDUCERS)
     assert re.search(rf"^\| score \| {n} \| \d+\.\d \| \d+\.\d \|", out, re.M), out
     assert "% of one core" in out
+
+
+def test_measured_compares_every_map_with_another_run(run, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    results = run[0] / "results"
+    other = tmp_path / "other"
+    shutil.copytree(results / "mnist/scores", other / "mnist/scores")
+    moved = other / "mnist/scores/seed_mlp/hidden2/umap.json"
+    record = json.loads(moved.read_text())
+    record["knn"]["k5"]["accuracy"] -= 0.01
+    moved.write_text(json.dumps(record))
+
+    def compare(against):
+        return subprocess.run([sys.executable, "-m", "layermaps.measured", str(results), "--against",
+                               str(against)], capture_output=True, text=True, check=True).stdout
+
+    n = len(SOURCES) * len(REDUCERS)  # every scored map, the unreduced kNN included
+    same = compare(results)
+    assert re.search(rf"^{n + len(SOURCES)} maps scored in both runs; 0 of \d+ accuracies moved", same, re.M), same
+    out = compare(other)
+    assert re.search(r"; 1 of \d+ accuracies moved by more than 0\.005 .*the largest move is 0\.0100", out), out
+    row = next(line for line in out.splitlines() if line.startswith("| mnist | seed_mlp/hidden2 | umap |"))
+    assert row.count("**!**") == 1 and "(+0.0100) **!**" in row

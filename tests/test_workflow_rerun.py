@@ -35,7 +35,7 @@ def test_a_copy_of_the_project_plans_nothing(tiny_run, project_copy):
 
 
 def test_editing_one_reducer_class_reruns_exactly_its_jobs(tiny_run_copy, project_copy):
-    reducers = project_copy / "src/layermaps/reducers.py"
+    reducers = project_copy / "src/layermaps/embed/reducers.py"
     edit(reducers, "        return self.model.transform(x)\n\n\nclass PaCMAPReducer",
          "        return self.model.transform(np.asarray(x))\n\n\nclass PaCMAPReducer")
     jobs = planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy)
@@ -46,7 +46,7 @@ def test_editing_one_reducer_class_reruns_exactly_its_jobs(tiny_run_copy, projec
 
 
 def test_edits_that_change_no_behaviour_rerun_nothing(tiny_run_copy, project_copy):
-    src = project_copy / "src/layermaps"
+    src = project_copy / "src/layermaps/embed"
     # a comment, reformatting and a docstring in the reducers; the embed script's docstring
     edit(src / "reducers.py", "        _set_numba_threads(self.n_jobs)\n        umap = _import_umap()\n",
          "        # a comment\n        _set_numba_threads(  self.n_jobs )\n\n        umap = _import_umap()\n")
@@ -57,7 +57,7 @@ def test_edits_that_change_no_behaviour_rerun_nothing(tiny_run_copy, project_cop
     helper = re.search(r"\ndef _too_small\(.*?\n\n\n", text, re.S).group(0)
     (src / "reducers.py").write_text(text.replace(helper, "\n\n").replace(
         "import numpy as np\n", "import numpy as np\n\nfrom layermaps.checks import _too_small\n", 1))
-    (src / "checks.py").write_text(f'"""Row-count checks."""\n{helper}')
+    (src.parent / "checks.py").write_text(f'"""Row-count checks."""\n{helper}')
     assert planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy) == []
 
 

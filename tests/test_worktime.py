@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from layermaps import worktime
+from layermaps.tracking import worktime
 
 
 def job(rule, wall, work, threads=1):

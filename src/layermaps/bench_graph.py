@@ -13,17 +13,17 @@ import argparse
 import time
 from pathlib import Path
 
-from layermaps.smk import set_thread_env
+from layermaps.tracking.jobs import set_thread_env
 
 KS = (3, 5, 10)
 
 
 def main(argv=None) -> None:
     set_thread_env(1)  # before numpy loads: one thread everywhere, as the embed jobs run
-    from layermaps.embed_stage import load_source
-    from layermaps.neighbors import build_graph, graph_sizes
-    from layermaps.reducers import REDUCERS, embed
-    from layermaps.scoring import knn_accuracy
+    from layermaps.embed.stage import load_source
+    from layermaps.embed.neighbors import build_graph, graph_sizes
+    from layermaps.embed.reducers import REDUCERS, embed
+    from layermaps.embed.scoring import knn_accuracy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset_dir", type=Path, help="a finished run's dataset folder, "

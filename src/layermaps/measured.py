@@ -3,7 +3,8 @@
 Reads whatever score, metrics and job timing records exist under a results
 folder, so the numbers quoted in notes and the README come from one command anyone can rerun.
 (The `report_summary` rule writes summary.md for a complete run; this also reports costs.)
-`--efficiency` prints only where the time of the latest workflow invocation went.
+`--efficiency` prints only where the time of the latest workflow invocation went;
+`--against OTHER` prints how every map's kNN accuracy differs from the same map in another run.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from pathlib import Path
 
 import yaml
 
-from layermaps.figures_stage import sweep_plan
-from layermaps.modelspec import all_models
-from layermaps.summary_report import knn_section, model_section, sweep_section
-from layermaps.runlog import STATE_DIR
-from layermaps.worktime import efficiency, latest_jobs, read_invocation
+from layermaps.figures.summary import knn_section, model_section, sweep_section
+from layermaps.models.spec import all_models
+from layermaps.paths import Paths
+from layermaps.planning import sweep_plan
+from layermaps.tracking.worktime import efficiency, latest_jobs, read_invocation
 
 
 def job_cost(jobs: dict, rule: str, **wildcards) -> dict | None:
-    """Seconds and peak resident memory (MB) of a job's latest run (layermaps.worktime)."""
+    """Seconds and peak resident memory (MB) of a job's latest run (layermaps.tracking.worktime)."""
     record = jobs.get((rule, json.dumps(wildcards, sort_keys=True)))
     return {"s": record["wall"], "max_rss": record["max_rss_mb"]} if record else None
 
@@ -46,7 +47,7 @@ def job_cost_section(results: Path, jobs: dict, dataset: str, models: list[str])
     for m in models:
         t = job_cost(jobs, "train", dataset=dataset, model=m)
         a = job_cost(jobs, f"activations_{m}", dataset=dataset)
-        metrics = results / dataset / "models" / m / "metrics.json"
+        metrics = Path(Paths(results).model_file(dataset, m, "metrics.json"))
         if t is None or not metrics.is_file():
             continue
         spe = json.loads(metrics.read_text())["seconds_per_epoch"]
@@ -60,7 +61,7 @@ def job_cost_section(results: Path, jobs: dict, dataset: str, models: list[str])
 def efficiency_section(results: Path, invocation: str | None = None) -> list[str]:
     """Work seconds against wall time, per rule and in total, of one workflow invocation."""
     try:
-        inv, jobs = read_invocation(results / STATE_DIR, invocation)
+        inv, jobs = read_invocation(Paths(results).state(), invocation)
     except FileNotFoundError:
         return []
     e = efficiency(inv, jobs)
@@ -79,15 +80,48 @@ def efficiency_section(results: Path, invocation: str | None = None) -> list[str
             "|---|---|---|---|---|---|---|", *rows, ""]
 
 
+def read_scores(results: Path) -> dict[tuple, dict]:
+    """Every score record under a results folder, by (dataset, source, reducer)."""
+    records = (json.loads(p.read_text()) for p in Paths(results).all_scores())
+    return {(s["dataset"], s["source"], s["reducer"]): s for s in records}
+
+
+def comparison_section(results: Path, other: Path, tolerance: float) -> list[str]:
+    """kNN accuracy of every map that both runs scored, this run against the other one."""
+    mine, theirs = read_scores(results), read_scores(other)
+    shared = sorted(set(mine) & set(theirs), key=lambda key: (key[0], key[1] != "raw", key[1], key[2]))
+    if not shared:
+        return [f"no map was scored in both {results} and {other}"]
+    ks = sorted({int(k[1:]) for key in shared for k in mine[key]["knn"]} &
+                {int(k[1:]) for key in shared for k in theirs[key]["knn"]})
+    rows, moved, largest = [], 0, 0.0
+    for key in shared:
+        cells = []
+        for k in ks:
+            a, b = (mine[key]["knn"][f"k{k}"]["accuracy"], theirs[key]["knn"][f"k{k}"]["accuracy"])
+            delta = a - b
+            largest = max(largest, abs(delta))
+            flag = abs(delta) > tolerance
+            moved += flag
+            cells.append(f"{b:.4f} → {a:.4f} ({delta:+.4f}){' **!**' if flag else ''}")
+        rows.append(f"| {' | '.join(key)} | {' | '.join(cells)} |")
+    return [f"### kNN accuracy: {other} → {results}", "",
+            f"{len(shared)} maps scored in both runs; {moved} of {len(shared) * len(ks)} accuracies "
+            f"moved by more than {tolerance} (marked **!**); the largest move is {largest:.4f}.", "",
+            "| dataset | source | reducer | " + " | ".join(f"{k}-NN" for k in ks) + " |",
+            "|---|---|---|" + "---|" * len(ks), *rows, ""]
+
+
 def report(results: Path, config: dict) -> str:
     models = all_models(config["models"], config.get("sweeps"))
     ks = sorted(config["knn"]["k"])
     lines = efficiency_section(results)
-    jobs = latest_jobs(results / STATE_DIR)
+    at = Paths(results)
+    jobs = latest_jobs(at.state())
     for dataset in config["datasets"]:
-        scores = [json.loads(p.read_text()) for p in sorted((results / dataset / "scores").rglob("*.json"))]
-        metrics = {m: json.loads((results / dataset / "models" / m / "metrics.json").read_text())
-                   for m in models if (results / dataset / "models" / m / "metrics.json").is_file()}
+        scores = [s for key, s in sorted(read_scores(results).items()) if key[0] == dataset]
+        metrics = {m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
+                   for m in models if Path(at.model_file(dataset, m, "metrics.json")).is_file()}
         sources = sorted({s["source"] for s in scores}, key=lambda s: (s != "raw", s))
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
         lines += job_cost_section(results, jobs, dataset, list(metrics))
@@ -107,8 +141,14 @@ def main(argv=None) -> None:
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
     parser.add_argument("--efficiency", action="store_true",
                         help="only the efficiency table of the latest invocation")
+    parser.add_argument("--against", type=Path, metavar="OTHER",
+                        help="only the kNN accuracy of every map scored here and in OTHER, side by side")
+    parser.add_argument("--tolerance", type=float, default=0.005,
+                        help="with --against: mark accuracies that moved by more than this")
     args = parser.parse_args(argv)
-    if args.efficiency:
+    if args.against:
+        print("\n".join(comparison_section(args.results, args.against, args.tolerance)))
+    elif args.efficiency:
         print("\n".join(efficiency_section(args.results)) or f"no timing records under {args.results}")
     else:
         print(report(args.results, yaml.safe_load(args.config.read_text())))

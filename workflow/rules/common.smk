@@ -3,19 +3,21 @@
 import re
 import uuid
 
-from layermaps.datasets import FILES, Dataset
+from layermaps.config import checked, check_names, validate_config
+from layermaps.data.datasets import FILES, Dataset
+from layermaps.embed.neighbors import graph_sizes
+from layermaps.embed.reducers import REDUCERS
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
-from layermaps.modelspec import all_models, layer_names
-from layermaps.neighbors import graph_sizes
-from layermaps.reducers import REDUCERS
-from layermaps.runlog import STATE_DIR
-from layermaps.workflow_config import checked, check_names, validate_config
+from layermaps.models.spec import all_models, layer_names
+from layermaps.paths import Paths
+from layermaps.planning import embedded_sources
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 MODELS = checked(all_models, config["models"], config.get("sweeps"))  # name -> full spec
 check_names(config, MODELS, REDUCERS)
 
-R = config["results_dir"].rstrip("/")
+P = Paths(config["results_dir"])  # every output path (layermaps.paths)
+R = P.root
 DATASETS = config["datasets"]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
@@ -65,9 +67,9 @@ else:
     os.environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
 os.environ.update(LAYERMAPS_EXPERIMENT_PREFIX=_TRACKING["experiment_prefix"])
 os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
-# Pending MLflow records of score and plot jobs (layermaps.runlog), timing records of every job
-# and invocation (layermaps.worktime).
-os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(f"{R}/{STATE_DIR}")
+# Pending MLflow records of score and plot jobs (layermaps.tracking.runlog), timing records of every job
+# and invocation (layermaps.tracking.worktime).
+os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(P.state())
 
 
 envvars:
@@ -96,8 +98,8 @@ def experiments():
 
 def finish_invocation(status):
     """Apply what score and plot jobs logged; record this invocation's wall time and CPU."""
-    from layermaps.tracking import apply_pending
-    from layermaps.worktime import process_start, write_invocation_record
+    from layermaps.tracking.store import apply_pending
+    from layermaps.tracking.worktime import process_start, write_invocation_record
 
     state = os.environ["LAYERMAPS_STATE_DIR"]
     apply_pending(state)
@@ -117,8 +119,8 @@ onstart:
     # Create or upgrade the store once, in the main process, before any job: a fresh SQLite
     # store hit by several jobs at once fails with schema-migration races. Records left by a
     # workflow that was killed are applied now. The commit is read once, not by every job.
-    from layermaps.runlog import COMMIT_ENV, git_commit
-    from layermaps.tracking import apply_pending, init_store
+    from layermaps.tracking.runlog import COMMIT_ENV, git_commit
+    from layermaps.tracking.store import apply_pending, init_store
 
     init_store(os.environ["MLFLOW_TRACKING_URI"],
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
@@ -135,61 +137,43 @@ onerror:
     finish_invocation("error")
 
 
-def activation_path(dataset, model, layer, split):
-    return f"{R}/{dataset}/activations/{model}/{layer}_{split}.npy"
-
-
 def model_targets(dataset):
     """Everything the training stage makes for one dataset."""
-    return [f"{R}/{dataset}/models/{m}/metrics.json" for m in MODELS] + [
-        f"{R}/{dataset}/activations/{m}/run_id" for m in MODELS]
+    return [P.model_file(dataset, m, "metrics.json") for m in MODELS] + [
+        P.activations_run(dataset, m) for m in MODELS]
 
 
 def sources():
     """What gets embedded: raw pixels and the configured layers of the configured models."""
-    models = MODELS if config["embed"]["models"] == "all" else config["embed"]["models"]
-    layers = config["embed"]["layers"]
-    out = ["raw"] if config["embed"]["raw"] else []
-    for model in models:
-        names = layer_names(MODELS[model])
-        out += [f"{model}/{l}" for l in names if (l != "output" if layers == "all" else l in layers)]
-    return out
+    return embedded_sources(config["embed"], MODELS)
 
 
 def source_inputs(wc):
     """The source's activation arrays, the prepared data, and the run it nests under."""
-    if wc.source == "raw":
-        arrays = {s: f"{R}/{wc.dataset}/activations/raw_{s}.npy" for s in SPLITS}
-        parent = f"{R}/{wc.dataset}/data.run_id"
-    else:
-        model, layer = wc.source.split("/")
-        arrays = {s: activation_path(wc.dataset, model, layer, s) for s in SPLITS}
-        parent = f"{R}/{wc.dataset}/models/{model}/run_id"
-    return {**arrays, "data": f"{R}/{wc.dataset}/data.npz", "parent_run": parent}
+    arrays = {s: P.source_array(wc.dataset, wc.source, s) for s in SPLITS}
+    model = None if wc.source == "raw" else wc.source.partition("/")[0]
+    parent = P.data_run(wc.dataset) if model is None else P.model_file(wc.dataset, model, "run_id")
+    return {**arrays, "data": P.data(wc.dataset), "parent_run": parent}
 
 
 SHARED_NEIGHBORS = config["embed"]["shared_neighbors"]
 GRAPH_K = graph_sizes(config["reducers"])  # (k_train, k_test); (0, 0): no reducer takes one
 
 
-def graph_path(dataset, source):
-    return f"{R}/{dataset}/neighbors/{source}.npz"
-
-
 def embed_inputs(wc):
-    """The source, and its neighbour graph for a reducer that reads one (layermaps.reducers)."""
+    """The source, and its neighbour graph for a reducer that reads one (layermaps.embed.reducers)."""
     inputs = source_inputs(wc)
     needs = REDUCERS[wc.reducer].graph_needs(config["reducers"][wc.reducer] or {})
     if SHARED_NEIGHBORS and needs is not None:
-        inputs["graph"] = graph_path(wc.dataset, wc.source)
+        inputs["graph"] = P.graph(wc.dataset, wc.source)
     return inputs
 
 
 def score_files(dataset):
-    return [f"{R}/{dataset}/scores/{s}/{r}.json" for s in sources() for r in config["reducers"]] + [
-        f"{R}/{dataset}/scores/{s}/unreduced.json" for s in sources()]
+    return [P.score(dataset, s, r) for s in sources() for r in config["reducers"]] + [
+        P.score(dataset, s, "unreduced") for s in sources()]
 
 
 def final_targets():
-    return [t for d in DATASETS for t in [f"{R}/{d}/data.npz", *model_targets(d)]] + [
-        f"{R}/knn_summary.csv"] + figure_targets()
+    return [t for d in DATASETS for t in [P.data(d), *model_targets(d)]] + [
+        P.knn_summary()] + figure_targets()

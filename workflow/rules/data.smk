@@ -3,12 +3,12 @@
 
 rule download:
     output:
-        files=[f"{R}/{{dataset}}/raw/{name}" for name in RAW_FILES],
-        run_id=f"{R}/{{dataset}}/raw/download.run_id",
+        files=[P.raw_file("{dataset}", name) for name in RAW_FILES],
+        run_id=P.download_run("{dataset}"),
     params:
         code=code("download.py", "data"),
     log:
-        f"{R}/logs/{{dataset}}/download.log",
+        P.log("{dataset}", "download"),
     localrule: True  # compute nodes of a cluster often have no internet
     retries: 1
     conda:
@@ -21,8 +21,8 @@ rule prepare:
     input:
         files=rules.download.output.files,
     output:
-        data=f"{R}/{{dataset}}/data.npz",
-        run_id=f"{R}/{{dataset}}/data.run_id",
+        data=P.data("{dataset}"),
+        run_id=P.data_run("{dataset}"),
     params:
         code=code("prepare.py", "data"),
         train_size=config["data"]["subsample"].get("train"),
@@ -30,7 +30,7 @@ rule prepare:
         validation_fraction=config["data"]["validation_fraction"],
         seed=config["data"]["seed"],
     log:
-        f"{R}/logs/{{dataset}}/prepare.log",
+        P.log("{dataset}", "prepare"),
     conda:
         "../envs/data.yaml"
     script:

@@ -8,7 +8,7 @@ rule neighbors:
     input:
         unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
     output:
-        graph=graph_path("{dataset}", "{source}"),
+        graph=P.graph("{dataset}", "{source}"),
     params:
         code=code("neighbors.py", "neighbors"),
         k_train=GRAPH_K[0],
@@ -17,7 +17,7 @@ rule neighbors:
     resources:
         mem_mb=4000,
     log:
-        f"{R}/logs/{{dataset}}/neighbors/{{source}}.log",
+        P.log("{dataset}", "neighbors", "{source}"),
     conda:
         "../envs/embed.yaml"
     script:
@@ -28,8 +28,8 @@ rule embed:
     input:
         unpack(embed_inputs),
     output:
-        embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
-        run_id=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",
+        embedding=P.embedding("{dataset}", "{source}", "{reducer}"),
+        run_id=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     params:
         code=embed_code,
         threads=THREADS["embed"],
@@ -39,7 +39,7 @@ rule embed:
     resources:
         mem_mb=6000,
     log:
-        f"{R}/logs/{{dataset}}/embed/{{source}}/{{reducer}}.log",
+        P.log("{dataset}", "embed", "{source}", "{reducer}"),
     conda:
         "../envs/embed.yaml"
     script:
@@ -52,7 +52,7 @@ rule score:
         embedding=rules.embed.output.embedding,
         resume_run=rules.embed.output.run_id,
     output:
-        scores=f"{R}/{{dataset}}/scores/{{source}}/{{reducer}}.json",
+        scores=P.score("{dataset}", "{source}", "{reducer}"),
     params:
         code=code("score.py", "score"),
         k=config["knn"]["k"],
@@ -60,7 +60,7 @@ rule score:
         trust_k=config["knn"]["trustworthiness_neighbors"],
         seed=config["embed"]["seed"],
     log:
-        f"{R}/logs/{{dataset}}/score/{{source}}/{{reducer}}.log",
+        P.log("{dataset}", "score", "{source}", "{reducer}"),
     conda:
         "../envs/embed.yaml"
     script:
@@ -71,15 +71,15 @@ rule ceiling:
     input:
         unpack(source_inputs),
     output:
-        scores=f"{R}/{{dataset}}/scores/{{source}}/unreduced.json",
-        run_id=f"{R}/{{dataset}}/scores/{{source}}/unreduced.run_id",
+        scores=P.score("{dataset}", "{source}", "unreduced"),
+        run_id=P.score("{dataset}", "{source}", "unreduced", ".run_id"),
     params:
         code=code("ceiling.py", "score"),
         threads=THREADS["embed"],
         k=config["knn"]["k"],
     threads: THREADS["embed"]
     log:
-        f"{R}/logs/{{dataset}}/score/{{source}}/unreduced.log",
+        P.log("{dataset}", "score", "{source}", "unreduced"),
     conda:
         "../envs/embed.yaml"
     script:
@@ -89,14 +89,14 @@ rule ceiling:
 rule knn_summary:
     input:
         scores=lambda wc: score_files(wc.dataset),
-        parent_run=f"{R}/{{dataset}}/data.run_id",
+        parent_run=P.data_run("{dataset}"),
     output:
-        csv=f"{R}/{{dataset}}/knn_summary.csv",
-        run_id=f"{R}/{{dataset}}/knn_summary.run_id",
+        csv=P.knn_summary("{dataset}"),
+        run_id=P.knn_summary("{dataset}", ".run_id"),
     params:
         code=code("summary.py", "tables"),
     log:
-        f"{R}/logs/{{dataset}}/knn_summary.log",
+        P.log("{dataset}", "knn_summary"),
     conda:
         "../envs/embed.yaml"
     script:
@@ -105,13 +105,13 @@ rule knn_summary:
 
 rule knn_summary_all:
     input:
-        expand(f"{R}/{{dataset}}/knn_summary.csv", dataset=DATASETS),
+        [P.knn_summary(d) for d in DATASETS],
     output:
-        f"{R}/knn_summary.csv",
+        P.knn_summary(),
     params:
         code=code("summary_all.py", "tables"),
     log:
-        f"{R}/logs/knn_summary.log",
+        P.log("knn_summary"),
     localrule: True
     conda:
         "../envs/embed.yaml"

@@ -6,21 +6,17 @@
 # `figure_targets()` lists every figure and report file of the configured experiment.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
 
-from layermaps.figures_stage import (
-    choose_k, figure_models, figure_paths, grid_rows, sweep_plan, sweep_sources,
+from layermaps.models.spec import hidden_layer_names
+from layermaps.planning import (
+    COMPARED, choose_k, figure_models, figure_paths, grid_rows, sweep_plan, sweep_sources,
 )
-from layermaps.modelspec import hidden_layer_names
 
 FIG = config["figures"]
 FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/heatmap/sweep
 FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictures
 SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("sweeps") or {}).items()}
-COMPARED = ["mnist", "fashion-mnist"]  # the seeds' comparison question
 FIG_SOURCES = sources()  # what is embedded: raw and/or {model}/{layer}
 REDUCER_NAMES = list(config["reducers"])
-FIGS = f"{R}/{{dataset}}/figures"
-MODEL_FIGS = f"{R}/{{dataset}}/figures/models/{{model}}"
-FIG_LOGS = f"{R}/logs/{{dataset}}/figures"
 
 
 report: "../report/workflow.rst"
@@ -28,7 +24,7 @@ report: "../report/workflow.rst"
 
 # Every figure, animation and report file of the configured experiment; common.smk's
 # final_targets() adds it to `all`. (A lambda, not a def: snakemake --lint wants functions
-# in common.smk, and the logic lives in layermaps.figures_stage.)
+# in common.smk, and the logic lives in layermaps.planning.)
 figure_targets = lambda: figure_paths(
     results=R, datasets=DATASETS, sources=FIG_SOURCES, reducers=REDUCER_NAMES, sweeps=SWEEP_PLANS,
     figure_models=FIG_MODELS, class_index=FIG["class_index"],
@@ -38,11 +34,11 @@ figure_targets = lambda: figure_paths(
 # ---------------------------------------------------------------------------- embeddings
 rule plot_embedding:
     input:
-        embedding=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.npz",
-        data=f"{R}/{{dataset}}/data.npz",
-        resume_run=f"{R}/{{dataset}}/embeddings/{{source}}/{{reducer}}.run_id",
+        embedding=P.embedding("{dataset}", "{source}", "{reducer}"),
+        data=P.data("{dataset}"),
+        resume_run=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     output:
-        figure=report(f"{FIGS}/embeddings/{{source}}/{{reducer}}.png",
+        figure=report(P.embedding_figure("{dataset}", "{source}", "{reducer}"),
                       caption="../report/embedding.rst", category="{dataset}",
                       subcategory="2-D embeddings", labels={"source": "{source}", "reducer": "{reducer}"}),
     params:
@@ -51,7 +47,7 @@ rule plot_embedding:
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
     log:
-        f"{FIG_LOGS}/embeddings/{{source}}/{{reducer}}.log",
+        P.log("{dataset}", "figures", "embeddings", "{source}", "{reducer}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -60,14 +56,14 @@ rule plot_embedding:
 
 rule plot_grid:
     input:
-        embeddings=lambda wc: [f"{R}/{wc.dataset}/embeddings/{s}/{r}.npz"
+        embeddings=lambda wc: [P.embedding(wc.dataset, s, r)
                                for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
-        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json"
+        scores=lambda wc: [P.score(wc.dataset, s, r)
                            for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
-        data=f"{R}/{{dataset}}/data.npz",
-        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+        data=P.data("{dataset}"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        figure=report(f"{FIGS}/grid_{{model}}.png", caption="../report/grid.rst",
+        figure=report(P.figure("{dataset}", "grid_{model}.png"), caption="../report/grid.rst",
                       category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
     params:
         code=code("plot_grid.py", "figures"),
@@ -79,7 +75,7 @@ rule plot_grid:
         cmap=FIG["cmap"],
         point_size=FIG["grid_point_size"],
     log:
-        f"{FIG_LOGS}/grid_{{model}}.log",
+        P.log("{dataset}", "figures", "grid_{model}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -90,11 +86,11 @@ rule plot_grid:
 rule plot_knn_heatmap:
     input:
         scores=lambda wc: score_files(wc.dataset),
-        parent_run=f"{R}/{{dataset}}/data.run_id",
+        parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(f"{FIGS}/knn_heatmap.png", caption="../report/knn_heatmap.rst",
+        figure=report(P.figure("{dataset}", "knn_heatmap.png"), caption="../report/knn_heatmap.rst",
                       category="{dataset}", subcategory="kNN scores", labels={"figure": "kNN heatmap"}),
-        run_id=f"{FIGS}/knn_heatmap.run_id",
+        run_id=P.figure("{dataset}", "knn_heatmap.run_id"),
     params:
         code=code("plot_knn_heatmap.py", "figures"),
         sources=FIG_SOURCES,
@@ -103,7 +99,7 @@ rule plot_knn_heatmap:
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
-        f"{FIG_LOGS}/knn_heatmap.log",
+        P.log("{dataset}", "figures", "knn_heatmap"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -115,20 +111,20 @@ rule plot_knn_comparison:
         mnist=lambda wc: score_files("mnist"),
         fashion=lambda wc: score_files("fashion-mnist"),
     output:
-        figure=report(f"{R}/figures/knn_mnist_vs_fashion.png", caption="../report/knn_comparison.rst",
+        figure=report(P.comparison_figure(), caption="../report/knn_comparison.rst",
                       category="summary", subcategory="MNIST vs Fashion-MNIST",
                       labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST"}),
-        run_id=f"{R}/figures/knn_mnist_vs_fashion.run_id",
+        run_id=P.comparison_figure(".run_id"),
     params:
         code=code("plot_knn_comparison.py", "figures"),
-        datasets=COMPARED,
+        datasets=list(COMPARED),
         sources=FIG_SOURCES,
         reducers=REDUCER_NAMES,
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
-        f"{R}/logs/figures/knn_mnist_vs_fashion.log",
+        P.log("figures", "knn_mnist_vs_fashion"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -137,16 +133,16 @@ rule plot_knn_comparison:
 
 rule plot_sweep:
     input:
-        metrics=lambda wc: [f"{R}/{wc.dataset}/models/{m['model']}/metrics.json"
+        metrics=lambda wc: [P.model_file(wc.dataset, m["model"], "metrics.json")
                             for m in SWEEP_PLANS[wc.sweep]["members"]],
-        scores=lambda wc: [f"{R}/{wc.dataset}/scores/{s}/{r}.json"
+        scores=lambda wc: [P.score(wc.dataset, s, r)
                            for s in sweep_sources(SWEEP_PLANS[wc.sweep], FIG_SOURCES)
                            for r in [*REDUCER_NAMES, "unreduced"]],
-        parent_run=f"{R}/{{dataset}}/data.run_id",
+        parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(f"{FIGS}/sweep_{{sweep}}.png", caption="../report/sweep.rst",
+        figure=report(P.figure("{dataset}", "sweep_{sweep}.png"), caption="../report/sweep.rst",
                       category="{dataset}", subcategory="sweeps", labels={"sweep": "{sweep}"}),
-        run_id=f"{FIGS}/sweep_{{sweep}}.run_id",
+        run_id=P.figure("{dataset}", "sweep_{sweep}.run_id"),
     wildcard_constraints:
         sweep=one_of(SWEEP_PLANS),
     params:
@@ -157,7 +153,7 @@ rule plot_sweep:
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
-        f"{FIG_LOGS}/sweep_{{sweep}}.log",
+        P.log("{dataset}", "figures", "sweep_{sweep}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -167,22 +163,22 @@ rule plot_sweep:
 # ---------------------------------------------------------------------------- per model
 rule plot_training:
     input:
-        history=f"{R}/{{dataset}}/models/{{model}}/history.csv",
-        confusion=f"{R}/{{dataset}}/models/{{model}}/confusion_test.csv",
-        metrics=f"{R}/{{dataset}}/models/{{model}}/metrics.json",
-        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+        history=P.model_file("{dataset}", "{model}", "history.csv"),
+        confusion=P.model_file("{dataset}", "{model}", "confusion_test.csv"),
+        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        curves=report(f"{MODEL_FIGS}/training_curves.png", caption="../report/training_curves.rst",
+        curves=report(P.model_figure("{dataset}", "{model}", "training_curves.png"), caption="../report/training_curves.rst",
                       category="{dataset}", subcategory="model {model}",
                       labels={"figure": "training curves", "layer": "all"}),
-        confusion=report(f"{MODEL_FIGS}/confusion.png", caption="../report/confusion.rst",
+        confusion=report(P.model_figure("{dataset}", "{model}", "confusion.png"), caption="../report/confusion.rst",
                          category="{dataset}", subcategory="model {model}",
                          labels={"figure": "test confusion matrix", "layer": "all"}),
     params:
         code=code("plot_training.py", "figures"),
         dpi=FIG["dpi"],
     log:
-        f"{FIG_LOGS}/models/{{model}}/training.log",
+        P.log("{dataset}", "figures", "models", "{model}", "training"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -191,17 +187,17 @@ rule plot_training:
 
 rule plot_activation_gifs:
     input:
-        data=f"{R}/{{dataset}}/data.npz",
-        layers=lambda wc: [activation_path(wc.dataset, wc.model, layer, "test")
+        data=P.data("{dataset}"),
+        layers=lambda wc: [P.activation(wc.dataset, wc.model, layer, "test")
                            for layer in hidden_layer_names(MODELS[wc.model])],
-        predictions=activation_path("{dataset}", "{model}", "output", "test"),
-        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+        predictions=P.activation("{dataset}", "{model}", "output", "test"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        activations=report(f"{MODEL_FIGS}/activations_class{{cls}}.gif",
+        activations=report(P.model_figure("{dataset}", "{model}", "activations_class{cls}.gif"),
                            caption="../report/activations_gif.rst", category="{dataset}",
                            subcategory="model {model}",
                            labels={"figure": "activations of class {cls} (animation)", "layer": "all"}),
-        running_mean=report(f"{MODEL_FIGS}/running_mean_class{{cls}}.gif",
+        running_mean=report(P.model_figure("{dataset}", "{model}", "running_mean_class{cls}.gif"),
                             caption="../report/running_mean_gif.rst", category="{dataset}",
                             subcategory="model {model}",
                             labels={"figure": "running mean of class {cls} (animation)", "layer": "all"}),
@@ -215,7 +211,7 @@ rule plot_activation_gifs:
         fps=FIG["gif_fps"],
         dpi=FIG["gif_dpi"],
     log:
-        f"{FIG_LOGS}/models/{{model}}/activation_gifs_class{{cls}}.log",
+        P.log("{dataset}", "figures", "models", "{model}", "activation_gifs_class{cls}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -224,15 +220,15 @@ rule plot_activation_gifs:
 
 rule plot_hidden_layer:
     input:
-        activations=activation_path("{dataset}", "{model}", "{layer}", "test"),
-        predictions=activation_path("{dataset}", "{model}", "output", "test"),
-        data=f"{R}/{{dataset}}/data.npz",
-        resume_run=f"{R}/{{dataset}}/models/{{model}}/run_id",
+        activations=P.activation("{dataset}", "{model}", "{layer}", "test"),
+        predictions=P.activation("{dataset}", "{model}", "output", "test"),
+        data=P.data("{dataset}"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        boxplots=report(f"{MODEL_FIGS}/boxplots_{{layer}}.png", caption="../report/boxplots.rst",
+        boxplots=report(P.model_figure("{dataset}", "{model}", "boxplots_{layer}.png"), caption="../report/boxplots.rst",
                         category="{dataset}", subcategory="model {model}",
                         labels={"figure": "unit activations by predicted class", "layer": "{layer}"}),
-        pca=report(f"{MODEL_FIGS}/pca_{{layer}}.png", caption="../report/pca.rst",
+        pca=report(P.model_figure("{dataset}", "{model}", "pca_{layer}.png"), caption="../report/pca.rst",
                    category="{dataset}", subcategory="model {model}",
                    labels={"figure": "PCA 2-D and 3-D", "layer": "{layer}"}),
     wildcard_constraints:
@@ -244,7 +240,7 @@ rule plot_hidden_layer:
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
     log:
-        f"{FIG_LOGS}/models/{{model}}/{{layer}}.log",
+        P.log("{dataset}", "figures", "models", "{model}", "{layer}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -255,11 +251,11 @@ rule plot_hidden_layer:
 rule report_summary:
     input:
         scores=[f for d in DATASETS for f in score_files(d)],
-        metrics=[f"{R}/{d}/models/{m}/metrics.json" for d in DATASETS for m in MODELS],
+        metrics=[P.model_file(d, m, "metrics.json") for d in DATASETS for m in MODELS],
     output:
-        summary=report(f"{R}/summary.md", caption="../report/summary.rst", category="summary",
+        summary=report(P.summary(), caption="../report/summary.rst", category="summary",
                        subcategory="tables", labels={"figure": "summary.md"}),
-        run_id=f"{R}/summary.run_id",
+        run_id=P.summary(".run_id"),
     params:
         code=code("report_summary.py", "tables"),
         datasets=DATASETS,
@@ -270,7 +266,7 @@ rule report_summary:
         k=config["knn"]["k"],
         k_sweep=FIG_K,
     log:
-        f"{R}/logs/summary.log",
+        P.log("summary"),
     conda:
         "../envs/figures.yaml"
     script:

@@ -3,14 +3,14 @@
 
 rule train:
     input:
-        data=f"{R}/{{dataset}}/data.npz",
-        parent_run=f"{R}/{{dataset}}/data.run_id",
+        data=P.data("{dataset}"),
+        parent_run=P.data_run("{dataset}"),
     output:
-        model=f"{R}/{{dataset}}/models/{{model}}/model.keras",
-        history=f"{R}/{{dataset}}/models/{{model}}/history.csv",
-        metrics=f"{R}/{{dataset}}/models/{{model}}/metrics.json",
-        confusion=f"{R}/{{dataset}}/models/{{model}}/confusion_test.csv",
-        run_id=f"{R}/{{dataset}}/models/{{model}}/run_id",
+        model=P.model_file("{dataset}", "{model}", "model.keras"),
+        history=P.model_file("{dataset}", "{model}", "history.csv"),
+        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        confusion=P.model_file("{dataset}", "{model}", "confusion_test.csv"),
+        run_id=P.model_file("{dataset}", "{model}", "run_id"),
     params:
         code=code("train.py", "train"),
         threads=THREADS["train"],
@@ -19,7 +19,7 @@ rule train:
     resources:
         mem_mb=4000,
     log:
-        f"{R}/logs/{{dataset}}/train/{{model}}.log",
+        P.log("{dataset}", "train", "{model}"),
     conda:
         "../envs/train.yaml"
     script:
@@ -28,15 +28,15 @@ rule train:
 
 rule raw_activations:
     input:
-        data=f"{R}/{{dataset}}/data.npz",
-        resume_run=f"{R}/{{dataset}}/data.run_id",
+        data=P.data("{dataset}"),
+        resume_run=P.data_run("{dataset}"),
     output:
-        train=f"{R}/{{dataset}}/activations/raw_train.npy",
-        test=f"{R}/{{dataset}}/activations/raw_test.npy",
+        train=P.raw_activation("{dataset}", "train"),
+        test=P.raw_activation("{dataset}", "test"),
     params:
         code=code("raw_activations.py", "data"),
     log:
-        f"{R}/logs/{{dataset}}/activations/raw.log",
+        P.log("{dataset}", "activations", "raw"),
     conda:
         "../envs/train.yaml"
     script:
@@ -52,12 +52,12 @@ for _model, _spec in MODELS.items():
         name:
             f"activations_{_model}"
         input:
-            model=f"{R}/{{dataset}}/models/{_model}/model.keras",
-            data=f"{R}/{{dataset}}/data.npz",
-            parent_run=f"{R}/{{dataset}}/models/{_model}/run_id",
+            model=P.model_file("{dataset}", _model, "model.keras"),
+            data=P.data("{dataset}"),
+            parent_run=P.model_file("{dataset}", _model, "run_id"),
         output:
-            arrays=[activation_path("{dataset}", _model, layer, split) for layer, split in _layers],
-            run_id=f"{R}/{{dataset}}/activations/{_model}/run_id",
+            arrays=[P.activation("{dataset}", _model, layer, split) for layer, split in _layers],
+            run_id=P.activations_run("{dataset}", _model),
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],
@@ -66,7 +66,7 @@ for _model, _spec in MODELS.items():
             splits=[split for _, split in _layers],
         threads: THREADS["train"]
         log:
-            f"{R}/logs/{{dataset}}/activations/{_model}.log",
+            P.log("{dataset}", "activations", _model),
         conda:
             "../envs/train.yaml"
         script:

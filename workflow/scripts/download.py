@@ -3,10 +3,10 @@
 import os
 from pathlib import Path
 
-from layermaps import runlog
-from layermaps.download import MIRROR_ENV, fetch_dataset
-from layermaps.smk import tracked_job
-from layermaps.worktime import work
+from layermaps.tracking import runlog
+from layermaps.data.download import MIRROR_ENV, fetch_dataset
+from layermaps.tracking.jobs import tracked_job
+from layermaps.tracking.worktime import work
 
 dataset = snakemake.wildcards.dataset
 # Mirrors are read from the config, not params, on purpose: a new mirror list must not rerun

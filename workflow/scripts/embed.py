@@ -1,10 +1,10 @@
 """Embed one source with one reducer (tracked; nested under the source's model run)."""
 
-from layermaps.smk import tracked_job
+from layermaps.tracking.jobs import tracked_job
 
 w, p = snakemake.wildcards, snakemake.params
 with tracked_job(snakemake, dataset=w.dataset, run_name=f"{w.reducer} {w.source}"):
-    from layermaps.embed_stage import embed_job
+    from layermaps.embed.stage import embed_job
 
     embed_job(reducer=w.reducer, settings=p.settings, seed=p.seed, threads=snakemake.params.threads,
               train_path=snakemake.input.train, test_path=snakemake.input.test,

@@ -1,10 +1,10 @@
 """The exact neighbour graph of one source (no MLflow run: the embeddings that read it log it)."""
 
-from layermaps.smk import tracked_job
+from layermaps.tracking.jobs import tracked_job
 
 w, p = snakemake.wildcards, snakemake.params
 with tracked_job(snakemake, dataset=w.dataset, mlflow=False):
-    from layermaps.embed_stage import neighbors_job
+    from layermaps.embed.stage import neighbors_job
 
     neighbors_job(k_train=p.k_train, k_test=p.k_test, threads=snakemake.threads,
                   train_path=snakemake.input.train, test_path=snakemake.input.test,

@@ -1,11 +1,11 @@
 """A model's grid of 2-D maps: rows raw / hidden layers, columns reducers (added to the
 model's training run)."""
 
-from layermaps.smk import tracked_job
+from layermaps.tracking.jobs import tracked_job
 
 w, p = snakemake.wildcards, snakemake.params
 with tracked_job(snakemake, dataset=w.dataset):
-    from layermaps.figures_stage import grid_job
+    from layermaps.figures.stage import grid_job
 
     grid_job(dataset=w.dataset, model=w.model, rows=list(p.rows), reducers=list(p.reducers),
              embedding_paths=list(snakemake.input.embeddings), score_paths=list(snakemake.input.scores),

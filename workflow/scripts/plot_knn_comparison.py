@@ -1,10 +1,10 @@
 """MNIST vs Fashion-MNIST kNN accuracy per source and reducer (a run in the summary experiment)."""
 
-from layermaps.smk import tracked_job
+from layermaps.tracking.jobs import tracked_job
 
 p = snakemake.params
 with tracked_job(snakemake, dataset="summary", run_name="figure knn mnist vs fashion"):
-    from layermaps.figures_stage import comparison_job
+    from layermaps.figures.stage import comparison_job
 
     comparison_job(datasets=list(p.datasets),
                    score_paths={"mnist": list(snakemake.input.mnist),

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from layermaps.datasets import prepare, save_npz
-from layermaps.smk import tracked_job
-from layermaps.worktime import work
+from layermaps.data.datasets import prepare, save_npz
+from layermaps.tracking.jobs import tracked_job
+from layermaps.tracking.worktime import work
 
 p = snakemake.params
 dataset = snakemake.wildcards.dataset
 with tracked_job(snakemake, dataset=dataset):
-    from layermaps.tracking import log_dataset
+    from layermaps.tracking.store import log_dataset
 
     with work("prepare"):
         arrays = prepare(Path(snakemake.input.files[0]).parent, dataset, train_size=p.train_size,

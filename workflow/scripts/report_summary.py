@@ -1,13 +1,13 @@
 """results/summary.md: kNN, model and sweep tables next to the seeds' numbers (a run in the
 summary experiment, with summary.md as its artifact)."""
 
-from layermaps import runlog
-from layermaps.smk import tracked_job
-from layermaps.worktime import work
+from layermaps.tracking import runlog
+from layermaps.tracking.jobs import tracked_job
+from layermaps.tracking.worktime import work
 
 p = snakemake.params
 with tracked_job(snakemake, dataset="summary", run_name="summary.md"):
-    from layermaps.summary_report import write_summary
+    from layermaps.figures.summary import write_summary
 
     with work("tables"):
         write_summary(snakemake.output.summary, datasets=list(p.datasets),

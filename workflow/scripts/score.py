@@ -1,10 +1,10 @@
 """kNN accuracy and trustworthiness of one embedding (added to the embedding's run)."""
 
-from layermaps.smk import tracked_job
+from layermaps.tracking.jobs import tracked_job
 
 w, p = snakemake.wildcards, snakemake.params
 with tracked_job(snakemake, dataset=w.dataset) as run:
-    from layermaps.embed_stage import score_job
+    from layermaps.embed.stage import score_job
 
     score_job(dataset=w.dataset, source=w.source, reducer=w.reducer, ks=p.k,
               trust_max=p.trust_max, trust_k=p.trust_k, seed=p.seed,

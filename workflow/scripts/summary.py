@@ -1,9 +1,9 @@
 """Gather every score of a dataset into knn_summary.csv (tracked)."""
 
-from layermaps import runlog
-from layermaps.embed_stage import summary_rows, write_csv
-from layermaps.smk import tracked_job
-from layermaps.worktime import work
+from layermaps.tracking import runlog
+from layermaps.embed.stage import summary_rows, write_csv
+from layermaps.tracking.jobs import tracked_job
+from layermaps.tracking.worktime import work
 
 with tracked_job(snakemake, dataset=snakemake.wildcards.dataset, run_name="knn summary"):
     with work("tables"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layermaps.idx import read_idx_gz
+from layermaps.data.idx import read_idx_gz
 
 FILES = ("train-images", "train-labels", "t10k-images", "t10k-labels")
 

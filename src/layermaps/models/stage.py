@@ -14,10 +14,10 @@ import mlflow
 import numpy as np
 
 from layermaps.atomic import atomic_path, write_text
-from layermaps.datasets import load_prepared, scaled
-from layermaps import training
-from layermaps.training import configure_threads
-from layermaps.worktime import work
+from layermaps.data.datasets import load_prepared, scaled
+from layermaps.models import training
+from layermaps.models.training import configure_threads
+from layermaps.tracking.worktime import work
 
 # configure_threads must run before any TensorFlow op; importing is fine.
 
@@ -50,7 +50,7 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     fit_rows, val_rows = training.select_training_rows(spec, data["fit_idx"], data["val_idx"])
     log(f"[train] {dataset}/{model_name}: {len(fit_rows)} training rows, {len(val_rows)} "
         f"validation rows, {spec['epochs']} epochs at most, {threads} thread(s)")
-    from layermaps.tracking import log_dataset
+    from layermaps.tracking.store import log_dataset
 
     log_dataset(dataset, data, source=str(Path(data_path).resolve()))
     x_fit, y_fit = scaled(x_train[fit_rows]), y_train[fit_rows]

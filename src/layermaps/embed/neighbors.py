@@ -6,7 +6,7 @@ search is exact (FAISS brute force, BLAS), so the graph is the same whatever the
 up to rounding of near-ties; distances of the chosen pairs are recomputed directly (the BLAS
 identity |x|^2 + |y|^2 - 2xy loses digits for close pairs) and each row re-sorted by them.
 
-The reducers that take a graph (layermaps.reducers: UMAP, openTSNE) read their own number of
+The reducers that take a graph (layermaps.embed.reducers: UMAP, openTSNE) read their own number of
 neighbours off the front of each row; `graph_sizes` says how many the configured reducers need.
 """
 
@@ -98,7 +98,7 @@ def build_graph(x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test
 def graph_sizes(reducers: dict) -> tuple[int, int]:
     """(k_train, k_test): the neighbours the configured reducers that take a graph need.
     (0, 0) when none of them does."""
-    from layermaps.reducers import REDUCERS
+    from layermaps.embed.reducers import REDUCERS
 
     needs = [REDUCERS[name].graph_needs(settings or {}) for name, settings in reducers.items()]
     needs = [n for n in needs if n is not None]

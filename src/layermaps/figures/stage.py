@@ -1,8 +1,6 @@
-"""The figure stage's jobs (called by workflow/scripts/plot_*.py inside an MLflow run) and the
-small helpers workflow/rules/figures.smk uses while building the DAG.
-
-Import cost matters here: figures.smk imports this module on every `snakemake -n`, so the
-module level imports only json/csv/numpy; matplotlib and MLflow are imported inside the jobs.
+"""The figure stage's jobs, called by workflow/scripts/plot_*.py inside an MLflow run (what
+they draw and where is planned by layermaps.planning). matplotlib and MLflow are imported
+inside the jobs.
 Every job reads files the earlier stages wrote (embeddings, scores, activations, metrics) and
 never trains or embeds anything itself.
 """
@@ -11,100 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-from layermaps.worktime import work
+from layermaps.tracking.worktime import work
 
-HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
 ARTIFACT_PATH = "figures"
-
-
-# ----------------------------------------------------------------------------- DAG helpers
-def choose_k(ks, wanted: int) -> tuple[int, str]:
-    """The k shown in grid/heatmap/sweep titles: `wanted` if configured, else the middle k.
-
-    Returns (k, note); the note says which k was used instead, or is empty.
-    """
-    ks = sorted(int(k) for k in ks)
-    if int(wanted) in ks:
-        return int(wanted), ""
-    k = ks[len(ks) // 2]
-    return k, f"k={wanted} is not among the configured k {ks}: the middle k={k} is shown"
-
-
-def varied_layer(key: str, spec: dict) -> str:
-    """The hidden layer a sweep's 2-D kNN accuracy is read from: the varied layer when the key
-    is hidden[i] (layer hidden{i+1}), else the model's last hidden layer."""
-    n = len(spec["hidden"])
-    m = HIDDEN_KEY_RE.fullmatch(str(key))
-    if m and int(m.group(1)) < n:
-        return f"hidden{int(m.group(1)) + 1}"
-    return f"hidden{n}"
-
-
-def sweep_plan(sweep_name: str, sweep: dict) -> dict:
-    """{"key": varied key path, "members": [{"value", "model", "layer"}, ...]} in config order."""
-    from layermaps.modelspec import expand_sweep
-
-    (key, values), = sweep["vary"].items()
-    models = expand_sweep(sweep_name, sweep)
-    return {"key": str(key),
-            "members": [{"value": value, "model": name, "layer": varied_layer(key, spec)}
-                        for value, (name, spec) in zip(values, models.items())]}
-
-
-def figure_models(setting, models) -> list[str]:
-    """The models that get per-model pictures: config figures.models ("all" or a list)."""
-    if setting == "all":
-        return list(models)
-    unknown = [m for m in setting if m not in models]
-    if unknown:
-        from layermaps.workflow_config import ConfigError
-
-        raise ConfigError(f"invalid config: figures.models names unknown model(s) "
-                          f"{', '.join(unknown)}. Models in this config: {', '.join(models) or 'none'}.")
-    return list(setting)
-
-
-def grid_rows(sources, model: str) -> list[str]:
-    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
-    return [s for s in sources if s == "raw" or s.startswith(f"{model}/")]
-
-
-def grid_models(models, sources) -> list[str]:
-    """The models (of `models`) that have a grid: those with at least one embedded layer."""
-    return [m for m in models if any(s.startswith(f"{m}/") for s in sources)]
-
-
-def sweep_sources(plan: dict, sources) -> list[str]:
-    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
-    return [s for s in (f"{m['model']}/{m['layer']}" for m in plan["members"]) if s in sources]
-
-
-def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_models,
-                 hidden_layers: dict, class_index: int, compared=("mnist", "fashion-mnist")) -> list[str]:
-    """Every figure, animation and report file of an experiment (README lists them)."""
-    out = []
-    for d in datasets:
-        figs = f"{results}/{d}/figures"
-        out += [f"{figs}/embeddings/{s}/{r}.png" for s in sources for r in reducers]
-        out += [f"{figs}/grid_{m}.png" for m in grid_models(figure_models, sources)]
-        out += [f"{figs}/knn_heatmap.png"] if sources else []
-        out += [f"{figs}/sweep_{s}.png" for s in sweeps]
-        for m in figure_models:
-            mf = f"{figs}/models/{m}"
-            out += [f"{mf}/training_curves.png", f"{mf}/confusion.png",
-                    f"{mf}/activations_class{class_index}.gif",
-                    f"{mf}/running_mean_class{class_index}.gif"]
-            for layer in hidden_layers[m]:
-                out += [f"{mf}/boxplots_{layer}.png", f"{mf}/pca_{layer}.png"]
-    if all(d in datasets for d in compared) and sources:
-        out.append(f"{results}/figures/knn_mnist_vs_fashion.png")
-    out.append(f"{results}/summary.md")
-    return out
 
 
 # ----------------------------------------------------------------------------- reading
@@ -144,13 +55,13 @@ def source_label(source: str) -> str:
 
 def log_figures(*paths) -> None:
     """Attach the written figures to the job's MLflow run, under figures/."""
-    from layermaps import runlog
+    from layermaps.tracking import runlog
 
     runlog.log_artifacts(*paths, artifact_path=ARTIFACT_PATH)
 
 
 def _save(fig, path, dpi) -> None:
-    from layermaps.plots import save_figure
+    from layermaps.figures.plots import save_figure
 
     save_figure(fig, path, dpi=dpi, tight=False)
 
@@ -159,8 +70,8 @@ def _save(fig, path, dpi) -> None:
 def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, data_path,
                   out_path, dpi: int, cmap: str, point_size: float, log=print) -> None:
     """One embedding: train and test side by side in the same coordinates, coloured by class."""
-    from layermaps.plots import embedding_figure
-    from layermaps.reducers import Embedding
+    from layermaps.figures.plots import embedding_figure
+    from layermaps.embed.reducers import Embedding
 
     emb = Embedding.load(embedding_path)
     with np.load(data_path, allow_pickle=False) as d:
@@ -186,8 +97,8 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
 
     embedding_paths are in row-major order: every reducer of rows[0], then of rows[1], ...
     """
-    from layermaps.plots import grid_figure
-    from layermaps.reducers import Embedding
+    from layermaps.figures.plots import grid_figure
+    from layermaps.embed.reducers import Embedding
 
     scores = load_scores(score_paths)
     with np.load(data_path, allow_pickle=False) as d:
@@ -217,7 +128,7 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
 def heatmap_job(*, dataset: str, score_paths, sources: list[str], reducers: list[str], k: int,
                 k_note: str, out_path, dpi: int, log=print) -> None:
     """kNN accuracy at one k: sources x (reducers + the unreduced ceiling)."""
-    from layermaps.plots import knn_heatmap
+    from layermaps.figures.plots import knn_heatmap
 
     scores = load_scores(score_paths)
     cols = list(reducers) + (["unreduced"] if any(r == "unreduced" for _, r in scores) else [])
@@ -232,7 +143,7 @@ def heatmap_job(*, dataset: str, score_paths, sources: list[str], reducers: list
 def comparison_job(*, datasets: list[str], score_paths: dict, sources: list[str],
                    reducers: list[str], k: int, k_note: str, out_path, dpi: int, log=print) -> None:
     """Grouped bars, one panel per reducer: each source's kNN accuracy, one bar per dataset."""
-    from layermaps.plots import comparison_bars
+    from layermaps.figures.plots import comparison_bars
 
     scores = {d: load_scores(score_paths[d]) for d in datasets}
     cols = list(reducers) + (["unreduced"] if any(
@@ -251,7 +162,7 @@ def comparison_job(*, datasets: list[str], score_paths: dict, sources: list[str]
 def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_paths,
               reducers: list[str], k: int, k_note: str, out_path, dpi: int, log=print) -> None:
     """Model accuracy and the varied layer's 2-D kNN accuracy against the varied value."""
-    from layermaps.plots import sweep_figure
+    from layermaps.figures.plots import sweep_figure
 
     metrics = {}
     for path in metrics_paths:
@@ -278,7 +189,7 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
 def training_figures_job(*, dataset: str, model: str, history_path, confusion_path, metrics_path,
                          out_curves, out_confusion, dpi: int, log=print) -> None:
     """Training curves and the test confusion matrix (class names) of one model."""
-    from layermaps.plots import confusion_heatmap, training_curves
+    from layermaps.figures.plots import confusion_heatmap, training_curves
 
     metrics = json.loads(Path(metrics_path).read_text())
     counts, names = read_confusion(confusion_path)
@@ -313,7 +224,7 @@ def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path
                         out_activations, out_running, log=print) -> dict:
     """SEEDS.md A's pictures: (1) test images of one class beside each hidden layer's activations
     as bars; (2) the running mean of each hidden layer over the first 1..n_running images."""
-    from layermaps.plots import activation_frames, running_mean_frames, save_gif
+    from layermaps.figures.plots import activation_frames, running_mean_frames, save_gif
 
     rows, images, names = class_rows(data_path, class_index)
     name = names[class_index]
@@ -343,7 +254,7 @@ def hidden_layer_job(*, dataset: str, model: str, layer: str, acts_path, output_
                      log=print) -> None:
     """SEEDS.md B's pictures of one hidden layer on the test set: its first units' activations
     grouped by predicted class, and the PCA of the layer in 2-D and 3-D."""
-    from layermaps.plots import pca_figure, unit_boxplots
+    from layermaps.figures.plots import pca_figure, unit_boxplots
 
     acts = np.load(acts_path)
     predicted = np.argmax(np.load(output_path), axis=1)

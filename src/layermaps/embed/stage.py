@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from layermaps import runlog
+from layermaps.tracking import runlog
 from layermaps.atomic import atomic_path, write_text
-from layermaps.worktime import work
+from layermaps.tracking.worktime import work
 
 SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
                    "trustworthiness", "fit_seconds", "transform_seconds"]
@@ -43,7 +43,7 @@ def load_source(train_path, test_path, data_path, *, fit_rows: bool = True) -> t
 def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_path, data_path,
                   out_path, log=print):
     """The source's exact neighbour graph, read by the embed jobs of UMAP and t-SNE."""
-    from layermaps.neighbors import build_graph
+    from layermaps.embed.neighbors import build_graph
 
     x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
     log(f"[neighbors] exact {k_train} nearest neighbours of {x_fit.shape[0]} x {x_fit.shape[1]} "
@@ -58,8 +58,8 @@ def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_p
 def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
               data_path, out_path, graph_path=None, log=print):
     """Embed one source; `graph_path` is given for the reducers that read the shared graph."""
-    from layermaps.neighbors import NeighborGraph
-    from layermaps.reducers import embed
+    from layermaps.embed.neighbors import NeighborGraph
+    from layermaps.embed.reducers import embed
 
     x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
     graph = NeighborGraph.load(graph_path) if graph_path else None
@@ -86,8 +86,8 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
 def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, trust_k: int,
               seed: int, embedding_path, train_path, test_path, data_path, out_path, run_id: str,
               log=print) -> dict:
-    from layermaps.reducers import Embedding
-    from layermaps.scoring import knn_accuracy, trustworthiness_subsample
+    from layermaps.embed.reducers import Embedding
+    from layermaps.embed.scoring import knn_accuracy, trustworthiness_subsample
 
     emb = Embedding.load(embedding_path)
     _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path, fit_rows=False)
@@ -114,7 +114,7 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
 def ceiling_job(*, dataset: str, source: str, ks, train_path, test_path, data_path, out_path,
                 log=print) -> dict:
     """kNN accuracy in the unreduced space: the ceiling a 2-D map is compared with."""
-    from layermaps.scoring import knn_accuracy
+    from layermaps.embed.scoring import knn_accuracy
 
     x_fit, y_fit, x_test, y_test = load_source(train_path, test_path, data_path)
     with work("knn"):

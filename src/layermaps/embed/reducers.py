@@ -9,14 +9,14 @@ distance-weighted mean of the 2-D positions of its k nearest training rows (indu
 No code path fits a reducer on the test rows alone: that gives two unrelated coordinate systems.
 
 Neighbours: UMAP and openTSNE read their k-NN graph (and the test rows' neighbours) from a
-shared exact graph when one is given (layermaps.neighbors), instead of each running its own
+shared exact graph when one is given (layermaps.embed.neighbors), instead of each running its own
 approximate search of the same rows. TriMAP and PaCMAP keep their own search: both first
 project inputs wider than 100 columns onto 100 principal components and look for neighbours
 there (most sources here are wider), so a graph of the source's own space would change what
 they compute; TriMAP's default mode also embeds train and test rows together.
 
 Adding a reducer = one `Reducer` subclass + one entry in `REDUCERS`. Heavy libraries are
-imported inside the classes so that `import layermaps.reducers` stays cheap.
+imported inside the classes so that `import layermaps.embed.reducers` stays cheap.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class TSNEReducer(Reducer):
 
 @dataclass
 class SharedNeighbors:
-    """A shared neighbour graph (layermaps.neighbors.NeighborGraph) with the test rows whose
+    """A shared neighbour graph (layermaps.embed.neighbors.NeighborGraph) with the test rows whose
     neighbours it holds: what a library asks when it places new rows is checked against them."""
 
     graph: object
@@ -484,7 +484,7 @@ def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
     effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
     non-constant columns, zero-padded to 2-D). Both are inductive. Otherwise policy "fit".
 
-    `graph` (layermaps.neighbors.NeighborGraph of these rows) is used by the reducers that take
+    `graph` (layermaps.embed.neighbors.NeighborGraph of these rows) is used by the reducers that take
     one (`Reducer.graph_needs`) and ignored by the others.
     """
     if name not in REDUCERS:

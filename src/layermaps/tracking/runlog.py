@@ -5,7 +5,7 @@ model's). Importing MLflow and opening the store would cost such a job three to 
 against well under a second of work, paid by hundreds of jobs. So these jobs write what they
 log to a record under the state directory's pending/ folder, and the workflow's main process
 applies every pending record with one MLflow client when it starts and when it ends
-(`layermaps.tracking.apply_pending`). A job that dies before writing its record logs nothing
+(`layermaps.tracking.store.apply_pending`). A job that dies before writing its record logs nothing
 it did not also leave on disk; a record left by a killed workflow is applied by the next one.
 
 Stage code logs through `log_metrics`, `log_dict`, `log_artifacts` and `set_tags` alike:
@@ -25,13 +25,12 @@ import uuid
 from pathlib import Path
 
 STATE_ENV = "LAYERMAPS_STATE_DIR"
-STATE_DIR = ".layermaps"  # the state folder's name under the results folder (common.smk)
 INVOCATION_ENV = "LAYERMAPS_INVOCATION_ID"
 COMMIT_ENV = "LAYERMAPS_GIT_COMMIT"  # computed once per workflow invocation by the Snakefile
 JOB_TAG = "layermaps.job"
 OUTPUTS_TAG = "layermaps.outputs"
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # src/layermaps/tracking/runlog.py
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, str]:

@@ -6,7 +6,7 @@ Every script under workflow/scripts does
         ...library calls...
 so each job logs to its `log:` file, gets one MLflow run (nested under its upstream run when
 the rule names a `parent_run` input) and writes its run id to the `run_id` output, or adds to
-the run named by a `resume_run` input; and leaves a timing record (layermaps.worktime).
+the run named by a `resume_run` input; and leaves a timing record (layermaps.tracking.worktime).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
 
     Named inputs with a meaning here: `parent_run` (a run-id file: the new run nests under
     it) and `resume_run` (a run-id file: add to that run instead of starting one; such a job
-    records what it logs without importing MLflow, see layermaps.runlog). With mlflow=False
+    records what it logs without importing MLflow, see layermaps.tracking.runlog). With mlflow=False
     the job has no run at all (its consumers log what it made); the rest is the same.
     """
     # Before any numerical library is imported: the job's threads reach their pools. A rule
@@ -65,8 +65,8 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
     # Snakemake lowers `threads` to --cores): then it is the same under any --cores.
     threads = getattr(snakemake.params, "threads", snakemake.threads)
     set_thread_env(threads)
-    from layermaps.runlog import STATE_ENV, deferred_run, read_run_id
-    from layermaps.worktime import write_job_record
+    from layermaps.tracking.runlog import STATE_ENV, deferred_run, read_run_id
+    from layermaps.tracking.worktime import write_job_record
 
     inputs = dict(snakemake.input.items())
     outputs = dict(snakemake.output.items())
@@ -82,7 +82,7 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 run = deferred_run(run_id=read_run_id(inputs["resume_run"]),
                                    state_dir=os.environ[STATE_ENV], **common)
             else:
-                from layermaps.tracking import job_run
+                from layermaps.tracking.store import job_run
 
                 parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
                 run = job_run(experiment=experiment_name(dataset), run_id_file=outputs.get("run_id"),

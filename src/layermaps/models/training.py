@@ -1,6 +1,6 @@
 """The TensorFlow side: build, train, evaluate a spec'd MLP and extract its layer activations.
 
-Specs come from `layermaps.modelspec` (validated there, before TensorFlow is imported).
+Specs come from `layermaps.models.spec` (validated there, before TensorFlow is imported).
 Call `configure_threads` before anything else touches TensorFlow.
 """
 
@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from layermaps.modelspec import ModelSpecError, normalize_model  # noqa: E402
+from layermaps.models.spec import ModelSpecError, normalize_model  # noqa: E402
 
 __all__ = [
     "TrainResult", "TrainingDiverged", "activation_layer_names", "build_model",

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from layermaps.atomic import write_text
-from layermaps.runlog import JOB_TAG, OUTPUTS_TAG, flatten, job_key, job_tags
+from layermaps.tracking.runlog import JOB_TAG, OUTPUTS_TAG, flatten, job_key, job_tags
 
 # Environment variables the Snakefile sets for every job (envvars:), never params: a value
 # that changes per invocation in params: would rerun every job every time.
@@ -93,7 +93,7 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
 
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
     name their upstream run (parent_run_id) and a failed job leaves no id behind. (Jobs that
-    add to another job's run do not come here: layermaps.runlog.deferred_run.)
+    add to another job's run do not come here: layermaps.tracking.runlog.deferred_run.)
     """
     if os.environ.pop("MLFLOW_RUN_ID", None):
         log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
@@ -139,7 +139,7 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
 
 
 def apply_pending(state_dir: str | Path, log=print) -> int:
-    """Log every pending record (layermaps.runlog) to its run, oldest first; -> records applied.
+    """Log every pending record (layermaps.tracking.runlog) to its run, oldest first; -> records applied.
 
     A record whose run is gone (deleted, or superseded by a rerun of its upstream job) is
     dropped with a line in the log: the files it describes were remade for the new run.

@@ -16,8 +16,8 @@ import zlib
 from pathlib import Path
 
 from layermaps.atomic import atomic_path
-from layermaps.datasets import FILES, Dataset, get_dataset
-from layermaps.idx import IdxError, parse_idx
+from layermaps.data.datasets import FILES, Dataset, get_dataset
+from layermaps.data.idx import IdxError, parse_idx
 
 MIRROR_ENV = "LAYERMAPS_DATA_MIRROR"
 

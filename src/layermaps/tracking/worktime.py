@@ -1,7 +1,7 @@
 """Where a run's time goes: seconds inside the libraries' own work against wall time x cores.
 
 Stage code wraps each piece of library work (Keras fit, a reducer's fit and transform, kNN
-scoring, drawing) in `with work("fit"):`. `layermaps.smk.tracked_job` writes one job record
+scoring, drawing) in `with work("fit"):`. `layermaps.tracking.jobs.tracked_job` writes one job record
 at the end of every job; the workflow's main process writes one invocation record when it ends
 (its wall time, cores and its own CPU time). `python -m layermaps.measured` reads them:
 
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from layermaps.runlog import INVOCATION_ENV, STATE_ENV
+from layermaps.tracking.runlog import INVOCATION_ENV, STATE_ENV
 
 # Libraries whose import alone costs a job a second or more: a job record lists which it
 # loaded, so a test can hold a job to its budget without timing it (no TensorFlow outside

@@ -1,0 +1,1 @@
+"""Models stage: model specs from config, Keras training, and the train and activations jobs."""

@@ -1,0 +1,107 @@
+"""What a configured experiment makes, decided while Snakemake builds the DAG: the embedded
+sources, the sweeps' members, the k shown in figures, and the list of every figure.
+
+Cheap on purpose: the rules import it on every `snakemake -n` (no numpy, matplotlib or MLflow).
+"""
+
+from __future__ import annotations
+
+import re
+
+from layermaps.models.spec import expand_sweep, layer_names
+from layermaps.paths import Paths
+
+HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
+COMPARED = ("mnist", "fashion-mnist")  # the seeds' comparison question (SEEDS.md A)
+
+
+def embedded_sources(embed: dict, models: dict) -> list[str]:
+    """What gets embedded (config `embed:`): raw pixels and the chosen layers of the chosen
+    models, as `raw` and `{model}/{layer}`."""
+    chosen = models if embed["models"] == "all" else embed["models"]
+    layers = embed["layers"]
+    out = ["raw"] if embed["raw"] else []
+    for model in chosen:
+        names = layer_names(models[model])
+        out += [f"{model}/{l}" for l in names if (l != "output" if layers == "all" else l in layers)]
+    return out
+
+
+def choose_k(ks, wanted: int) -> tuple[int, str]:
+    """The k shown in grid/heatmap/sweep titles: `wanted` if configured, else the middle k.
+
+    Returns (k, note); the note says which k was used instead, or is empty.
+    """
+    ks = sorted(int(k) for k in ks)
+    if int(wanted) in ks:
+        return int(wanted), ""
+    k = ks[len(ks) // 2]
+    return k, f"k={wanted} is not among the configured k {ks}: the middle k={k} is shown"
+
+
+def varied_layer(key: str, spec: dict) -> str:
+    """The hidden layer a sweep's 2-D kNN accuracy is read from: the varied layer when the key
+    is hidden[i] (layer hidden{i+1}), else the model's last hidden layer."""
+    n = len(spec["hidden"])
+    m = HIDDEN_KEY_RE.fullmatch(str(key))
+    if m and int(m.group(1)) < n:
+        return f"hidden{int(m.group(1)) + 1}"
+    return f"hidden{n}"
+
+
+def sweep_plan(sweep_name: str, sweep: dict) -> dict:
+    """{"key": varied key path, "members": [{"value", "model", "layer"}, ...]} in config order."""
+    (key, values), = sweep["vary"].items()
+    models = expand_sweep(sweep_name, sweep)
+    return {"key": str(key),
+            "members": [{"value": value, "model": name, "layer": varied_layer(key, spec)}
+                        for value, (name, spec) in zip(values, models.items())]}
+
+
+def figure_models(setting, models) -> list[str]:
+    """The models that get per-model pictures: config figures.models ("all" or a list)."""
+    if setting == "all":
+        return list(models)
+    unknown = [m for m in setting if m not in models]
+    if unknown:
+        from layermaps.config import ConfigError
+
+        raise ConfigError(f"invalid config: figures.models names unknown model(s) "
+                          f"{', '.join(unknown)}. Models in this config: {', '.join(models) or 'none'}.")
+    return list(setting)
+
+
+def grid_rows(sources, model: str) -> list[str]:
+    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
+    return [s for s in sources if s == "raw" or s.startswith(f"{model}/")]
+
+
+def grid_models(models, sources) -> list[str]:
+    """The models (of `models`) that have a grid: those with at least one embedded layer."""
+    return [m for m in models if any(s.startswith(f"{m}/") for s in sources)]
+
+
+def sweep_sources(plan: dict, sources) -> list[str]:
+    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
+    return [s for s in (f"{m['model']}/{m['layer']}" for m in plan["members"]) if s in sources]
+
+
+def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_models,
+                 hidden_layers: dict, class_index: int, compared=COMPARED) -> list[str]:
+    """Every figure, animation and report file of an experiment (README lists them)."""
+    at, out = Paths(results), []
+    for d in datasets:
+        out += [at.embedding_figure(d, s, r) for s in sources for r in reducers]
+        out += [at.figure(d, f"grid_{m}.png") for m in grid_models(figure_models, sources)]
+        out += [at.figure(d, "knn_heatmap.png")] if sources else []
+        out += [at.figure(d, f"sweep_{s}.png") for s in sweeps]
+        for m in figure_models:
+            out += [at.model_figure(d, m, name) for name in (
+                "training_curves.png", "confusion.png", f"activations_class{class_index}.gif",
+                f"running_mean_class{class_index}.gif")]
+            for layer in hidden_layers[m]:
+                out += [at.model_figure(d, m, f"boxplots_{layer}.png"), at.model_figure(d, m, f"pca_{layer}.png")]
+    if all(d in datasets for d in compared) and sources:
+        out.append(at.comparison_figure())
+    out.append(at.summary())
+    return out

@@ -1,0 +1,1 @@
+"""Tracking: MLflow runs of jobs (jobs, store), deferred records (runlog), job timing (worktime)."""
