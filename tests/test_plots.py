@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from layermaps.config import ConfigError
+from layermaps.embed.records import Score
 from layermaps.figures import plots
 from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
 from layermaps.figures.summary import SEED_REFERENCE, seed_knn, write_summary
@@ -230,11 +231,10 @@ def test_readers(tmp_path):
 def score_json(path, dataset, source, reducer, accs=None):
     accs = accs or {3: 0.9, 5: 0.91, 10: 0.92}
     model, _, layer = source.partition("/")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "dataset": dataset, "source": source, "model": model if layer else "raw",
-        "layer": layer or "raw", "reducer": reducer, "trustworthiness": 0.8,
-        "knn": {f"k{k}": {"k": k, "accuracy": a, "per_class": {}} for k, a in accs.items()}}))
+    Score(dataset=dataset, source=source, model=model if layer else "raw", layer=layer or "raw",
+          reducer=reducer, protocol="inductive", policy="fit", trustworthiness=0.8, fit_seconds=1.0,
+          transform_seconds=0.5,
+          knn={f"k{k}": {"k": k, "accuracy": a, "per_class": {}} for k, a in accs.items()}).save(path)
     return path
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from layermaps.embed.records import Score
 from layermaps.figures.summary import knn_section, model_section, sweep_section
 from layermaps.models.spec import all_models
 from layermaps.paths import Paths
@@ -28,14 +29,14 @@ def job_cost(jobs: dict, rule: str, **wildcards) -> dict | None:
     return {"s": record["wall"], "max_rss": record["max_rss_mb"]} if record else None
 
 
-def cost_section(jobs: dict, dataset: str, scores: list[dict]) -> list[str]:
+def cost_section(jobs: dict, dataset: str, scores: list[Score]) -> list[str]:
     rows = []
-    for s in sorted(scores, key=lambda s: (s["source"], s["reducer"])):
-        if s["reducer"] == "unreduced":
+    for s in sorted(scores, key=lambda s: s.key):
+        if s.reducer == "unreduced":
             continue
-        b = job_cost(jobs, "embed", dataset=dataset, source=s["source"], reducer=s["reducer"])
-        rows.append(f"| {s['source']} | {s['reducer']} | {s['policy']} | {s['protocol']} | "
-                    f"{s['fit_seconds']:.1f} | {s['transform_seconds']:.1f} | "
+        b = job_cost(jobs, "embed", dataset=dataset, source=s.source, reducer=s.reducer)
+        rows.append(f"| {s.source} | {s.reducer} | {s.policy} | {s.protocol} | "
+                    f"{s.fit_seconds:.1f} | {s.transform_seconds:.1f} | "
                     + (f"{b['s']:.0f} | {b['max_rss']:.0f} |" if b else "- | - |"))
     head = ["| source | reducer | policy | protocol | fit s | transform s | job s | peak MB |",
             "|---|---|---|---|---|---|---|---|"]
@@ -80,10 +81,9 @@ def efficiency_section(results: Path, invocation: str | None = None) -> list[str
             "|---|---|---|---|---|---|---|", *rows, ""]
 
 
-def read_scores(results: Path) -> dict[tuple, dict]:
+def read_scores(results: Path) -> dict[tuple[str, str, str], Score]:
     """Every score record under a results folder, by (dataset, source, reducer)."""
-    records = (json.loads(p.read_text()) for p in Paths(results).all_scores())
-    return {(s["dataset"], s["source"], s["reducer"]): s for s in records}
+    return {(s.dataset, *s.key): s for s in map(Score.load, Paths(results).all_scores())}
 
 
 def comparison_section(results: Path, other: Path, tolerance: float) -> list[str]:
@@ -92,13 +92,12 @@ def comparison_section(results: Path, other: Path, tolerance: float) -> list[str
     shared = sorted(set(mine) & set(theirs), key=lambda key: (key[0], key[1] != "raw", key[1], key[2]))
     if not shared:
         return [f"no map was scored in both {results} and {other}"]
-    ks = sorted({int(k[1:]) for key in shared for k in mine[key]["knn"]} &
-                {int(k[1:]) for key in shared for k in theirs[key]["knn"]})
+    ks = sorted({k for key in shared for k in mine[key].ks} & {k for key in shared for k in theirs[key].ks})
     rows, moved, largest = [], 0, 0.0
     for key in shared:
         cells = []
         for k in ks:
-            a, b = (mine[key]["knn"][f"k{k}"]["accuracy"], theirs[key]["knn"][f"k{k}"]["accuracy"])
+            a, b = mine[key].accuracy(k), theirs[key].accuracy(k)
             delta = a - b
             largest = max(largest, abs(delta))
             flag = abs(delta) > tolerance
@@ -122,7 +121,7 @@ def report(results: Path, config: dict) -> str:
         scores = [s for key, s in sorted(read_scores(results).items()) if key[0] == dataset]
         metrics = {m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
                    for m in models if Path(at.model_file(dataset, m, "metrics.json")).is_file()}
-        sources = sorted({s["source"] for s in scores}, key=lambda s: (s != "raw", s))
+        sources = sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
         lines += job_cost_section(results, jobs, dataset, list(metrics))
         if scores:

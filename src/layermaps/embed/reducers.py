@@ -21,29 +21,13 @@ imported inside the classes so that `import layermaps.embed.reducers` stays chea
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from layermaps.atomic import NpzRecord
-
-
-@dataclass
-class Embedding(NpzRecord):
-    train: np.ndarray  # (n_train, 2) float32
-    test: np.ndarray  # (n_test, 2) float32, same coordinates as train
-    protocol: str  # "inductive" | "transductive"
-    policy: str  # "fit" | "identity" | "constant"
-    fit_seconds: float
-    transform_seconds: float
-    input_dim: int  # columns in
-    effective_dim: int  # non-constant columns (on train)
-    reducer: str = ""
+from layermaps.embed.records import Embedding
 
 
 # --------------------------------------------------------------------------- helpers

@@ -8,13 +8,12 @@ on: 50,000 of 60,000 on the full data) and every test row is placed in the same 
 from __future__ import annotations
 
 import csv
-import json
-from pathlib import Path
 
 import numpy as np
 
 from layermaps.tracking import runlog
-from layermaps.atomic import atomic_path, write_text
+from layermaps.atomic import atomic_path
+from layermaps.embed.records import Embedding, Score
 from layermaps.tracking.worktime import work
 
 SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
@@ -85,8 +84,7 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
 
 def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, trust_k: int,
               seed: int, embedding_path, train_path, test_path, data_path, out_path, run_id: str,
-              log=print) -> dict:
-    from layermaps.embed.reducers import Embedding
+              log=print) -> Score:
     from layermaps.embed.scoring import knn_accuracy, trustworthiness_subsample
 
     emb = Embedding.load(embedding_path)
@@ -97,22 +95,21 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
         trust = trustworthiness_subsample(x_test, emb.test, n_max=trust_max, n_neighbors=trust_k,
                                           seed=seed)
     model, layer = split_source(source)
-    scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
-              "reducer": reducer, "protocol": emb.protocol, "policy": emb.policy, "knn": knn,
-              "trustworthiness": trust, "fit_seconds": emb.fit_seconds,
-              "transform_seconds": emb.transform_seconds, "n_train": len(emb.train),
-              "n_test": len(emb.test), "mlflow_run_id": run_id}
-    write_text(out_path, json.dumps(scores, indent=1) + "\n")
-    runlog.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()}
+    score = Score(dataset=dataset, source=source, model=model, layer=layer, reducer=reducer,
+                  protocol=emb.protocol, policy=emb.policy, knn=knn, trustworthiness=trust,
+                  fit_seconds=emb.fit_seconds, transform_seconds=emb.transform_seconds,
+                  n_train=len(emb.train), n_test=len(emb.test), mlflow_run_id=run_id)
+    score.save(out_path)
+    runlog.log_metrics({f"knn_accuracy_k{k}": score.accuracy(k) for k in score.ks}
                        | {"trustworthiness": trust})
-    runlog.log_dict(scores, "scores.json")
+    runlog.log_dict(score.to_dict(), "scores.json")
     log(f"[score] {source} {reducer}: " + ", ".join(
-        f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()) + f", trustworthiness {trust:.4f}")
-    return scores
+        f"k={k} {score.accuracy(k):.4f}" for k in score.ks) + f", trustworthiness {trust:.4f}")
+    return score
 
 
 def ceiling_job(*, dataset: str, source: str, ks, train_path, test_path, data_path, out_path,
-                log=print) -> dict:
+                log=print) -> Score:
     """kNN accuracy in the unreduced space: the ceiling a 2-D map is compared with."""
     from layermaps.embed.scoring import knn_accuracy
 
@@ -120,26 +117,26 @@ def ceiling_job(*, dataset: str, source: str, ks, train_path, test_path, data_pa
     with work("knn"):
         knn = knn_accuracy(x_fit, y_fit, x_test, y_test, ks=ks)
     model, layer = split_source(source)
-    scores = {"dataset": dataset, "source": source, "model": model, "layer": layer,
-              "reducer": "unreduced", "protocol": "none", "policy": f"{x_fit.shape[1]}-d",
-              "knn": knn, "trustworthiness": 1.0, "fit_seconds": 0.0, "transform_seconds": 0.0}
-    write_text(out_path, json.dumps(scores, indent=1) + "\n")
-    runlog.log_metrics({f"knn_accuracy_k{v['k']}": v["accuracy"] for v in knn.values()})
-    log(f"[ceiling] {source}: " + ", ".join(f"k={v['k']} {v['accuracy']:.4f}" for v in knn.values()))
-    return scores
+    score = Score(dataset=dataset, source=source, model=model, layer=layer, reducer="unreduced",
+                  protocol="none", policy=f"{x_fit.shape[1]}-d", knn=knn, trustworthiness=1.0,
+                  fit_seconds=0.0, transform_seconds=0.0)
+    score.save(out_path)
+    runlog.log_metrics({f"knn_accuracy_k{k}": score.accuracy(k) for k in score.ks})
+    log(f"[ceiling] {source}: " + ", ".join(f"k={k} {score.accuracy(k):.4f}" for k in score.ks))
+    return score
 
 
 def summary_rows(score_paths) -> list[dict]:
+    """One row per score file and k (knn_summary.csv)."""
     rows = []
-    for path in score_paths:
-        s = json.loads(Path(path).read_text())
-        for v in s["knn"].values():
-            rows.append({"dataset": s["dataset"], "model": s["model"], "layer": s["layer"],
-                         "reducer": s["reducer"], "protocol": s["protocol"], "policy": s["policy"],
-                         "k": v["k"], "accuracy": round(v["accuracy"], 6),
-                         "trustworthiness": round(s["trustworthiness"], 6),
-                         "fit_seconds": round(s["fit_seconds"], 3),
-                         "transform_seconds": round(s["transform_seconds"], 3)})
+    for s in map(Score.load, score_paths):
+        for k in s.ks:
+            rows.append({"dataset": s.dataset, "model": s.model, "layer": s.layer,
+                         "reducer": s.reducer, "protocol": s.protocol, "policy": s.policy,
+                         "k": k, "accuracy": round(s.accuracy(k), 6),
+                         "trustworthiness": round(s.trustworthiness, 6),
+                         "fit_seconds": round(s.fit_seconds, 3),
+                         "transform_seconds": round(s.transform_seconds, 3)})
     return rows
 
 

@@ -13,28 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from layermaps.embed.records import Embedding, accuracy_at, load_scores
 from layermaps.tracking.worktime import work
 
 ARTIFACT_PATH = "figures"
 
 
 # ----------------------------------------------------------------------------- reading
-def load_scores(paths) -> dict[tuple[str, str], dict]:
-    """(source, reducer) -> the score json written by the score or ceiling job."""
-    out = {}
-    for path in paths:
-        s = json.loads(Path(path).read_text())
-        out[(s["source"], s["reducer"])] = s
-    return out
-
-
-def knn_at(scores: dict | None, k: int) -> float:
-    if scores is None:
-        return float("nan")
-    entry = scores["knn"].get(f"k{k}")
-    return float(entry["accuracy"]) if entry else float("nan")
-
-
 def read_history(path) -> dict[str, list[float]]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -71,7 +56,6 @@ def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, da
                   out_path, dpi: int, cmap: str, point_size: float, log=print) -> None:
     """One embedding: train and test side by side in the same coordinates, coloured by class."""
     from layermaps.figures.plots import embedding_figure
-    from layermaps.embed.reducers import Embedding
 
     emb = Embedding.load(embedding_path)
     with np.load(data_path, allow_pickle=False) as d:
@@ -98,7 +82,6 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
     embedding_paths are in row-major order: every reducer of rows[0], then of rows[1], ...
     """
     from layermaps.figures.plots import grid_figure
-    from layermaps.embed.reducers import Embedding
 
     scores = load_scores(score_paths)
     with np.load(data_path, allow_pickle=False) as d:
@@ -112,7 +95,7 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
     for source in rows:
         row = []
         for reducer in reducers:
-            acc = knn_at(scores.get((source, reducer)), k)
+            acc = accuracy_at(scores.get((source, reducer)), k)
             row.append({"xy": Embedding.load(next(paths)).test, "labels": y_test,
                         "title": f"{reducer}: kNN@{k} = {acc:.4f}"})
         panels.append(row)
@@ -132,7 +115,7 @@ def heatmap_job(*, dataset: str, score_paths, sources: list[str], reducers: list
 
     scores = load_scores(score_paths)
     cols = list(reducers) + (["unreduced"] if any(r == "unreduced" for _, r in scores) else [])
-    values = [[knn_at(scores.get((s, r)), k) for r in cols] for s in sources]
+    values = [[accuracy_at(scores.get((s, r)), k) for r in cols] for s in sources]
     title = f"{dataset}: kNN accuracy at k={k} of the test points" + (f"\n({k_note})" if k_note else "")
     with work("draw"):
         _save(knn_heatmap(values, [source_label(s) for s in sources], cols, title), out_path, dpi)
@@ -148,7 +131,7 @@ def comparison_job(*, datasets: list[str], score_paths: dict, sources: list[str]
     scores = {d: load_scores(score_paths[d]) for d in datasets}
     cols = list(reducers) + (["unreduced"] if any(
         r == "unreduced" for d in datasets for _, r in scores[d]) else [])
-    panels = {r: {d: [knn_at(scores[d].get((s, r)), k) for s in sources] for d in datasets}
+    panels = {r: {d: [accuracy_at(scores[d].get((s, r)), k) for s in sources] for d in datasets}
               for r in cols}
     title = (f"kNN accuracy at k={k}: {' vs '.join(datasets)}, per source and reducer"
              + (f"\n({k_note})" if k_note else ""))
@@ -173,7 +156,7 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
            for split in ("train", "val", "test")}
     knn = {}
     for r in list(reducers) + ["unreduced"]:
-        vals = [knn_at(scores.get((f"{m['model']}/{m['layer']}", r)), k) for m in members]
+        vals = [accuracy_at(scores.get((f"{m['model']}/{m['layer']}", r)), k) for m in members]
         if not all(np.isnan(vals)):
             knn[r] = vals
     layers = sorted({m["layer"] for m in members})

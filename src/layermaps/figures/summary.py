@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from layermaps.atomic import write_text
+from layermaps.embed.records import Score
 
 # The seeds' reference numbers, copied from SEEDS.md (../shared/SEEDS.md), sections A and B.
 # They were measured on the full data (60,000 / 10,000) with the settings in config.yaml;
@@ -90,8 +91,8 @@ def seed_sweep(dataset: str, sweep: str, value) -> str:
     return f"{train:.3f} / {val:.3f} / {test:.3f}" + (f" ({note})" if note else "")
 
 
-def knn_section(dataset: str, scores: list[dict], ks, sources: list[str], reducers: list[str]) -> list[str]:
-    by_key = {(s["source"], s["reducer"]): s for s in scores}
+def knn_section(dataset: str, scores: list[Score], ks, sources: list[str], reducers: list[str]) -> list[str]:
+    by_key = {s.key: s for s in scores}
     cols = list(reducers) + ["unreduced"]
     rows = []
     for source in sources:
@@ -99,8 +100,8 @@ def knn_section(dataset: str, scores: list[dict], ks, sources: list[str], reduce
             s = by_key.get((source, reducer))
             if s is None:
                 continue
-            accs = [_f(s["knn"].get(f"k{k}", {}).get("accuracy")) for k in ks]
-            trust = "-" if reducer == "unreduced" else _f(s.get("trustworthiness"))
+            accs = [_f(s.accuracy(k)) for k in ks]
+            trust = "-" if reducer == "unreduced" else _f(s.trustworthiness)
             rows.append([source, reducer, *accs, trust, seed_knn(dataset, source, reducer, ks)])
     header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
               "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
@@ -118,9 +119,9 @@ def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list
     return [f"### {dataset}", "", *_table(header, rows), ""]
 
 
-def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[dict],
+def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[Score],
                   reducers: list[str], k: int) -> list[str]:
-    by_key = {(s["source"], s["reducer"]): s for s in scores}
+    by_key = {s.key: s for s in scores}
     cols = [r for r in list(reducers) + ["unreduced"]
             if any((f"{m['model']}/{m['layer']}", r) in by_key for m in plan["members"])]
     rows = []
@@ -129,7 +130,7 @@ def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict]
         knn = []
         for r in cols:
             s = by_key.get((f"{m['model']}/{m['layer']}", r))
-            knn.append(_f(s["knn"].get(f"k{k}", {}).get("accuracy")) if s else "-")
+            knn.append(_f(s.accuracy(k)) if s else "-")
         rows.append([m["value"], m["model"], mt.get("epochs_run", "-"), _f(mt.get("train_accuracy")),
                      _f(mt.get("val_accuracy")), _f(mt.get("test_accuracy")), *knn,
                      seed_sweep(dataset, sweep, m["value"])])
@@ -145,9 +146,8 @@ def write_summary(out_path, *, datasets: list[str], score_paths, metrics_paths, 
     name their dataset, a metrics file sits at {dataset}/models/{model}/metrics.json)."""
     ks = sorted(int(k) for k in ks)
     scores = {d: [] for d in datasets}
-    for p in score_paths:
-        s = json.loads(Path(p).read_text())
-        scores.setdefault(s["dataset"], []).append(s)
+    for s in map(Score.load, score_paths):
+        scores.setdefault(s.dataset, []).append(s)
     metrics = {d: {} for d in datasets}
     for p in metrics_paths:
         p = Path(p)
