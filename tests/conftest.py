@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from layermaps.data.datasets import load_raw
+from layermaps.embed.reducers import REDUCERS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAYERMAPS_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -121,13 +122,7 @@ def run_snakemake():
 
 # ---- one tiny run shared by the workflow tests ----------------------------------------------
 # Read-only tests inspect `tiny_run`; tests that change something take `tiny_run_copy`.
-TINY_REDUCERS = {
-    "pca": {},
-    "tsne": {"n_iter": 250, "early_exaggeration_iter": 125},
-    "umap": {"n_epochs": 100},
-    "trimap": {"n_iters": 100},
-    "pacmap": {"num_iters": [50, 50, 100]},
-}
+TINY_REDUCERS = {name: dict(cls.small_settings) for name, cls in REDUCERS.items()}
 TINY_SOURCES = ["raw", "seed_mlp/hidden2", "msds_w1/hidden2"]  # msds_w1/hidden2: a 1-unit layer
 TINY_K = [3, 5, 10]
 TINY_CONFIG = dict(

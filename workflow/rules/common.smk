@@ -4,7 +4,7 @@ import re
 import uuid
 
 from layermaps.config import checked, check_names, validate_config
-from layermaps.data.datasets import FILES, Dataset
+from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_specs
 from layermaps.embed.neighbors import graph_sizes
 from layermaps.embed.reducers import REDUCERS
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
@@ -18,7 +18,9 @@ check_names(config, MODELS, REDUCERS)
 
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
 R = P.root
-DATASETS = config["datasets"]
+DATASET_SPECS = checked(dataset_specs, config["datasets"])  # name -> kind, scale, path ...
+DATASETS = list(DATASET_SPECS)
+DOWNLOADED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] in BUILTIN_DATASETS]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
 

@@ -1,4 +1,5 @@
-# Dataset stage: download (verified) -> data.npz (subsample, split).
+# Dataset stage: download (verified; built-in datasets) -> data.npz (checked, subsampled, split,
+# scaling). A dataset of one's own is read from its path; two_cosines is generated.
 
 
 rule download:
@@ -9,6 +10,8 @@ rule download:
         code=code("download.py", "data"),
     log:
         P.log("{dataset}", "download"),
+    wildcard_constraints:
+        dataset=one_of(DOWNLOADED),
     localrule: True  # compute nodes of a cluster often have no internet
     retries: 1
     conda:
@@ -17,14 +20,27 @@ rule download:
         "../scripts/download.py"
 
 
+def prepare_inputs(wc):
+    """The downloaded files, the dataset's own file(s), or nothing for a generated one."""
+    spec = DATASET_SPECS[wc.dataset]
+    if wc.dataset in DOWNLOADED:
+        return {"files": [P.raw_file(wc.dataset, name) for name in RAW_FILES]}
+    if spec["kind"] == "npz":
+        return {"own": spec["path"]}
+    if spec["kind"] == "idx":
+        return {"own": sorted(str(p) for p in Path(spec["path"]).glob("*idx*-ubyte*"))}
+    return {}
+
+
 rule prepare:
     input:
-        files=rules.download.output.files,
+        unpack(prepare_inputs),
     output:
         data=P.data("{dataset}"),
         run_id=P.data_run("{dataset}"),
     params:
         code=code("prepare.py", "data"),
+        spec=lambda wc: DATASET_SPECS[wc.dataset],  # kind, scale, path: a change reruns the dataset
         train_size=config["data"]["subsample"].get("train"),
         test_size=config["data"]["subsample"].get("test"),
         validation_fraction=config["data"]["validation_fraction"],

@@ -6,9 +6,11 @@
 # `figure_targets()` lists every figure and report file of the configured experiment.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
 
+from layermaps.data.datasets import dataset_info
 from layermaps.models.spec import hidden_layer_names
 from layermaps.planning import (
-    COMPARED, choose_k, figure_models, figure_paths, grid_rows, sweep_plan, sweep_sources,
+    COMPARED, choose_k, figure_models, figure_paths, gif_datasets, grid_rows, sweep_plan,
+    sweep_sources,
 )
 
 FIG = config["figures"]
@@ -17,6 +19,9 @@ FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictu
 SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("sweeps") or {}).items()}
 FIG_SOURCES = sources()  # what is embedded: raw and/or {model}/{layer}
 REDUCER_NAMES = list(config["reducers"])
+# Activation GIFs draw inputs as images of one class: skipped (noted in summary.md) elsewhere.
+GIF_DATASETS, FIG_NOTES = gif_datasets({d: dataset_info(DATASET_SPECS[d]) for d in DATASETS},
+                                       FIG["class_index"])
 
 
 report: "../report/workflow.rst"
@@ -27,7 +32,7 @@ report: "../report/workflow.rst"
 # in common.smk, and the logic lives in layermaps.planning.)
 figure_targets = lambda: figure_paths(
     results=R, datasets=DATASETS, sources=FIG_SOURCES, reducers=REDUCER_NAMES, sweeps=SWEEP_PLANS,
-    figure_models=FIG_MODELS, class_index=FIG["class_index"],
+    figure_models=FIG_MODELS, class_index=FIG["class_index"], gifs=GIF_DATASETS,
     hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
@@ -203,6 +208,7 @@ rule plot_activation_gifs:
                             labels={"figure": "running mean of class {cls} (animation)", "layer": "all"}),
     wildcard_constraints:
         cls="[0-9]+",
+        dataset=one_of(GIF_DATASETS),
     params:
         code=code("plot_activation_gifs.py", "figures"),
         layers=lambda wc: hidden_layer_names(MODELS[wc.model]),
@@ -265,6 +271,7 @@ rule report_summary:
         reducers=REDUCER_NAMES,
         k=config["knn"]["k"],
         k_sweep=FIG_K,
+        notes=FIG_NOTES,
     log:
         P.log("summary"),
     conda:

@@ -14,5 +14,5 @@ with tracked_job(snakemake, dataset="summary", run_name="summary.md"):
                       score_paths=list(snakemake.input.scores),
                       metrics_paths=list(snakemake.input.metrics), hidden=dict(p.hidden),
                       sweeps=dict(p.sweeps), sources=list(p.sources), reducers=list(p.reducers),
-                      ks=list(p.k), k_sweep=p.k_sweep)
+                      ks=list(p.k), k_sweep=p.k_sweep, notes=list(p.notes))
     runlog.log_artifacts(snakemake.output.summary)

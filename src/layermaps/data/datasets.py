@@ -1,7 +1,10 @@
-"""The datasets layermaps knows: canonical files, their checksums, class names; and `prepare`.
+"""The datasets a config can name, and `prepare`, which turns any of them into data.npz.
 
-Checksums are of the *decompressed* IDX content, so any faithful mirror passes whether or not
-it recompressed the files.
+Built in: MNIST and Fashion-MNIST (canonical IDX files fetched from mirrors; checksums are of
+the *decompressed* content, so any faithful mirror passes whether or not it recompressed the
+files). Beyond them (layermaps.data.sources): a .npz file or an IDX folder of one's own and the
+generated two_cosines. `dataset_specs` reads config `datasets:`; `prepare` checks, subsamples,
+splits and records the input scaling that every later stage applies (`scaled`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,101 @@ def get_dataset(name: str) -> Dataset:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
 
 
+# kind -> the scale used when the config names none (a dataset of one's own must say)
+DEFAULT_SCALE = {"mnist": "255", "fashion-mnist": "255", "idx": "255", "two_cosines": "none"}
+KINDS = (*DATASETS, "npz", "idx", "two_cosines")
+
+
+def dataset_specs(datasets) -> dict[str, dict]:
+    """Config `datasets:` (a list of built-in names, or name -> spec) as name -> full spec:
+    kind, scale and the kind's own settings (path and sha256; n_per_class and seed)."""
+    items = {name: {} for name in datasets} if isinstance(datasets, list) else dict(datasets)
+    out = {}
+    for name, given in items.items():
+        spec = dict(given or {})
+        kind = spec.setdefault("kind", name if name in (*DATASETS, "two_cosines") else None)
+        where = f"datasets.{name}"
+        if kind not in KINDS:
+            raise ValueError(f"{where}: say which kind of dataset it is with kind: npz or idx (with "
+                             f"path:) or two_cosines; built-in datasets are {', '.join(DATASETS)}"
+                             + (f" (got kind {kind!r})" if kind else ""))
+        if (kind in ("npz", "idx")) != ("path" in spec):
+            raise ValueError(f"{where}: " + (f"kind {kind} needs path: (the .npz file or the IDX folder)"
+                                             if "path" not in spec else f"kind {kind} takes no path"))
+        if "sha256" in spec and kind != "npz":
+            raise ValueError(f"{where}: sha256 checks a .npz file; kind {kind} takes none")
+        if kind != "two_cosines" and {"n_per_class", "seed"} & set(spec):
+            raise ValueError(f"{where}: n_per_class and seed are settings of kind two_cosines")
+        if "scale" not in spec and kind not in DEFAULT_SCALE:
+            raise ValueError(f"{where}: say how to scale its inputs with scale: 255 (8-bit images "
+                             f"to [0, 1]), none, or standardize (mean and deviation of the "
+                             f"training part)")
+        spec["scale"] = str(spec.get("scale", DEFAULT_SCALE.get(kind)))
+        if kind == "two_cosines":
+            spec.setdefault("n_per_class", 1000)
+            spec.setdefault("seed", 42)
+        out[name] = spec
+    return out
+
+
+def _npz_member(path: Path, key: str):
+    """(shape, small array or None) of one array of a .npz, without reading a large one."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z, z.open(f"{key}.npy") as f:
+        fmt = np.lib.format
+        read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = read(f)
+    small = None
+    if int(np.prod(shape)) <= 100_000:
+        with np.load(path, allow_pickle=False) as npz:
+            small = npz[key]
+    return shape, small
+
+
+def dataset_info(spec: dict) -> tuple[bool, int | None]:
+    """(whether its inputs are images, number of classes or None if unknown), read cheaply
+    while Snakemake plans the figures; prepare checks the dataset in full later."""
+    kind = spec["kind"]
+    if kind in DATASETS:
+        return True, len(DATASETS[kind].class_names)
+    if kind == "two_cosines":
+        return False, 2
+    try:
+        if kind == "idx":  # an idx3 images file holds images; labels are not read here
+            return True, None
+        path = Path(spec["path"])
+        import zipfile
+
+        with zipfile.ZipFile(path) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+        x_shape, _ = _npz_member(path, "x_train")
+        image = len(x_shape) > 2 or ("image_shape" in names and _npz_member(path, "image_shape")[0] != (0,))
+        labels = [_npz_member(path, key)[1] for key in ("y_train", "y_test")]
+        n_classes = (int(max(y.max() for y in labels)) + 1 if all(y is not None and y.size for y in labels)
+                     else None)
+        return image, n_classes
+    except (OSError, KeyError, ValueError):  # prepare reports what is wrong with the file
+        return False, None
+
+
+def load_dataset(spec: dict, folder: str | Path | None = None) -> dict:
+    """The checked arrays of a dataset (layermaps.data.sources.check_dataset): built-in ones
+    from the downloaded `folder`, the others from their path or generator."""
+    from layermaps.data import sources
+
+    kind = spec["kind"]
+    if kind in DATASETS:
+        raw = load_raw(folder)
+        return sources.check_dataset({**raw, "class_names": np.array(DATASETS[kind].class_names),
+                                      "image_shape": np.array([28, 28])}, str(folder))
+    if kind == "npz":
+        return sources.load_npz(spec["path"], spec.get("sha256"))
+    if kind == "idx":
+        return sources.load_idx_folder(spec["path"])
+    return sources.two_cosines(spec["n_per_class"], spec["seed"])
+
+
 def load_raw(folder: str | Path) -> dict:
     """Read the four IDX files of a dataset folder: images flattened to 784 uint8 columns."""
     folder = Path(folder)
@@ -85,15 +183,17 @@ def stratified_subsample(labels: np.ndarray, size: int | None, rng: np.random.Ge
     return np.sort(idx)
 
 
-def prepare(folder: str | Path, dataset: str, *, train_size: int | None, test_size: int | None,
+def prepare(raw: dict, *, scale: str, train_size: int | None, test_size: int | None,
             validation_fraction: float, seed: int) -> dict:
-    """Everything data.npz holds: uint8 images, labels, class names and the train/validation split.
+    """Everything data.npz holds: inputs as stored (uint8 images stay uint8), labels, class
+    names, image shape, the train/validation split and the input scaling.
 
     `fit_idx` / `val_idx` index the train arrays: models train on fit_idx and validate on
     val_idx (the seed MLP's 5/6 : 1/6 split); embeddings are fitted on fit_idx rows too.
+    The scaling is fitted on the kept training rows (never the test rows).
     """
-    ds = get_dataset(dataset)
-    raw = load_raw(folder)
+    from layermaps.data.sources import fit_scaling
+
     rng = np.random.default_rng(seed)
     train_keep = stratified_subsample(raw["train_labels"], train_size, rng)
     test_keep = stratified_subsample(raw["test_labels"], test_size, rng)
@@ -102,12 +202,18 @@ def prepare(folder: str | Path, dataset: str, *, train_size: int | None, test_si
 
     fit_idx, val_idx = train_test_split(np.arange(len(train_keep)), test_size=validation_fraction,
                                         stratify=train_labels, random_state=seed)
+    train_images = raw["train_images"][train_keep]
+    offset, factor = fit_scaling(scale, train_images)
     return {
-        "train_images": raw["train_images"][train_keep],
+        "train_images": train_images,
         "train_labels": train_labels,
         "test_images": raw["test_images"][test_keep],
         "test_labels": raw["test_labels"][test_keep],
-        "class_names": np.array(ds.class_names),
+        "class_names": raw["class_names"],
+        "image_shape": raw["image_shape"],
+        "scale": np.array(scale),
+        "scale_offset": offset,
+        "scale_factor": factor,
         "fit_idx": np.sort(fit_idx),
         "val_idx": np.sort(val_idx),
         "train_source_rows": train_keep,
@@ -128,16 +234,17 @@ def load_prepared(path: str | Path) -> dict:
         return {k: npz[k] for k in npz.files}
 
 
-def scaled(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> float32 in [0, 1], as the models see them."""
-    return images.astype(np.float32) / np.float32(255)
+def scaled(images: np.ndarray, data: dict) -> np.ndarray:
+    """Inputs as the models and reducers see them: (x - offset) / factor in float32, with the
+    dataset's scaling from data.npz (uint8 pixels / 255 for the built-in datasets)."""
+    return (images.astype(np.float32) - data["scale_offset"]) / data["scale_factor"]
 
 
 def raw_activations_job(*, data_path, out: dict) -> None:
-    """Raw pixels as a source: float32 in [0, 1], rows in the order of data.npz."""
+    """Raw inputs as a source, scaled as the models see them; rows in the order of data.npz."""
     from layermaps.atomic import atomic_path
 
     data = load_prepared(data_path)
     for split in ("train", "test"):
         with atomic_path(out[split]) as tmp:
-            np.save(tmp, scaled(data[f"{split}_images"]))
+            np.save(tmp, scaled(data[f"{split}_images"], data))

@@ -60,6 +60,13 @@ class Reducer:
 
     name = ""
     protocol = "inductive"
+    # The library's estimator, "module:Class": the settings in `allowed` are its parameters,
+    # except `own_settings`, which this class handles itself.
+    library = ""
+    own_settings: tuple[str, ...] = ()
+    # Settings that keep a map of a few hundred rows quick (fewer iterations): what the tests and
+    # their tiny workflow runs use, so a new reducer needs no entry in any test table.
+    small_settings: dict = {}
     allowed: tuple[str, ...] = ()  # settings passed to the library (seed, n_jobs, n_components are ours)
     # distributions whose versions decide the map (a version change reruns this reducer's jobs)
     packages: tuple[str, ...] = ("numpy",)
@@ -107,6 +114,7 @@ class Reducer:
 class PCAReducer(Reducer):
     name = "pca"
     packages = ("numpy", "scikit-learn", "scipy")
+    library = "sklearn.decomposition:PCA"
     allowed = ("whiten", "svd_solver", "tol", "iterated_power", "n_oversamples",
                "power_iteration_normalizer")
 
@@ -125,6 +133,9 @@ class TSNEReducer(Reducer):
 
     name = "tsne"
     packages = ("numpy", "openTSNE", "scikit-learn", "scipy")
+    library = "openTSNE:TSNE"
+    own_settings = ("transform",)
+    small_settings = {"n_iter": 250, "early_exaggeration_iter": 125}
     allowed = ("perplexity", "learning_rate", "early_exaggeration_iter", "early_exaggeration",
                "n_iter", "exaggeration", "dof", "theta", "n_interpolation_points",
                "min_num_intervals", "ints_in_interval", "initialization", "metric",
@@ -248,6 +259,8 @@ def _import_umap():
 class UMAPReducer(Reducer):
     name = "umap"
     packages = ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy")
+    library = "umap:UMAP"
+    small_settings = {"n_epochs": 200}
     allowed = ("n_neighbors", "metric", "metric_kwds", "n_epochs", "learning_rate", "init",
                "min_dist", "spread", "low_memory", "set_op_mix_ratio", "local_connectivity",
                "repulsion_strength", "negative_sample_rate", "transform_queue_size", "a", "b",
@@ -291,6 +304,8 @@ class UMAPReducer(Reducer):
 class PaCMAPReducer(Reducer):
     name = "pacmap"
     packages = ("numpy", "pacmap", "faiss-cpu", "annoy", "numba", "scikit-learn")
+    library = "pacmap:PaCMAP"
+    small_settings = {"num_iters": [50, 50, 100]}
     allowed = ("n_neighbors", "MN_ratio", "FP_ratio", "distance", "lr", "num_iters",
                "apply_pca", "knn_backend")
 
@@ -337,6 +352,9 @@ class TriMAPReducer(Reducer):
 
     name = "trimap"
     packages = ("numpy", "trimap", "annoy", "numba", "scikit-learn")
+    library = "trimap:TRIMAP"
+    own_settings = ("out_of_sample", "knn_k")
+    small_settings = {"n_iters": 200}
     allowed = ("n_inliers", "n_outliers", "n_random", "distance", "lr", "n_iters",
                "weight_temp", "apply_pca", "opt_method", "out_of_sample", "knn_k")
     modes = ("transductive", "knn")

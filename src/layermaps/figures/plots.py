@@ -381,7 +381,8 @@ def _ylim(values) -> float:
     return top * 1.05 if top > 0 else 1.0
 
 
-def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 100):
+def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 100,
+                      image_shape=None):
     """Frames (RGB arrays) of an animation: image i beside each layer's activations as bars.
 
     images: (n, 784) uint8 or float; layers: {name: (n, units)}; captions: one line per frame.
@@ -391,11 +392,11 @@ def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 
     fig, ax_img, bars, titles = _bar_figure(
         len(names), [layers[k].shape[1] for k in names], [_ylim(layers[k]) for k in names],
         names, dpi)
-    img = ax_img.imshow(_square(images[0]), cmap="gray_r", vmin=0, vmax=_image_max(images))
+    img = ax_img.imshow(_as_image(images[0], image_shape), cmap="gray_r", vmin=0, vmax=_image_max(images))
     sup = fig.suptitle(title)
     frames = []
     for i in range(len(images)):
-        img.set_data(_square(images[i]))
+        img.set_data(_as_image(images[i], image_shape))
         ax_img.set_title(captions[i], fontsize=10)
         for name, group, t in zip(names, bars, titles):
             a = layers[name][i]
@@ -408,7 +409,7 @@ def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 
     return frames
 
 
-def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100):
+def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100, image_shape=None):
     """Frames of the running mean of each layer's activations over the first 1..n images.
 
     Frame n shows the mean over images 1..n (and the mean image); the y-axis is fixed at the
@@ -422,11 +423,11 @@ def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100):
     fig, ax_img, bars, titles = _bar_figure(
         len(names), [means[k].shape[1] for k in names], [_ylim(means[k]) for k in names],
         [f"{k}: running mean" for k in names], dpi)
-    img = ax_img.imshow(_square(mean_images[0]), cmap="gray_r", vmin=0, vmax=_image_max(images))
+    img = ax_img.imshow(_as_image(mean_images[0], image_shape), cmap="gray_r", vmin=0, vmax=_image_max(images))
     fig.suptitle(title)
     frames = []
     for i in range(n):
-        img.set_data(_square(mean_images[i]))
+        img.set_data(_as_image(mean_images[i], image_shape))
         ax_img.set_title(f"mean of the first {i + 1} of {n} images", fontsize=10)
         for name, group, t in zip(names, bars, titles):
             m = means[name][i]
@@ -440,8 +441,11 @@ def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100):
     return frames
 
 
-def _square(row):
+def _as_image(row, shape=None):
+    """A flattened input as its image: the dataset's image_shape, else square, else one row."""
     row = np.asarray(row)
+    if shape is not None and len(shape) and int(np.prod(shape)) == row.size:
+        return row.reshape(tuple(int(s) for s in shape))
     side = int(round(np.sqrt(row.size)))
     return row.reshape(side, side) if side * side == row.size else row.reshape(1, -1)
 

@@ -188,8 +188,9 @@ def training_figures_job(*, dataset: str, model: str, history_path, confusion_pa
     log(f"[figures] {out_curves}, {out_confusion}")
 
 
-def class_rows(data_path, class_index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Test-row indices of one class (test order), the test images, the class names."""
+def class_rows(data_path, class_index: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Test-row indices of one class (test order), the test images, the class names, the
+    image shape."""
     with np.load(data_path, allow_pickle=False) as d:
         names = [str(c) for c in d["class_names"]]
         if not 0 <= class_index < len(names):
@@ -197,9 +198,10 @@ def class_rows(data_path, class_index: int) -> tuple[np.ndarray, np.ndarray, lis
                              f"(0..{len(names) - 1})")
         rows = np.flatnonzero(d["test_labels"] == class_index)
         images = d["test_images"]
+        shape = d["image_shape"] if "image_shape" in d.files else np.array([28, 28])
     if not len(rows):
         raise ValueError(f"no test image of class {class_index} ({names[class_index]}) in {data_path}")
-    return rows, images, names
+    return rows, images, names, shape
 
 
 def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path, layer_paths: dict,
@@ -209,7 +211,7 @@ def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path
     as bars; (2) the running mean of each hidden layer over the first 1..n_running images."""
     from layermaps.figures.plots import activation_frames, running_mean_frames, save_gif
 
-    rows, images, names = class_rows(data_path, class_index)
+    rows, images, names, shape = class_rows(data_path, class_index)
     name = names[class_index]
     layers = {layer: np.load(path, mmap_mode="r") for layer, path in layer_paths.items()}
     predicted = np.load(output_path, mmap_mode="r")
@@ -221,11 +223,11 @@ def activation_gifs_job(*, dataset: str, model: str, class_index: int, data_path
     with work("draw"):
         frames = activation_frames(images[show], shown, captions, f"{dataset} | {model}: "
                                    f"hidden-layer activations for test images of class {name!r}",
-                                   dpi=dpi)
+                                   dpi=dpi, image_shape=shape)
         save_gif(frames, out_activations, fps=fps)
         frames_rm = running_mean_frames(images[first], running, f"{dataset} | {model}: running "
                                         f"mean of the hidden activations over test images of "
-                                        f"class {name!r}", dpi=dpi)
+                                        f"class {name!r}", dpi=dpi, image_shape=shape)
         save_gif(frames_rm, out_running, fps=fps)
     log_figures(out_activations, out_running)
     log(f"[figures] {out_activations} ({len(frames)} frames), {out_running} ({len(frames_rm)} frames)")

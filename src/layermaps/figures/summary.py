@@ -141,7 +141,8 @@ def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict]
 
 
 def write_summary(out_path, *, datasets: list[str], score_paths, metrics_paths, hidden: dict,
-                  sweeps: dict, sources: list[str], reducers: list[str], ks, k_sweep: int) -> str:
+                  sweeps: dict, sources: list[str], reducers: list[str], ks, k_sweep: int,
+                  notes=()) -> str:
     """Write summary.md from every score json and metrics.json of the run (any order: scores
     name their dataset, a metrics file sits at {dataset}/models/{model}/metrics.json)."""
     ks = sorted(int(k) for k in ks)
@@ -171,6 +172,8 @@ def write_summary(out_path, *, datasets: list[str], score_paths, metrics_paths, 
         for name, plan in sweeps.items():
             for d in datasets:
                 lines += sweep_section(d, name, plan, metrics[d], scores[d], reducers, k_sweep)
+    if notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"
     write_text(out_path, text)
     return text

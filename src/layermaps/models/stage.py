@@ -53,14 +53,14 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     from layermaps.tracking.store import log_dataset
 
     log_dataset(dataset, data, source=str(Path(data_path).resolve()))
-    x_fit, y_fit = scaled(x_train[fit_rows]), y_train[fit_rows]
-    x_val, y_val = scaled(x_train[val_rows]), y_train[val_rows]
+    x_fit, y_fit = scaled(x_train[fit_rows], data), y_train[fit_rows]
+    x_val, y_val = scaled(x_train[val_rows], data), y_train[val_rows]
     with work("fit"):
         result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
                                 callbacks=[MlflowEpochLogger()], name=model_name,
                                 n_classes=len(class_names))
     model = result.model
-    x_test, y_test = scaled(data["test_images"]), data["test_labels"]
+    x_test, y_test = scaled(data["test_images"], data), data["test_labels"]
     with work("evaluate"):
         metrics = {
             **training.evaluate(model, x_test, y_test),
@@ -109,7 +109,8 @@ def activations_job(*, model_path, data_path, threads: int, out: dict, log=print
     metrics = {}
     for split in ("train", "test"):
         with work("extract"):
-            acts = training.extract_activations(model, data[f"{split}_images"], scale=1 / 255)
+            acts = training.extract_activations(model, data[f"{split}_images"],
+                                                offset=data["scale_offset"], factor=data["scale_factor"])
         for layer, array in acts.items():
             with atomic_path(out[(layer, split)]) as tmp:
                 np.save(tmp, array)

@@ -284,14 +284,14 @@ def activation_layer_names(model: keras.Model) -> list[str]:
     return [n for _, n in hidden] + ["output"]
 
 
-def extract_activations(model: keras.Model, x, *, batch_size: int = 4096,
-                        scale: float = 1.0) -> dict[str, np.ndarray]:
+def extract_activations(model: keras.Model, x, *, batch_size: int = 4096, offset=0.0,
+                        factor=1.0) -> dict[str, np.ndarray]:
     """{layer name: float32 (n, units)} for every hidden{i} layer and 'output', in that order.
 
     One sub-model with all these outputs, run batch by batch in inference mode (dropout
     off, BN moving statistics), filling preallocated arrays: peak memory stays near the
-    size of the result, not a copy per layer or per batch list. `scale` multiplies each batch
-    (uint8 images * 1/255 are converted batch by batch, never as a whole float copy).
+    size of the result, not a copy per layer or per batch list. Each batch is scaled as
+    (x - offset) / factor (layermaps.data.datasets.scaled) on its own, never the whole input.
     """
     names = activation_layer_names(model)
     sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
@@ -301,7 +301,8 @@ def extract_activations(model: keras.Model, x, *, batch_size: int = 4096,
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         # predict_on_batch reuses one compiled predict function and runs with training=False.
-        for name, a in zip(names, sub.predict_on_batch(np.asarray(x[start:stop], np.float32) * np.float32(scale))):
+        batch = (np.asarray(x[start:stop], np.float32) - offset) / factor
+        for name, a in zip(names, sub.predict_on_batch(batch)):
             out[name][start:stop] = a
     return out
 

@@ -47,6 +47,14 @@ def _log_to(path: str):
         log.close()
 
 
+def dataset_tags(config: dict, dataset: str) -> dict:
+    """What every run of a dataset is tagged with: how its inputs are scaled."""
+    from layermaps.data.datasets import dataset_specs
+
+    spec = dataset_specs(config.get("datasets") or []).get(dataset)
+    return {"dataset.scale": spec["scale"]} if spec else {}
+
+
 def params_dict(snakemake) -> dict:
     return {k: v for k, v in snakemake.params.items()}
 
@@ -86,7 +94,8 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
 
                 parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
                 run = job_run(experiment=experiment_name(dataset), run_id_file=outputs.get("run_id"),
-                              parent_run_id=parent, run_name=run_name, **common)
+                              parent_run_id=parent, run_name=run_name,
+                              tags=dataset_tags(snakemake.config, dataset), **common)
             with run as active:
                 yield active
             status = "FINISHED"

@@ -88,7 +88,7 @@ def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outp
 @contextlib.contextmanager
 def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
             run_id_file: str | Path | None = None, parent_run_id: str | None = None,
-            run_name: str | None = None, log=print):
+            run_name: str | None = None, tags: dict | None = None, log=print):
     """One MLflow run for one workflow job, ended FINISHED, FAILED or KILLED as the job ends.
 
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
@@ -102,7 +102,7 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
     key = job_key(rule, wildcards)
-    tags = job_tags(rule, wildcards, outputs)
+    tags = {**(tags or {}), **job_tags(rule, wildcards, outputs)}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id

@@ -1,0 +1,101 @@
+"""Datasets beyond MNIST through the real snakemake CLI: a .npz of one's own (scaled with the
+training part's statistics) and the generated two_cosines, every stage; a bad dataset refused
+by prepare before any training."""
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+def configure(work, datasets):
+    """The default config with these datasets, one small model and two reducers (replaced,
+    not merged into the default's models, sweeps and reducers)."""
+    write_config(work, embed={"layers": ["hidden2"]}, knn={"k": [3, 5]}, threads={"train": 1, "embed": 1})
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config.update(datasets=datasets, sweeps={},
+                  models={"tiny": {"hidden": [8, 2], "epochs": 2, "batch_size": 32, "seed": 1}},
+                  reducers={"pca": {}, "umap": {"n_epochs": 50, "n_neighbors": 10}})
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def own_npz(path, n_train=300, n_test=90):
+    """Three classes of 6 x 5 'images' of floats around 100, with a class signal."""
+    rng = np.random.default_rng(0)
+
+    def part(n):
+        y = np.arange(n) % 3
+        x = 100 + rng.normal(size=(n, 6, 5)) + 3 * y[:, None, None] * (np.arange(5) == y[:, None, None])
+        return x.astype(np.float64), y
+
+    (x, y), (xt, yt) = part(n_train), part(n_test)
+    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt, class_names=np.array(["a", "b", "c"]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("own_datasets")
+    own_npz(work / "mine.npz")
+    configure(work, {"mine": {"kind": "npz", "path": "mine.npz", "scale": "standardize"},
+                     "two_cosines": {"n_per_class": 150}})
+    first = snakemake(work, "--cores", "2")
+    return work, first
+
+
+def test_both_datasets_run_every_stage(own_run):
+    work = own_run[0]
+    with open(work / "results/knn_summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    seen = {(r["dataset"], r["layer"], r["reducer"]) for r in rows}
+    for dataset in ("mine", "two_cosines"):
+        assert {(dataset, layer, reducer) for layer in ("raw", "hidden2")
+                for reducer in ("pca", "umap", "unreduced")} <= seen
+    mine = [float(r["accuracy"]) for r in rows if r["dataset"] == "mine" and r["reducer"] == "unreduced"]
+    assert min(mine) > 0.6  # the class signal is there (chance: 1/3)
+    assert "Nothing to be done" in snakemake(work, "--cores", "1", "-n").stdout
+
+
+def test_scaling_is_recorded_and_applied(own_run):
+    work = own_run[0]
+    with np.load(work / "results/mine/data.npz") as d:
+        assert str(d["scale"]) == "standardize" and tuple(d["image_shape"]) == (6, 5)
+        x = d["train_images"].astype(np.float64)
+        assert np.allclose(d["scale_offset"], x.mean(axis=0), atol=1e-4)
+        raw = np.load(work / "results/mine/activations/raw_train.npy")
+        assert raw.shape == (len(x), 30) and np.allclose(raw.mean(axis=0), 0, atol=1e-4)
+    with np.load(work / "results/two_cosines/data.npz") as d:
+        assert str(d["scale"]) == "none" and d["image_shape"].size == 0
+        assert np.array_equal(np.load(work / "results/two_cosines/activations/raw_test.npy"),
+                              d["test_images"])
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    for dataset, scale in (("mine", "standardize"), ("two_cosines", "none")):
+        runs = client.search_runs([client.get_experiment_by_name(f"layermaps/{dataset}").experiment_id])
+        assert runs and {r.data.tags.get("dataset.scale") for r in runs} == {scale}
+
+
+def test_image_figures_only_for_image_data(own_run):
+    work = own_run[0]
+    figures = work / "results/mine/figures/models/tiny"
+    assert (figures / "activations_class5.gif").exists() is False  # class 5 of 3 classes
+    assert not list((work / "results/two_cosines/figures/models/tiny").glob("*.gif"))
+    summary = (work / "results/summary.md").read_text()
+    assert "two_cosines: no activation GIFs (its inputs are not images)" in summary
+    assert "mine: no activation GIFs (figures.class_index 5 is not one of its 3 classes)" in summary
+
+
+def test_a_bad_dataset_is_refused_before_training(tmp_path):
+    np.savez(tmp_path / "bad.npz", x_train=np.ones((40, 4)), y_train=np.arange(40) % 2,
+             x_test=np.ones((10, 4)), y_test=np.zeros(10, int))
+    configure(tmp_path, {"bad": {"kind": "npz", "path": "bad.npz", "scale": "none"}})
+    proc = snakemake(tmp_path, "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "bad.npz: class(es) 1 of 0..1 never occur in y_test" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results/bad/data.npz").exists()
+    assert not (tmp_path / "results/bad/models").exists()
