@@ -139,6 +139,18 @@ onerror:
     finish_invocation("error")
 
 
+def prepare_inputs(wc):
+    """The downloaded files, the dataset's own file(s), or nothing for a generated one."""
+    spec = DATASET_SPECS[wc.dataset]
+    if wc.dataset in DOWNLOADED:
+        return {"files": [P.raw_file(wc.dataset, name) for name in RAW_FILES]}
+    if spec["kind"] == "npz":
+        return {"own": spec["path"]}
+    if spec["kind"] == "idx":
+        return {"own": sorted(str(p) for p in Path(spec["path"]).glob("*idx*-ubyte*"))}
+    return {}
+
+
 def model_targets(dataset):
     """Everything the training stage makes for one dataset."""
     return [P.model_file(dataset, m, "metrics.json") for m in MODELS] + [

@@ -20,18 +20,6 @@ rule download:
         "../scripts/download.py"
 
 
-def prepare_inputs(wc):
-    """The downloaded files, the dataset's own file(s), or nothing for a generated one."""
-    spec = DATASET_SPECS[wc.dataset]
-    if wc.dataset in DOWNLOADED:
-        return {"files": [P.raw_file(wc.dataset, name) for name in RAW_FILES]}
-    if spec["kind"] == "npz":
-        return {"own": spec["path"]}
-    if spec["kind"] == "idx":
-        return {"own": sorted(str(p) for p in Path(spec["path"]).glob("*idx*-ubyte*"))}
-    return {}
-
-
 rule prepare:
     input:
         unpack(prepare_inputs),
