@@ -47,12 +47,16 @@ def test_optimizer_and_nested_defaults():
     assert s["optimizer"]["schedule"] == {"name": "exponential_decay", "decay_steps": 100,
                                           "decay_rate": 0.96, "staircase": False}
     assert normalize_model("m", {"hidden": [4, 4], "dropout": [0.3, 0]})["dropout"] == [0.3, 0.0]
+    # no hidden layer: logistic regression (SEEDS.md D), its only layer the output
+    logreg = normalize_model("m", {"hidden": [], "dropout": 0.5})
+    assert logreg["hidden"] == [] and logreg["dropout"] == []
+    assert hidden_layer_names(logreg) == [] and layer_names(logreg) == ["output"]
 
 
 @pytest.mark.parametrize("spec, fragments", [
     ({"hidden": [256, 0]}, ["model 'x'", "hidden[1] = 0", "integers >= 1"]),
     ({"hidden": [8, 2.5]}, ["hidden[1] = 2.5"]),
-    ({"hidden": []}, ["hidden"]),
+    ({"hidden": "128"}, ["hidden", "must be a list of widths ([] for no hidden layer)"]),
     ({"dropout": 0.5}, ["hidden", "missing"]),
     ({"hidden": [8], "dropout": 1.0}, ["dropout = 1.0", "[0, 1)"]),
     ({"hidden": [8], "dropout": -0.1}, ["dropout = -0.1"]),

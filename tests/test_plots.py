@@ -15,7 +15,8 @@ from layermaps.figures import plots
 from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
 from layermaps.figures.summary import SEED_REFERENCE, seed_knn, write_summary
 from layermaps.planning import (
-    choose_k, figure_models, figure_paths, grid_models, grid_rows, sweep_plan, sweep_sources, varied_layer,
+    choose_k, figure_models, figure_paths, gif_datasets, grid_models, grid_rows, sweep_plan, sweep_sources,
+    varied_layer,
 )
 
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -217,6 +218,41 @@ def test_figure_paths_and_grid_rows():
     assert not any("mnist_vs_fashion" in p for p in one)
     both = figure_paths(datasets=["mnist", "fashion-mnist"], **kw)
     assert "results/figures/knn_mnist_vs_fashion.png" in both and len(both) == 2 * len(one)
+    # GIFs only where the inputs are images; decision regions only on 2-D data; a model with no
+    # hidden layer has neither layer figures nor GIFs
+    kw.update(figure_models=["m", "logreg"], hidden_layers={"m": ["hidden1", "hidden2"], "logreg": []})
+    mixed = figure_paths(datasets=["mnist", "plane"], gifs=["mnist"], plane=["plane"], **kw)
+    assert {p.rsplit("/", 1)[1] for p in mixed if "/plane/figures/models/" in p} == {
+        "training_curves.png", "confusion.png", "decision_regions.png", "boxplots_hidden1.png",
+        "boxplots_hidden2.png", "pca_hidden1.png", "pca_hidden2.png"}
+    assert {p.rsplit("/", 1)[1] for p in mixed if "/mnist/figures/models/logreg/" in p} == {
+        "training_curves.png", "confusion.png"}
+    assert "results/mnist/figures/models/m/activations_class5.gif" in mixed
+
+
+def test_gif_datasets_say_why_they_skip():
+    from layermaps.data.datasets import DatasetInfo
+
+    keep, notes = gif_datasets({"mnist": DatasetInfo(True, 10, 784), "plane": DatasetInfo(False, 2, 2),
+                                "three": DatasetInfo(True, 3, 30), "idx": DatasetInfo(True, None, None)}, 5)
+    assert keep == ["mnist", "idx"]
+    assert notes == ["plane: no activation GIFs (its inputs are not images)",
+                     "three: no activation GIFs (figures.class_index 5 is not one of its 3 classes)"]
+
+
+def test_decision_regions_figure_and_bounds(tmp_path):
+    from layermaps.figures.stage import plane_bounds
+
+    assert plane_bounds(np.array([[0.0, -1.0], [10.0, 1.0]])) == ((-0.5, 10.5), (-1.1, 1.1))
+    x1, x2 = np.linspace(-np.pi, np.pi, 50), np.linspace(-1, 2, 40)
+    predicted = (x2[:, None] > np.cos(x1)[None, :] + 0.5).astype(int)
+    fig = plots.decision_regions(x1, x2, predicted, ["cos", "1 + cos"], "t",
+                                 points=(np.array([[0.0, 1.0], [1.0, 1.5]]), np.array([0, 1])),
+                                 curves=[(x1, np.cos(x1), "cos"), (x1, 1 + np.cos(x1), "1 + cos")])
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (-np.pi, np.pi) and ax.get_ylim() == (-1, 2) and len(ax.lines) == 2
+    plots.save_figure(fig, tmp_path / "regions.png")
+    assert (tmp_path / "regions.png").stat().st_size > 10_000
 
 
 def test_readers(tmp_path):

@@ -19,7 +19,8 @@ def configure(work, datasets):
     write_config(work, embed={"layers": ["hidden2"]}, knn={"k": [3, 5]}, threads={"train": 1, "embed": 1})
     config = yaml.safe_load((work / "config.yaml").read_text())
     config.update(datasets=datasets, sweeps={},
-                  models={"tiny": {"hidden": [8, 2], "epochs": 2, "batch_size": 32, "seed": 1}},
+                  models={"tiny": {"hidden": [8, 2], "epochs": 2, "batch_size": 32, "seed": 1},
+                          "logreg": {"hidden": [], "epochs": 2, "batch_size": 32, "seed": 1}},
                   reducers={"pca": {}, "umap": {"n_epochs": 50, "n_neighbors": 10}})
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -87,6 +88,21 @@ def test_image_figures_only_for_image_data(own_run):
     summary = (work / "results/summary.md").read_text()
     assert "two_cosines: no activation GIFs (its inputs are not images)" in summary
     assert "mine: no activation GIFs (figures.class_index 5 is not one of its 3 classes)" in summary
+
+
+def test_decision_regions_for_every_model_on_two_dimensional_data(own_run):
+    from PIL import Image
+
+    work = own_run[0]
+    for model in ("tiny", "logreg"):  # logreg: no hidden layer, so no layer figures or GIFs
+        path = work / f"results/two_cosines/figures/models/{model}/decision_regions.png"
+        with Image.open(path) as im:
+            assert im.size == (800, 600)
+            # the shaded regions and both curves: many colours, not a blank canvas
+            assert len(im.convert("RGB").getcolors(1 << 20)) > 50
+        assert not (work / f"results/mine/figures/models/{model}/decision_regions.png").exists()
+    assert sorted(p.name for p in (work / "results/two_cosines/figures/models/logreg").iterdir()) == [
+        "confusion.png", "decision_regions.png", "training_curves.png"]
 
 
 def test_a_bad_dataset_is_refused_before_training(tmp_path):

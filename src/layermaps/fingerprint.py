@@ -38,6 +38,7 @@ STAGE_PACKAGES = {
     "score": ("numpy", "scikit-learn", "scipy"),
     "neighbors": ("numpy", "faiss-cpu"),
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
+    "model_figures": ("numpy", "matplotlib", "pillow", "tensorflow-cpu", "keras"),  # a model predicts
     "tables": (),
 }
 

@@ -86,11 +86,11 @@ def sweep_sources(plan: dict, sources) -> list[str]:
     return [s for s in (f"{m['model']}/{m['layer']}" for m in plan["members"]) if s in sources]
 
 
-def gif_datasets(infos: dict[str, tuple[bool, int | None]], class_index: int) -> tuple[list[str], list[str]]:
+def gif_datasets(infos: dict, class_index: int) -> tuple[list[str], list[str]]:
     """(datasets that get the activation GIFs, a note for each one that does not): GIFs draw
-    the inputs as images and follow one class. infos: dataset -> (images?, classes or None)."""
+    the inputs as images and follow one class. infos: dataset -> DatasetInfo."""
     keep, notes = [], []
-    for name, (images, n_classes) in infos.items():
+    for name, (images, n_classes, _) in infos.items():
         if not images:
             notes.append(f"{name}: no activation GIFs (its inputs are not images)")
         elif n_classes is not None and class_index >= n_classes:
@@ -102,9 +102,11 @@ def gif_datasets(infos: dict[str, tuple[bool, int | None]], class_index: int) ->
 
 
 def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_models,
-                 hidden_layers: dict, class_index: int, compared=COMPARED, gifs=None) -> list[str]:
+                 hidden_layers: dict, class_index: int, compared=COMPARED, gifs=None,
+                 plane=()) -> list[str]:
     """Every figure, animation and report file of an experiment (README lists them); the
-    activation GIFs only for the datasets in `gifs` (all when None, see gif_datasets)."""
+    activation GIFs only for the datasets in `gifs` (all when None, see gif_datasets) and
+    models with a hidden layer; decision regions for the 2-D datasets in `plane`."""
     at, out = Paths(results), []
     for d in datasets:
         out += [at.embedding_figure(d, s, r) for s in sources for r in reducers]
@@ -113,9 +115,11 @@ def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_mo
         out += [at.figure(d, f"sweep_{s}.png") for s in sweeps]
         for m in figure_models:
             out += [at.model_figure(d, m, "training_curves.png"), at.model_figure(d, m, "confusion.png")]
-            if gifs is None or d in gifs:
+            if (gifs is None or d in gifs) and hidden_layers[m]:
                 out += [at.model_figure(d, m, f"{kind}_class{class_index}.gif")
                         for kind in ("activations", "running_mean")]
+            if d in plane:
+                out.append(at.model_figure(d, m, "decision_regions.png"))
             for layer in hidden_layers[m]:
                 out += [at.model_figure(d, m, f"boxplots_{layer}.png"), at.model_figure(d, m, f"pca_{layer}.png")]
     if all(d in datasets for d in compared) and sources:

@@ -6,6 +6,8 @@
 # `figure_targets()` lists every figure and report file of the configured experiment.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
 
+import math
+
 from layermaps.data.datasets import dataset_info
 from layermaps.models.spec import hidden_layer_names
 from layermaps.planning import (
@@ -20,8 +22,9 @@ SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("swe
 FIG_SOURCES = sources()  # what is embedded: raw and/or {model}/{layer}
 REDUCER_NAMES = list(config["reducers"])
 # Activation GIFs draw inputs as images of one class: skipped (noted in summary.md) elsewhere.
-GIF_DATASETS, FIG_NOTES = gif_datasets({d: dataset_info(DATASET_SPECS[d]) for d in DATASETS},
-                                       FIG["class_index"])
+DATASET_INFO = {d: dataset_info(DATASET_SPECS[d]) for d in DATASETS}
+GIF_DATASETS, FIG_NOTES = gif_datasets(DATASET_INFO, FIG["class_index"])
+PLANE_DATASETS = [d for d, info in DATASET_INFO.items() if info.width == 2]  # decision regions
 
 
 report: "../report/workflow.rst"
@@ -33,6 +36,7 @@ report: "../report/workflow.rst"
 figure_targets = lambda: figure_paths(
     results=R, datasets=DATASETS, sources=FIG_SOURCES, reducers=REDUCER_NAMES, sweeps=SWEEP_PLANS,
     figure_models=FIG_MODELS, class_index=FIG["class_index"], gifs=GIF_DATASETS,
+    plane=PLANE_DATASETS,
     hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
@@ -188,6 +192,35 @@ rule plot_training:
         "../envs/figures.yaml"
     script:
         "../scripts/plot_training.py"
+
+
+rule plot_decision_regions:
+    input:
+        model=P.model_file("{dataset}", "{model}", "model.keras"),
+        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        data=P.data("{dataset}"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+    output:
+        figure=report(P.model_figure("{dataset}", "{model}", "decision_regions.png"),
+                      caption="../report/decision_regions.rst", category="{dataset}",
+                      subcategory="model {model}", labels={"figure": "decision regions", "layer": "all"}),
+    wildcard_constraints:
+        dataset=one_of(PLANE_DATASETS),
+    params:
+        code=code("plot_decision_regions.py", "model_figures"),
+        # two_cosines: the workshop's window (SEEDS.md D) and its two curves; else the data's range
+        bounds=lambda wc: [[-math.pi, math.pi], [-1, 2]] if DATASET_SPECS[wc.dataset]["kind"] == "two_cosines" else None,
+        curves=lambda wc: DATASET_SPECS[wc.dataset]["kind"] == "two_cosines",
+        resolution=200,
+        threads=1,
+        dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "decision_regions"),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_decision_regions.py"
 
 
 rule plot_activation_gifs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -114,17 +115,23 @@ def _npz_member(path: Path, key: str):
     return shape, small
 
 
-def dataset_info(spec: dict) -> tuple[bool, int | None]:
-    """(whether its inputs are images, number of classes or None if unknown), read cheaply
-    while Snakemake plans the figures; prepare checks the dataset in full later."""
+class DatasetInfo(NamedTuple):
+    images: bool  # inputs are images (image_shape known)
+    n_classes: int | None  # None: not known before prepare
+    width: int | None  # input features per row; None: not known before prepare
+
+
+def dataset_info(spec: dict) -> DatasetInfo:
+    """What Snakemake needs to plan a dataset's figures, read cheaply (headers and labels, not
+    the inputs); prepare checks the dataset in full later."""
     kind = spec["kind"]
     if kind in DATASETS:
-        return True, len(DATASETS[kind].class_names)
+        return DatasetInfo(True, len(DATASETS[kind].class_names), 784)
     if kind == "two_cosines":
-        return False, 2
+        return DatasetInfo(False, 2, 2)
     try:
         if kind == "idx":  # an idx3 images file holds images; labels are not read here
-            return True, None
+            return DatasetInfo(True, None, None)
         path = Path(spec["path"])
         import zipfile
 
@@ -135,9 +142,9 @@ def dataset_info(spec: dict) -> tuple[bool, int | None]:
         labels = [_npz_member(path, key)[1] for key in ("y_train", "y_test")]
         n_classes = (int(max(y.max() for y in labels)) + 1 if all(y is not None and y.size for y in labels)
                      else None)
-        return image, n_classes
+        return DatasetInfo(image, n_classes, int(np.prod(x_shape[1:])))
     except (OSError, KeyError, ValueError):  # prepare reports what is wrong with the file
-        return False, None
+        return DatasetInfo(False, None, None)
 
 
 def load_dataset(spec: dict, folder: str | Path | None = None) -> dict:

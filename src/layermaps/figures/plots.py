@@ -71,8 +71,32 @@ def confusion_heatmap(counts: np.ndarray, class_names, title: str, *, layout: st
     return fig
 
 
+def decision_regions(x1, x2, predicted, class_names, title: str, *, points=None, curves=(),
+                     cmap: str = "tab10"):
+    """A 2-D classifier's predicted class over a grid (x1, x2: the grid's axes; predicted:
+    (len(x2), len(x1)) class indices), with (xy, labels) points and (x, y, label) curves on top."""
+    colors = class_colors(len(class_names), cmap)
+    fig, ax = plt.subplots(figsize=DECISION_FIGSIZE, layout="constrained")
+    from matplotlib.colors import ListedColormap
+
+    ax.pcolormesh(x1, x2, predicted, cmap=ListedColormap(colors), vmin=-0.5,
+                  vmax=len(class_names) - 0.5, alpha=0.35, shading="auto")
+    if points is not None:
+        xy, labels = points
+        _scatter(ax, np.asarray(xy), np.asarray(labels), colors, 6)
+    for x, y, label in curves:
+        ax.plot(x, y, color="black", linewidth=1.2, linestyle="--")
+        ax.annotate(label, (x[len(x) // 5], y[len(y) // 5]), textcoords="offset points",
+                    xytext=(-10, 10), fontsize=9, ha="right",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.8})
+    ax.set(xlim=(x1[0], x1[-1]), ylim=(x2[0], x2[-1]), xlabel="x1", ylabel="x2", title=title)
+    _class_legend(ax, class_names, colors, loc="upper right")
+    return fig
+
+
 # ----------------------------------------------------------------------------- sizes (inches)
 TRAINING_FIGSIZE = (10.0, 4.0)
+DECISION_FIGSIZE = (8.0, 6.0)
 CONFUSION_FIGSIZE = (7.5, 6.5)
 EMBEDDING_FIGSIZE = (13.0, 6.0)
 PCA_FIGSIZE = (13.0, 6.0)
@@ -104,8 +128,14 @@ def activation_gif_figsize(n_layers: int) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- helpers
 def class_colors(n_classes: int, cmap: str = "tab10") -> np.ndarray:
-    """(n_classes, 4) RGBA: one colour per class from a named colour map."""
-    return matplotlib.colormaps[cmap].resampled(n_classes)(np.arange(n_classes))
+    """(n_classes, 4) RGBA: one colour per class from a named colour map. A qualitative map
+    (tab10, Set1: at most 20 colours) with enough colours gives its first n (tab10's blue and
+    orange for two classes, not the two ends of the map); any other map is sampled evenly."""
+    colormap = matplotlib.colormaps[cmap]
+    qualitative = isinstance(colormap, matplotlib.colors.ListedColormap) and colormap.N <= 20
+    if qualitative and colormap.N >= n_classes:
+        return colormap(np.arange(n_classes))
+    return colormap.resampled(n_classes)(np.arange(n_classes))
 
 
 def marker_area(point_size: float, n_points: int) -> float:

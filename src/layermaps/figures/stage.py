@@ -257,3 +257,48 @@ def hidden_layer_job(*, dataset: str, model: str, layer: str, acts_path, output_
                          f"true class", cmap=cmap, point_size=point_size), out_pca, dpi)
     log_figures(out_boxplots, out_pca)
     log(f"[figures] {out_boxplots}, {out_pca}")
+
+
+def plane_bounds(x: np.ndarray, margin: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((x1 min, x1 max), (x2 min, x2 max)) of 2-D inputs, widened by `margin` of each range."""
+    lo, hi = x.min(axis=0).astype(float), x.max(axis=0).astype(float)
+    pad = margin * np.maximum(hi - lo, 1e-9)
+    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+
+
+def decision_regions_job(*, dataset: str, model: str, model_path, data_path, metrics_path,
+                         bounds, curves: bool, resolution: int, out_path, dpi: int,
+                         cmap: str, threads: int = 1, log=print) -> None:
+    """A model on a 2-D dataset: its predicted class over a resolution x resolution grid of the
+    plane (`bounds`, or the training inputs' range), the test points, and for two_cosines both
+    curves (SEEDS.md D: the workshop draws x1 in [-pi, pi], x2 in [-1, 2])."""
+    import keras
+
+    from layermaps.data.datasets import load_prepared, scaled
+    from layermaps.figures.plots import decision_regions
+    from layermaps.models.training import configure_threads
+
+    configure_threads(threads)
+    data = load_prepared(data_path)
+    if data["train_images"].shape[1] != 2:
+        raise ValueError(f"{data_path}: decision regions need 2-D inputs, this dataset has "
+                         f"{data['train_images'].shape[1]} features")
+    (lo1, hi1), (lo2, hi2) = bounds or plane_bounds(data["train_images"])
+    x1, x2 = np.linspace(lo1, hi1, resolution), np.linspace(lo2, hi2, resolution)
+    grid = np.column_stack([np.repeat(x1[None, :], resolution, 0).ravel(),
+                            np.repeat(x2[:, None], resolution, 1).ravel()])
+    net = keras.saving.load_model(model_path)
+    with work("predict"):
+        predicted = np.argmax(net.predict(scaled(grid, data), batch_size=8192, verbose=0), axis=1)
+    names = [str(c) for c in data["class_names"]]
+    lines = []
+    if curves:  # two_cosines: class 0 on x2 = cos(x1), class 1 on x2 = 1 + cos(x1)
+        lines = [(x1, np.cos(x1), names[0]), (x1, 1 + np.cos(x1), names[1])]
+    accuracy = json.loads(Path(metrics_path).read_text()).get("test_accuracy", float("nan"))
+    title = f"{dataset} | {model}: predicted class over the plane (test accuracy {accuracy:.4f})"
+    with work("draw"):
+        _save(decision_regions(x1, x2, predicted.reshape(resolution, resolution), names, title,
+                               points=(data["test_images"], data["test_labels"]), curves=lines,
+                               cmap=cmap), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")

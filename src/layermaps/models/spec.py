@@ -159,8 +159,8 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
     s = _fill(spec)
 
     hidden = s["hidden"]
-    if not isinstance(hidden, list) or not hidden:
-        c.fail("hidden", "must be a non-empty list of widths", hidden)
+    if not isinstance(hidden, list):  # [] is a model with no hidden layer (logistic regression)
+        c.fail("hidden", "must be a list of widths ([] for no hidden layer)", hidden)
     for i, w in enumerate(hidden):
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             c.fail(f"hidden[{i}]", "widths must be integers >= 1", w)
