@@ -13,7 +13,7 @@ from layermaps.config import ConfigError
 from layermaps.embed.records import Score
 from layermaps.figures import plots
 from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
-from layermaps.figures.summary import SEED_REFERENCE, seed_knn, write_summary
+from layermaps.figures.summary import SEED_REFERENCE, seed_knn, seed_model, seed_sweep, write_summary
 from layermaps.planning import (
     choose_k, figure_models, figure_paths, gif_datasets, grid_models, grid_rows, sweep_plan, sweep_sources,
     varied_layer,
@@ -307,12 +307,23 @@ def test_summary_tables_and_seed_references(tmp_path):
                          sweeps={"msds": plan}, sources=["raw", "seed_mlp/hidden2", "msds_w1/hidden2"],
                          reducers=["pca", "umap"], ks=[3, 5, 10], k_sweep=5)
     assert (tmp_path / "summary.md").read_text() == text
-    assert "| raw | umap | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.7415 / 0.7596 / 0.7721 |" in text
-    assert "| seed_mlp/hidden2 | pca | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.8696 / 0.8726 / 0.8770 |" in text
-    assert "| seed_mlp | 256-64 | 20 | 0.9000 | 0.8600 | 0.8500 | 12.5 | test 0.876 |" in text
+    assert ("| raw | umap | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.7415 / 0.7596 / 0.7721: **outside** "
+            "±0.01 (+0.1585) |") in text
+    assert ("| seed_mlp/hidden2 | pca | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.8696 / 0.8726 / 0.8770: "
+            "**outside** ±0.01 (+0.0430) |") in text
+    assert "| seed_mlp | 256-64 | 20 | 0.9000 | 0.8600 | 0.8500 | 12.5 | test 0.876: **outside** ±0.01 (-0.0260) |" in text
     assert "| msds_w1/hidden2 | unreduced | 0.9000 | 0.9100 | 0.9200 | - |" in text
     # the sweep reference is MNIST's: no seed numbers on Fashion
     assert "| 1 | msds_w1 | 20 | 0.9000 | 0.8600 | 0.8500 | 0.9100 | 0.9100 |  |" in text
     assert seed_knn("mnist", "seed_mlp/hidden1", "umap", [5]) == "0.9714"
     assert seed_knn("mnist", "other/hidden1", "umap", [3, 5, 10]) == ""
+    near = Score(**{**Score.load(scores[0]).to_dict(), "dataset": "mnist", "source": "seed_mlp/hidden1",
+                    "knn": {"k3": {"k": 3, "accuracy": 0.9797}, "k5": {"k": 5, "accuracy": 0.9614}}})
+    assert seed_knn("mnist", "seed_mlp/hidden1", "umap", [3, 5], near) == "0.9697 / 0.9714: within ±0.01"
+    assert seed_knn("mnist", "seed_mlp/hidden1", "umap", [3, 5, 10], near) == \
+        "0.9697 / 0.9714 / 0.9713: within ±0.01"  # k=10 not scored: compared where both exist
+    assert seed_model("mnist", "seed_mlp", {"val_accuracy": 0.9649}) == "val 0.975: **outside** ±0.01 (-0.0101)"
+    assert seed_sweep("mnist", "msds", 2, {"test_accuracy": 0.9}).endswith("not compared (the report's runs differ)")
+    assert seed_sweep("mnist", "msds", 5, {"train_accuracy": 0.99, "val_accuracy": 0.97,
+                                           "test_accuracy": 0.97}).endswith(": within ±0.01")
     assert SEED_REFERENCE["sweep"]["rows"][512][2] == 0.979
