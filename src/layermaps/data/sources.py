@@ -21,7 +21,10 @@ SCALES = ("255", "none", "standardize")
 
 
 class DatasetError(ValueError):
-    """A dataset that cannot be used; the message names the file, the array and the problem."""
+    """A dataset that cannot be used; the message names the file, the array and the problem.
+    Expected (bad input, not a bug): a job's log and terminal get the message, no traceback."""
+
+    expected = True
 
 
 # ----------------------------------------------------------------------------- checks

@@ -100,9 +100,14 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 yield active
             status = "FINISHED"
         except BaseException as err:
-            traceback.print_exc()
+            if getattr(err, "expected", False):  # bad input, said in full by the message
+                print(f"{type(err).__name__}: {err}")
+            else:
+                traceback.print_exc()
             terminal.write(f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n"
                            f"  full log: {snakemake.log[0]}\n")
+            if getattr(err, "expected", False):
+                raise SystemExit(1) from None  # exit non-zero without Python's traceback
             raise
         finally:
             write_job_record(rule=snakemake.rule, wildcards=wildcards, threads=threads, status=status)
