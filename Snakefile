@@ -31,3 +31,17 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+# One target rule per study (config `studies:`): `snakemake --cores 8 <study>` makes that
+# study and nothing else. A study's name may not be another rule's.
+checked(check_study_names, STUDIES, [r.name for r in workflow.rules])
+for _study in STUDIES:
+    if _study != IMPLICIT:
+
+        rule:
+            name:
+                _study
+            input:
+                study_targets(_study),
+            localrule: True

@@ -89,16 +89,16 @@ def test_normalization_ignores_docstrings_comments_layout_and_module(tmp_path):
 
     script = "from layermaps.a import run\nrun(3)\n"
     helper = "def double(x):\n    return 2 * x\n"
-    base = digest({"a": f"from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
+    base = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
                    "b": helper}, script)
     restyled = digest({"a": '"""Module doc."""\nfrom layermaps.b import double\n\n\ndef run(n):\n'
                             '    """Doubles n."""\n    # why: a comment\n    return double( n )\n',
                        "b": helper}, script)
     moved = digest({"a": f"def run(n):\n    return double(n)\n\n\n{helper}"},
                    script.replace("layermaps.a", "layermaps.a"))
-    changed = digest({"a": f"from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
+    changed = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
                       "b": "def double(x):\n    return x + x\n"}, script)
-    unused = digest({"a": f"from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
+    unused = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
                      "b": helper + "\n\ndef unrelated():\n    return 1\n"}, script)
     assert base == restyled == moved == unused
     assert changed != base

@@ -19,7 +19,7 @@ def test_paths_follow_the_documented_layout():
     assert at.knn_summary("mnist", ".run_id") == "results/mnist/knn_summary.run_id"
     assert at.embedding_figure("mnist", "raw", "pca") == "results/mnist/figures/embeddings/raw/pca.png"
     assert at.model_figure("mnist", "m", "confusion.png") == "results/mnist/figures/models/m/confusion.png"
-    assert at.comparison_figure() == "results/figures/knn_mnist_vs_fashion.png"
+    assert at.study_file("s", "knn_mnist_vs_fashion.png") == "results/studies/s/knn_mnist_vs_fashion.png"
     assert at.summary() == "results/summary.md" and at.state() == f"results/{STATE_DIR}"
     assert at.log("mnist", "embed", "raw", "umap") == "results/logs/mnist/embed/raw/umap.log"
 

@@ -15,7 +15,7 @@ from layermaps.figures import plots
 from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
 from layermaps.figures.summary import SEED_REFERENCE, seed_knn, seed_model, seed_sweep, write_summary
 from layermaps.planning import (
-    choose_k, figure_models, figure_paths, gif_datasets, grid_models, grid_rows, sweep_plan, sweep_sources,
+    choose_k, compared_sources, figure_models, gif_datasets, grid_models, study_figures, sweep_plan,
     varied_layer,
 )
 
@@ -201,33 +201,38 @@ def test_figure_models():
         figure_models(["nope"], models)
 
 
-def test_figure_paths_and_grid_rows():
-    sources = ["raw", "m/hidden1", "m/hidden2", "w1/hidden2"]
-    assert grid_rows(sources, "m") == ["raw", "m/hidden1", "m/hidden2"]
+def test_study_figures():
+    sources = {"raw": ["pca", "umap"], "m/hidden1": ["pca", "umap"], "m/hidden2": ["pca", "umap"],
+               "w1/hidden2": ["pca"]}
     assert grid_models(["m", "w1", "w2"], sources) == ["m", "w1"]  # w2 is not embedded
-    plan = {"key": "hidden[1]", "members": [{"value": 1, "model": "w1", "layer": "hidden2"},
-                                            {"value": 2, "model": "w2", "layer": "hidden2"}]}
-    assert sweep_sources(plan, sources) == ["w1/hidden2"]
-    kw = dict(results="results", sources=sources, reducers=["pca", "umap"], sweeps={"s": plan},
-              figure_models=["m"], hidden_layers={"m": ["hidden1", "hidden2"]}, class_index=5)
-    one = figure_paths(datasets=["mnist"], **kw)
-    assert len(one) == len(set(one)) == 4 * 2 + 1 + 1 + 1 + 4 + 2 * 2 + 1
+    kw = dict(results="results", study="s", models={"mnist": ["m"]}, class_index=5,
+              hidden_layers={"m": ["hidden1", "hidden2"]})
+    one = study_figures(sources={"mnist": sources}, sweeps={"mnist": ["sw"]}, **kw)
+    # 7 maps, 1 grid (w1 has no pictures), heatmap, sweep, 2 + 2 GIFs + 2 x 2 per layer, summary
+    assert len(one) == len(set(one)) == 7 + 1 + 1 + 1 + 4 + 2 * 2 + 1
     assert "results/mnist/figures/embeddings/m/hidden2/umap.png" in one
+    assert "results/mnist/figures/embeddings/w1/hidden2/umap.png" not in one  # not asked for
     assert "results/mnist/figures/models/m/running_mean_class5.gif" in one
-    assert "results/mnist/figures/grid_m.png" in one and "results/summary.md" in one
+    assert "results/mnist/figures/grid_m.png" in one and "results/mnist/figures/sweep_sw.png" in one
+    assert "results/studies/s/knn_heatmap_mnist.png" in one and "results/studies/s/summary.md" in one
     assert not any("mnist_vs_fashion" in p for p in one)
-    both = figure_paths(datasets=["mnist", "fashion-mnist"], **kw)
-    assert "results/figures/knn_mnist_vs_fashion.png" in both and len(both) == 2 * len(one)
+    both = study_figures(sources={"mnist": sources, "fashion-mnist": {"raw": ["pca"]}},
+                         sweeps={}, **kw)
+    assert "results/studies/s/knn_mnist_vs_fashion.png" in both
+    assert compared_sources({"mnist": sources, "fashion-mnist": {"raw": ["pca"]}}) == ["raw"]
     # GIFs only where the inputs are images; decision regions only on 2-D data; a model with no
     # hidden layer has neither layer figures nor GIFs
-    kw.update(figure_models=["m", "logreg"], hidden_layers={"m": ["hidden1", "hidden2"], "logreg": []})
-    mixed = figure_paths(datasets=["mnist", "plane"], gifs=["mnist"], plane=["plane"], **kw)
+    kw.update(models={"mnist": ["m", "logreg"], "plane": ["m", "logreg"]},
+              hidden_layers={"m": ["hidden1", "hidden2"], "logreg": []})
+    mixed = study_figures(sources={"mnist": sources, "plane": {}}, sweeps={}, gifs=["mnist"],
+                          plane=["plane"], **kw)
     assert {p.rsplit("/", 1)[1] for p in mixed if "/plane/figures/models/" in p} == {
         "training_curves.png", "confusion.png", "decision_regions.png", "boxplots_hidden1.png",
         "boxplots_hidden2.png", "pca_hidden1.png", "pca_hidden2.png"}
     assert {p.rsplit("/", 1)[1] for p in mixed if "/mnist/figures/models/logreg/" in p} == {
         "training_curves.png", "confusion.png"}
     assert "results/mnist/figures/models/m/activations_class5.gif" in mixed
+    assert "results/studies/s/knn_heatmap_plane.png" not in mixed  # nothing embedded there
 
 
 def test_gif_datasets_say_why_they_skip():
@@ -302,11 +307,21 @@ def test_summary_tables_and_seed_references(tmp_path):
                                  "epochs_run": 20, "train_seconds": 12.5}))
         metrics.append(p)
     plan = {"key": "hidden[1]", "members": [{"value": 1, "model": "msds_w1", "layer": "hidden2"}]}
-    text = write_summary(tmp_path / "summary.md", datasets=["fashion-mnist"], score_paths=scores,
+    studies = [
+        {"name": "a", "description": "the seed", "datasets": {"fashion-mnist": {
+            "models": ["seed_mlp"], "sources": {"raw": ["umap"], "seed_mlp/hidden2": ["pca", "umap"]},
+            "sweeps": []}}},
+        {"name": "b", "description": "", "datasets": {"fashion-mnist": {
+            "models": ["msds_w1"], "sources": {"msds_w1/hidden2": ["pca"]}, "sweeps": ["msds"]}}},
+    ]
+    text = write_summary(tmp_path / "summary.md", studies=studies, score_paths=scores,
                          metrics_paths=metrics, hidden={"seed_mlp": [256, 64], "msds_w1": [128, 1]},
-                         sweeps={"msds": plan}, sources=["raw", "seed_mlp/hidden2", "msds_w1/hidden2"],
-                         reducers=["pca", "umap"], ks=[3, 5, 10], k_sweep=5)
+                         sweeps={"msds": plan}, ks=[3, 5, 10], k_sweep=5)
     assert (tmp_path / "summary.md").read_text() == text
+    # one section per study, each with only its own models and maps
+    first, second = text.split("## Study `a`: the seed")[1].split("## Study `b`")
+    assert "msds_w1" not in first and "seed_mlp" not in second
+    assert "| raw | pca |" not in text  # raw is embedded with UMAP only
     assert ("| raw | umap | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.7415 / 0.7596 / 0.7721: **outside** "
             "±0.01 (+0.1585) |") in text
     assert ("| seed_mlp/hidden2 | pca | 0.9000 | 0.9100 | 0.9200 | 0.8000 | 0.8696 / 0.8726 / 0.8770: "

@@ -4,7 +4,6 @@ plot-only setting reruns plots only, figures reach MLflow, and `--report` works.
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ CONFIG = dict(
 SOURCES = ["raw", "msds_w1/hidden2", "msds_w16/hidden2"]
 FIGS = "results/mnist/figures"
 MODEL = f"{FIGS}/models/msds_w16"
+STUDY = "results/studies/all"  # the one study of a config without `studies:`
 PLOT_RULES = {"plot_embedding", "plot_grid", "plot_knn_heatmap", "plot_knn_comparison",
               "plot_sweep", "plot_training", "plot_activation_gifs", "plot_hidden_layer"}
 
@@ -60,7 +60,7 @@ def expected_sizes(config):
     out = {f"{FIGS}/embeddings/{s}/pca.png": plots.pixel_size(plots.EMBEDDING_FIGSIZE, dpi)
            for s in SOURCES}
     out[f"{FIGS}/grid_msds_w16.png"] = plots.pixel_size(plots.grid_figsize(2, 1), dpi)  # raw, hidden2
-    out[f"{FIGS}/knn_heatmap.png"] = plots.pixel_size(plots.heatmap_figsize(3, 2), dpi)  # + unreduced
+    out[f"{STUDY}/knn_heatmap_mnist.png"] = plots.pixel_size(plots.heatmap_figsize(3, 2), dpi)  # + unreduced
     out[f"{FIGS}/sweep_msds.png"] = plots.pixel_size(plots.SWEEP_FIGSIZE, dpi)
     out[f"{MODEL}/training_curves.png"] = plots.pixel_size(plots.TRAINING_FIGSIZE, dpi)
     out[f"{MODEL}/confusion.png"] = plots.pixel_size(plots.CONFUSION_FIGSIZE, dpi)
@@ -85,9 +85,10 @@ def test_every_figure_is_an_image_of_the_configured_size(run):
         with Image.open(path) as im:
             assert (im.format, im.size) == ("GIF" if rel.endswith(".gif") else "PNG", size), rel
     # nothing else was made: per-model pictures only for figures.models, no comparison figure
-    made = {p.relative_to(work).as_posix() for p in (work / FIGS).rglob("*") if p.suffix in (".png", ".gif")}
+    made = {p.relative_to(work).as_posix() for folder in (FIGS, STUDY)
+            for p in (work / folder).rglob("*") if p.suffix in (".png", ".gif")}
     assert made == set(sizes)
-    assert not (work / "results/figures/knn_mnist_vs_fashion.png").exists()
+    assert not (work / STUDY / "knn_mnist_vs_fashion.png").exists()
 
 
 def test_gif_frame_counts(run):
@@ -103,7 +104,8 @@ def test_gif_frame_counts(run):
 
 def test_summary_md(run):
     text = (run[0] / "results/summary.md").read_text()
-    for heading in ("## Models", "## kNN accuracy in 2-D", "### msds on mnist (varies `hidden[1]`)"):
+    for heading in ("## Study `all`", "### Models", "### kNN accuracy in 2-D",
+                    "#### msds on mnist (varies `hidden[1]`)"):
         assert heading in text
     assert "| msds_w16/hidden2 | unreduced |" in text and "| k=3 | k=7 | k=10 |" in text
     # SEEDS.md B's numbers next to the w=1 row
@@ -126,10 +128,10 @@ def test_figures_logged_to_mlflow(run):
         "boxplots_hidden1.png", "pca_hidden1.png", "boxplots_hidden2.png", "pca_hidden2.png",
         "grid_msds_w16.png")}
     prepare_run = (work / "results/mnist/data.run_id").read_text().strip()
-    for name in ("knn_heatmap", "sweep_msds"):
-        own = client.get_run((work / f"{FIGS}/{name}.run_id").read_text().strip())
+    for stem in (f"{STUDY}/knn_heatmap_mnist", f"{FIGS}/sweep_msds"):
+        own = client.get_run((work / f"{stem}.run_id").read_text().strip())
         assert own.data.tags["mlflow.parentRunId"] == prepare_run and own.info.status == "FINISHED"
-        assert artifacts(own.info.run_id) == {f"figures/{name}.png"}
+        assert artifacts(own.info.run_id) == {f"figures/{stem.rsplit('/', 1)[1]}.png"}
     summary = client.get_experiment_by_name("layermaps/summary")
     runs = client.search_runs([summary.experiment_id])
     assert [r.data.tags["layermaps.rule"] for r in runs] == ["report_summary"]
@@ -196,8 +198,8 @@ def test_comparison_figure(run, tmp_path):
             scores = json.loads(src.read_text())
             dst.write_text(json.dumps({**scores, "dataset": dataset}))
     configure(tmp_path, datasets=["mnist", "fashion-mnist"])
-    target = "results/figures/knn_mnist_vs_fashion.png"
-    assert ("plot_knn_comparison", "") in planned_jobs(tmp_path)  # requested with both datasets
+    target = f"{STUDY}/knn_mnist_vs_fashion.png"
+    assert ("plot_knn_comparison", "study=all") in planned_jobs(tmp_path)  # requested with both datasets
     out = snakemake(tmp_path, "--cores", "1", target, "--allowed-rules", "plot_knn_comparison")
     assert "1 of 1 steps (100%) done" in out.stdout + out.stderr
     with Image.open(tmp_path / target) as im:

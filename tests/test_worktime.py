@@ -1,6 +1,5 @@
 """Job and invocation timing records, and the efficiency computed from them."""
 
-import json
 import os
 
 import pytest

@@ -5,12 +5,18 @@ folder, so the numbers quoted in notes and the README come from one command anyo
 (The `report_summary` rule writes summary.md for a complete run; this also reports costs.)
 `--efficiency` prints only where the time of the latest workflow invocation went;
 `--against OTHER` prints how every map's kNN accuracy differs from the same map in another run.
+`--studies NAME ...` prints what each study's jobs cost in this run: the jobs a `snakemake -n
+--forceall NAME` plans with the current config, matched to this run's job records.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -20,6 +26,7 @@ from layermaps.figures.summary import knn_section, model_section, sweep_section
 from layermaps.models.spec import all_models
 from layermaps.paths import Paths
 from layermaps.planning import sweep_plan
+from layermaps.studies import split_model_datasets
 from layermaps.tracking.worktime import efficiency, latest_jobs, read_invocation
 
 
@@ -111,8 +118,42 @@ def comparison_section(results: Path, other: Path, tolerance: float) -> list[str
             "|---|---|---|" + "---|" * len(ks), *rows, ""]
 
 
+def planned_jobs(target: str, config: Path) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job of `target` when nothing exists yet (a forced dry run
+    of the Snakefile beside this package, into an empty folder)."""
+    snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
+    snakemake = Path(sys.executable).parent / "snakemake"
+    with tempfile.TemporaryDirectory() as empty:
+        out = subprocess.run([str(snakemake), "-s", str(snakefile), "--configfile", str(config),
+                              "-n", "-F", target, "--config", f"results_dir={empty}"],
+                             capture_output=True, text=True, check=True, cwd=config.parent).stdout
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
+        found = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
+        pairs = found.group(1).split(", ") if found else []
+        jobs.append((m.group(1), dict(p.split("=", 1) for p in pairs)))
+    return jobs
+
+
+def study_cost_section(results: Path, studies: list[str], config: Path, cores: int = 2) -> list[str]:
+    """Per study: its jobs, those this run has records of, and their core-seconds (wall x
+    threads); the wall on `cores` cores if they were always busy is core-seconds / cores."""
+    jobs = latest_jobs(Paths(results).state())
+    rows = []
+    for study in studies:
+        planned = [(r, w) for r, w in planned_jobs(study, config) if r != study]
+        found = [jobs.get((r, json.dumps(w, sort_keys=True))) for r, w in planned]
+        core_s = sum(rec["wall"] * rec["threads"] for rec in found if rec)
+        rows.append(f"| {study} | {len(planned)} | {sum(1 for rec in found if rec)} | {core_s:,.0f} | "
+                    f"{core_s / cores / 60:.1f} |")
+    return [f"### What each study's jobs cost in {results}", "",
+            f"| study | jobs | with a record here | job core-s | min on {cores} cores, always busy |",
+            "|---|---|---|---|---|", *rows, ""]
+
+
 def report(results: Path, config: dict) -> str:
-    models = all_models(config["models"], config.get("sweeps"))
+    plain, sweeps, _ = split_model_datasets(config["models"], config.get("sweeps"))
+    models = all_models(plain, sweeps)
     ks = sorted(config["knn"]["k"])
     lines = efficiency_section(results)
     at = Paths(results)
@@ -121,13 +162,15 @@ def report(results: Path, config: dict) -> str:
         scores = [s for key, s in sorted(read_scores(results).items()) if key[0] == dataset]
         metrics = {m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
                    for m in models if Path(at.model_file(dataset, m, "metrics.json")).is_file()}
-        sources = sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))
+        scored = {s.key for s in scores}
+        sources = {src: [r for r in config["reducers"] if (src, r) in scored]
+                   for src in sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))}
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
         lines += job_cost_section(results, jobs, dataset, list(metrics))
         if scores:
-            lines += knn_section(dataset, scores, ks, sources, list(config["reducers"]))
+            lines += knn_section(dataset, scores, ks, sources)
             lines += cost_section(jobs, dataset, scores)
-        for name, sweep in (config.get("sweeps") or {}).items():
+        for name, sweep in sweeps.items():
             plan = sweep_plan(name, sweep)
             if any(m["model"] in metrics for m in plan["members"]):
                 lines += sweep_section(dataset, name, plan, metrics, scores, list(config["reducers"]), 5)
@@ -144,8 +187,13 @@ def main(argv=None) -> None:
                         help="only the kNN accuracy of every map scored here and in OTHER, side by side")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="with --against: mark accuracies that moved by more than this")
+    parser.add_argument("--studies", nargs="+", metavar="NAME",
+                        help="only the cost of each named study's jobs in this run (--config's studies)")
+    parser.add_argument("--cores", type=int, default=2, help="with --studies: cores to divide by")
     args = parser.parse_args(argv)
-    if args.against:
+    if args.studies:
+        print("\n".join(study_cost_section(args.results, args.studies, args.config.resolve(), args.cores)))
+    elif args.against:
         print("\n".join(comparison_section(args.results, args.against, args.tolerance)))
     elif args.efficiency:
         print("\n".join(efficiency_section(args.results)) or f"no timing records under {args.results}")

@@ -94,10 +94,12 @@ class Paths:
         """A per-model picture: training_curves.png, confusion.png, pca_{layer}.png ..."""
         return f"{self.figures(dataset)}/models/{model}/{name}"
 
-    def comparison_figure(self, suffix: str = ".png") -> str:
-        return f"{self.figures()}/knn_mnist_vs_fashion{suffix}"
+    def study_file(self, study: str, name: str) -> str:
+        """A file of one study: knn_heatmap_{dataset}.png, knn_mnist_vs_fashion.png, summary.md."""
+        return f"{self.root}/studies/{study}/{name}"
 
     def summary(self, suffix: str = ".md") -> str:
+        """Every study's summary in one file."""
         return f"{self.root}/summary{suffix}"
 
     def log(self, *parts: str) -> str:

@@ -1,5 +1,6 @@
-"""What a configured experiment makes, decided while Snakemake builds the DAG: the embedded
-sources, the sweeps' members, the k shown in figures, and the list of every figure.
+"""What a configured experiment draws, decided while Snakemake builds the DAG: the sweeps'
+members, the k shown in figures, and the list of every figure of a study (what a study trains
+and embeds is planned by layermaps.studies).
 
 Cheap on purpose: the rules import it on every `snakemake -n` (no numpy, matplotlib or MLflow).
 """
@@ -8,23 +9,11 @@ from __future__ import annotations
 
 import re
 
-from layermaps.models.spec import expand_sweep, layer_names
+from layermaps.models.spec import expand_sweep
 from layermaps.paths import Paths
 
 HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
 COMPARED = ("mnist", "fashion-mnist")  # the seeds' comparison question (SEEDS.md A)
-
-
-def embedded_sources(embed: dict, models: dict) -> list[str]:
-    """What gets embedded (config `embed:`): raw pixels and the chosen layers of the chosen
-    models, as `raw` and `{model}/{layer}`."""
-    chosen = models if embed["models"] == "all" else embed["models"]
-    layers = embed["layers"]
-    out = ["raw"] if embed["raw"] else []
-    for model in chosen:
-        names = layer_names(models[model])
-        out += [f"{model}/{l}" for l in names if (l != "output" if layers == "all" else l in layers)]
-    return out
 
 
 def choose_k(ks, wanted: int) -> tuple[int, str]:
@@ -71,21 +60,6 @@ def figure_models(setting, models) -> list[str]:
     return list(setting)
 
 
-def grid_rows(sources, model: str) -> list[str]:
-    """Rows of a model's grid: raw pixels (when embedded), then the model's embedded layers."""
-    return [s for s in sources if s == "raw" or s.startswith(f"{model}/")]
-
-
-def grid_models(models, sources) -> list[str]:
-    """The models (of `models`) that have a grid: those with at least one embedded layer."""
-    return [m for m in models if any(s.startswith(f"{m}/") for s in sources)]
-
-
-def sweep_sources(plan: dict, sources) -> list[str]:
-    """The embedded sources a sweep's kNN panel reads: each member's varied layer."""
-    return [s for s in (f"{m['model']}/{m['layer']}" for m in plan["members"]) if s in sources]
-
-
 def gif_datasets(infos: dict, class_index: int) -> tuple[list[str], list[str]]:
     """(datasets that get the activation GIFs, a note for each one that does not): GIFs draw
     the inputs as images and follow one class. infos: dataset -> DatasetInfo."""
@@ -101,19 +75,28 @@ def gif_datasets(infos: dict, class_index: int) -> tuple[list[str], list[str]]:
     return keep, notes
 
 
-def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_models,
-                 hidden_layers: dict, class_index: int, compared=COMPARED, gifs=None,
-                 plane=()) -> list[str]:
-    """Every figure, animation and report file of an experiment (README lists them); the
-    activation GIFs only for the datasets in `gifs` (all when None, see gif_datasets) and
-    models with a hidden layer; decision regions for the 2-D datasets in `plane`."""
+def grid_models(models, sources) -> list[str]:
+    """The models (of `models`) that have a grid: those with at least one embedded layer."""
+    return [m for m in models if any(s.startswith(f"{m}/") for s in sources)]
+
+
+def study_figures(*, results: str, study: str, sources: dict, models: dict, sweeps: dict,
+                  hidden_layers: dict, class_index: int, gifs=None, plane=(),
+                  compared=COMPARED, summary: bool = True) -> list[str]:
+    """Every figure, animation and report file of one study (README lists them).
+
+    sources: dataset -> {source: [reducers]} the study embeds; models: dataset -> its models
+    trained there that get pictures; sweeps: dataset -> its sweeps trained there. Activation
+    GIFs only for the datasets in `gifs` (all when None, see gif_datasets) and models with a
+    hidden layer; decision regions for the 2-D datasets in `plane`; the study's own summary.md
+    unless `summary` is false."""
     at, out = Paths(results), []
-    for d in datasets:
-        out += [at.embedding_figure(d, s, r) for s in sources for r in reducers]
-        out += [at.figure(d, f"grid_{m}.png") for m in grid_models(figure_models, sources)]
-        out += [at.figure(d, "knn_heatmap.png")] if sources else []
-        out += [at.figure(d, f"sweep_{s}.png") for s in sweeps]
-        for m in figure_models:
+    for d, by_source in sources.items():
+        out += [at.embedding_figure(d, s, r) for s, rs in by_source.items() for r in rs]
+        out += [at.figure(d, f"grid_{m}.png") for m in grid_models(models.get(d, []), by_source)]
+        out += [at.study_file(study, f"knn_heatmap_{d}.png")] if by_source else []
+        out += [at.figure(d, f"sweep_{s}.png") for s in sweeps.get(d, [])]
+        for m in models.get(d, []):
             out += [at.model_figure(d, m, "training_curves.png"), at.model_figure(d, m, "confusion.png")]
             if (gifs is None or d in gifs) and hidden_layers[m]:
                 out += [at.model_figure(d, m, f"{kind}_class{class_index}.gif")
@@ -122,7 +105,13 @@ def figure_paths(*, results: str, datasets, sources, reducers, sweeps, figure_mo
                 out.append(at.model_figure(d, m, "decision_regions.png"))
             for layer in hidden_layers[m]:
                 out += [at.model_figure(d, m, f"boxplots_{layer}.png"), at.model_figure(d, m, f"pca_{layer}.png")]
-    if all(d in datasets for d in compared) and sources:
-        out.append(at.comparison_figure())
-    out.append(at.summary())
-    return out
+    if compared_sources(sources, compared):
+        out.append(at.study_file(study, "knn_mnist_vs_fashion.png"))
+    return out + ([at.study_file(study, "summary.md")] if summary else [])
+
+
+def compared_sources(sources: dict, compared=COMPARED) -> list[str]:
+    """The sources a study embeds on both datasets of the comparison figure (none: no figure)."""
+    if not all(d in sources for d in compared):
+        return []
+    return [s for s in sources[compared[0]] if all(s in sources[d] for d in compared[1:])]

@@ -8,18 +8,32 @@ from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset
 from layermaps.embed.neighbors import graph_sizes
 from layermaps.embed.reducers import REDUCERS
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
-from layermaps.models.spec import all_models, layer_names
+from layermaps.models.spec import all_models, hidden_layer_names, layer_names
 from layermaps.paths import Paths
-from layermaps.planning import embedded_sources
+from layermaps.planning import COMPARED, compared_sources, study_figures
+from layermaps.studies import (
+    IMPLICIT, check_study_names, grid_cells, merge_sources, model_sources, read_studies,
+    split_model_datasets, study_models, study_sources, trained_models,
+)
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
-MODELS = checked(all_models, config["models"], config.get("sweeps"))  # name -> full spec
+# A model's `datasets:` says where it may train; the rest of its spec is how it trains.
+_MODEL_CONFIG, SWEEP_CONFIG, _ALLOWED = checked(split_model_datasets, config["models"], config.get("sweeps"))
+MODELS = checked(all_models, _MODEL_CONFIG, SWEEP_CONFIG)  # name -> full spec
 check_names(config, MODELS, REDUCERS)
 
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
 R = P.root
 DATASET_SPECS = checked(dataset_specs, config["datasets"])  # name -> kind, scale, path ...
 DATASETS = list(DATASET_SPECS)
+REDUCER_NAMES = list(config["reducers"])
+
+# ---- Studies (layermaps.studies): which model trains on which dataset, what is embedded.
+STUDIES = checked(read_studies, config, DATASETS, MODELS, SWEEP_CONFIG, _ALLOWED)
+TRAINED = trained_models(STUDIES, _ALLOWED, SWEEP_CONFIG)  # dataset -> models trained on it
+STUDY_MODELS = {n: study_models(s, TRAINED) for n, s in STUDIES.items()}  # n -> dataset -> models
+STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES) for n, s in STUDIES.items()}
+EMBEDDED = merge_sources(STUDY_SOURCES, REDUCER_NAMES)  # dataset -> {source: [reducers]}
 DOWNLOADED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] in BUILTIN_DATASETS]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
@@ -34,6 +48,7 @@ wildcard_constraints:
     dataset=one_of(DATASETS),
     model=one_of(MODELS),
     reducer=one_of(config["reducers"]),
+    study=one_of(STUDIES),
     source=one_of(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
 
 
@@ -151,15 +166,10 @@ def prepare_inputs(wc):
     return {}
 
 
-def model_targets(dataset):
-    """Everything the training stage makes for one dataset."""
-    return [P.model_file(dataset, m, "metrics.json") for m in MODELS] + [
-        P.activations_run(dataset, m) for m in MODELS]
-
-
-def sources():
-    """What gets embedded: raw pixels and the configured layers of the configured models."""
-    return embedded_sources(config["embed"], MODELS)
+def model_targets(dataset, models):
+    """Everything the training stage makes for these models on one dataset."""
+    return [P.model_file(dataset, m, "metrics.json") for m in models] + [
+        P.activations_run(dataset, m) for m in models]
 
 
 def source_inputs(wc):
@@ -183,11 +193,83 @@ def embed_inputs(wc):
     return inputs
 
 
-def score_files(dataset):
-    return [P.score(dataset, s, r) for s in sources() for r in config["reducers"]] + [
-        P.score(dataset, s, "unreduced") for s in sources()]
+def score_files(dataset, sources=None):
+    """The score records of these {source: [reducers]} (default: all embedded on the dataset),
+    each source's unreduced ceiling last."""
+    sources = EMBEDDED.get(dataset, {}) if sources is None else sources
+    return [P.score(dataset, s, r) for s, rs in sources.items() for r in rs] + [
+        P.score(dataset, s, "unreduced") for s in sources]
+
+
+def study_targets(name):
+    """Everything one study makes (its target rule's input)."""
+    out = []
+    for d, models in STUDY_MODELS[name].items():
+        out += [P.data(d), *model_targets(d, models), *score_files(d, STUDY_SOURCES[name][d])]
+    return out + study_figure_targets(name)
 
 
 def final_targets():
-    return [t for d in DATASETS for t in [P.data(d), *model_targets(d)]] + [
-        P.knn_summary()] + figure_targets()
+    """`all`: every study, every dataset's kNN tables and the summary of every study."""
+    out = [t for d in DATASETS for t in [P.data(d), P.knn_summary(d)]]
+    out += [t for name in STUDIES for t in study_targets(name)]
+    return list(dict.fromkeys(out + [P.knn_summary(), P.summary()]))  # once each, in order
+
+
+# ---- Figure planning (the FIG_* settings are read in figures.smk).
+def study_figure_targets(name):
+    """Every figure, animation and report file of one study (common.smk's study_targets)."""
+    models = {d: [m for m in ms if m in FIG_MODELS] for d, ms in STUDY_MODELS[name].items()}
+    sweeps = {d: [s for s in STUDIES[name].sweeps
+                  if any(m["model"] in ms for m in SWEEP_PLANS[s]["members"])]
+              for d, ms in STUDY_MODELS[name].items()}
+    return study_figures(results=R, study=name, sources=STUDY_SOURCES[name], models=models,
+                         sweeps=sweeps, class_index=FIG["class_index"], gifs=GIF_DATASETS,
+                         plane=PLANE_DATASETS, summary=name != IMPLICIT,  # `all` has summary.md
+                         hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
+
+
+def grid_plan(wc):
+    """(rows, reducers, cells) of a model's grid: raw and its layers as the studies with the
+    model embed them on this dataset; a cell no study asked for stays empty."""
+    return grid_cells(model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [wc.model], REDUCER_NAMES),
+                      REDUCER_NAMES)
+
+
+def sweep_scores(wc):
+    """{source: [reducers]} of a sweep's figure: each member's varied layer, as embedded."""
+    members = SWEEP_PLANS[wc.sweep]["members"]
+    found = model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [m["model"] for m in members],
+                          REDUCER_NAMES)
+    varied = [f"{m['model']}/{m['layer']}" for m in members]
+    return {s: rs for s, rs in found.items() if s in varied}
+
+
+def heatmap_sources(wc):
+    return STUDY_SOURCES[wc.study][wc.dataset]
+
+
+def compared_scores(wc):
+    """dataset -> {source: [reducers]} of the study's sources embedded on both datasets."""
+    by_dataset = STUDY_SOURCES[wc.study]
+    keep = compared_sources(by_dataset)
+    return {d: {s: by_dataset[d][s] for s in keep} for d in COMPARED}
+
+
+def study_plan(name):
+    """What the summary shows of one study (params of report_summary: a change reruns it)."""
+    st = STUDIES[name]
+    return {"name": name, "description": st.description,
+            "datasets": {d: {"models": ms, "sources": STUDY_SOURCES[name][d],
+                             "sweeps": [s for s in st.sweeps
+                                        if any(m["model"] in ms for m in SWEEP_PLANS[s]["members"])]}
+                         for d, ms in STUDY_MODELS[name].items()}}
+
+
+def summary_inputs(names):
+    scores, metrics = [], []
+    for name in names:
+        for d, ms in STUDY_MODELS[name].items():
+            scores += score_files(d, STUDY_SOURCES[name][d])
+            metrics += [P.model_file(d, m, "metrics.json") for m in ms]
+    return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics))}

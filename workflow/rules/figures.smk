@@ -10,17 +10,13 @@ import math
 
 from layermaps.data.datasets import dataset_info
 from layermaps.models.spec import hidden_layer_names
-from layermaps.planning import (
-    COMPARED, choose_k, figure_models, figure_paths, gif_datasets, grid_rows, sweep_plan,
-    sweep_sources,
-)
+from layermaps.planning import choose_k, figure_models, gif_datasets, sweep_plan
+from layermaps.studies import grid_cells
 
 FIG = config["figures"]
 FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/heatmap/sweep
 FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictures
-SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in (config.get("sweeps") or {}).items()}
-FIG_SOURCES = sources()  # what is embedded: raw and/or {model}/{layer}
-REDUCER_NAMES = list(config["reducers"])
+SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in SWEEP_CONFIG.items()}
 # Activation GIFs draw inputs as images of one class: skipped (noted in summary.md) elsewhere.
 DATASET_INFO = {d: dataset_info(DATASET_SPECS[d]) for d in DATASETS}
 GIF_DATASETS, FIG_NOTES = gif_datasets(DATASET_INFO, FIG["class_index"])
@@ -28,16 +24,6 @@ PLANE_DATASETS = [d for d, info in DATASET_INFO.items() if info.width == 2]  # d
 
 
 report: "../report/workflow.rst"
-
-
-# Every figure, animation and report file of the configured experiment; common.smk's
-# final_targets() adds it to `all`. (A lambda, not a def: snakemake --lint wants functions
-# in common.smk, and the logic lives in layermaps.planning.)
-figure_targets = lambda: figure_paths(
-    results=R, datasets=DATASETS, sources=FIG_SOURCES, reducers=REDUCER_NAMES, sweeps=SWEEP_PLANS,
-    figure_models=FIG_MODELS, class_index=FIG["class_index"], gifs=GIF_DATASETS,
-    plane=PLANE_DATASETS,
-    hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
 # ---------------------------------------------------------------------------- embeddings
@@ -65,10 +51,8 @@ rule plot_embedding:
 
 rule plot_grid:
     input:
-        embeddings=lambda wc: [P.embedding(wc.dataset, s, r)
-                               for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
-        scores=lambda wc: [P.score(wc.dataset, s, r)
-                           for s in grid_rows(FIG_SOURCES, wc.model) for r in REDUCER_NAMES],
+        embeddings=lambda wc: [P.embedding(wc.dataset, s, r) for s, r in grid_plan(wc)[2]],
+        scores=lambda wc: [P.score(wc.dataset, s, r) for s, r in grid_plan(wc)[2]],
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
@@ -76,8 +60,9 @@ rule plot_grid:
                       category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
     params:
         code=code("plot_grid.py", "figures"),
-        rows=lambda wc: grid_rows(FIG_SOURCES, wc.model),
-        reducers=REDUCER_NAMES,
+        rows=lambda wc: grid_plan(wc)[0],
+        reducers=lambda wc: grid_plan(wc)[1],
+        cells=lambda wc: [list(cell) for cell in grid_plan(wc)[2]],  # in the order of the inputs
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -94,21 +79,22 @@ rule plot_grid:
 # ---------------------------------------------------------------------------- scores
 rule plot_knn_heatmap:
     input:
-        scores=lambda wc: score_files(wc.dataset),
+        scores=lambda wc: score_files(wc.dataset, heatmap_sources(wc)),
         parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.figure("{dataset}", "knn_heatmap.png"), caption="../report/knn_heatmap.rst",
-                      category="{dataset}", subcategory="kNN scores", labels={"figure": "kNN heatmap"}),
-        run_id=P.figure("{dataset}", "knn_heatmap.run_id"),
+        figure=report(P.study_file("{study}", "knn_heatmap_{dataset}.png"), caption="../report/knn_heatmap.rst",
+                      category="{dataset}", subcategory="kNN scores",
+                      labels={"figure": "kNN heatmap", "study": "{study}"}),
+        run_id=P.study_file("{study}", "knn_heatmap_{dataset}.run_id"),
     params:
         code=code("plot_knn_heatmap.py", "figures"),
-        sources=FIG_SOURCES,
-        reducers=REDUCER_NAMES,
+        sources=lambda wc: list(heatmap_sources(wc)),
+        reducers=lambda wc: grid_cells(heatmap_sources(wc), REDUCER_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
-        P.log("{dataset}", "figures", "knn_heatmap"),
+        P.log("studies", "{study}", "knn_heatmap_{dataset}"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -117,23 +103,23 @@ rule plot_knn_heatmap:
 
 rule plot_knn_comparison:
     input:
-        mnist=lambda wc: score_files("mnist"),
-        fashion=lambda wc: score_files("fashion-mnist"),
+        mnist=lambda wc: score_files("mnist", compared_scores(wc)["mnist"]),
+        fashion=lambda wc: score_files("fashion-mnist", compared_scores(wc)["fashion-mnist"]),
     output:
-        figure=report(P.comparison_figure(), caption="../report/knn_comparison.rst",
+        figure=report(P.study_file("{study}", "knn_mnist_vs_fashion.png"), caption="../report/knn_comparison.rst",
                       category="summary", subcategory="MNIST vs Fashion-MNIST",
-                      labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST"}),
-        run_id=P.comparison_figure(".run_id"),
+                      labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST", "study": "{study}"}),
+        run_id=P.study_file("{study}", "knn_mnist_vs_fashion.run_id"),
     params:
         code=code("plot_knn_comparison.py", "figures"),
         datasets=list(COMPARED),
-        sources=FIG_SOURCES,
-        reducers=REDUCER_NAMES,
+        sources=lambda wc: list(compared_scores(wc)["mnist"]),
+        reducers=lambda wc: grid_cells(compared_scores(wc)["mnist"], REDUCER_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
     log:
-        P.log("figures", "knn_mnist_vs_fashion"),
+        P.log("studies", "{study}", "knn_mnist_vs_fashion"),
     conda:
         "../envs/figures.yaml"
     script:
@@ -144,9 +130,7 @@ rule plot_sweep:
     input:
         metrics=lambda wc: [P.model_file(wc.dataset, m["model"], "metrics.json")
                             for m in SWEEP_PLANS[wc.sweep]["members"]],
-        scores=lambda wc: [P.score(wc.dataset, s, r)
-                           for s in sweep_sources(SWEEP_PLANS[wc.sweep], FIG_SOURCES)
-                           for r in [*REDUCER_NAMES, "unreduced"]],
+        scores=lambda wc: score_files(wc.dataset, sweep_scores(wc)),
         parent_run=P.data_run("{dataset}"),
     output:
         figure=report(P.figure("{dataset}", "sweep_{sweep}.png"), caption="../report/sweep.rst",
@@ -157,7 +141,7 @@ rule plot_sweep:
     params:
         code=code("plot_sweep.py", "figures"),
         plan=lambda wc: SWEEP_PLANS[wc.sweep],
-        reducers=REDUCER_NAMES,
+        reducers=lambda wc: grid_cells(sweep_scores(wc), REDUCER_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -287,21 +271,20 @@ rule plot_hidden_layer:
 
 
 # ---------------------------------------------------------------------------- summary.md
+# One section per study: results/summary.md has every study, results/studies/{study}/summary.md
+# one (the file `snakemake <study>` makes).
 rule report_summary:
     input:
-        scores=[f for d in DATASETS for f in score_files(d)],
-        metrics=[P.model_file(d, m, "metrics.json") for d in DATASETS for m in MODELS],
+        unpack(lambda wc: summary_inputs(STUDIES)),
     output:
         summary=report(P.summary(), caption="../report/summary.rst", category="summary",
                        subcategory="tables", labels={"figure": "summary.md"}),
         run_id=P.summary(".run_id"),
     params:
         code=code("report_summary.py", "tables"),
-        datasets=DATASETS,
+        studies=[study_plan(name) for name in STUDIES],
         hidden={m: spec["hidden"] for m, spec in MODELS.items()},
         sweeps=SWEEP_PLANS,
-        sources=FIG_SOURCES,
-        reducers=REDUCER_NAMES,
         k=config["knn"]["k"],
         k_sweep=FIG_K,
         notes=FIG_NOTES,
@@ -311,3 +294,23 @@ rule report_summary:
         "../envs/figures.yaml"
     script:
         "../scripts/report_summary.py"
+
+
+use rule report_summary as study_summary with:
+    input:
+        unpack(lambda wc: summary_inputs([wc.study])),
+    output:
+        summary=report(P.study_file("{study}", "summary.md"), caption="../report/summary.rst",
+                       category="summary", subcategory="tables",
+                       labels={"figure": "summary.md", "study": "{study}"}),
+        run_id=P.study_file("{study}", "summary.run_id"),
+    params:
+        code=code("report_summary.py", "tables"),
+        studies=lambda wc: [study_plan(wc.study)],
+        hidden={m: spec["hidden"] for m, spec in MODELS.items()},
+        sweeps=SWEEP_PLANS,
+        k=config["knn"]["k"],
+        k_sweep=FIG_K,
+        notes=FIG_NOTES,
+    log:
+        P.log("studies", "{study}", "summary"),

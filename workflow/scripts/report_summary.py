@@ -6,13 +6,13 @@ from layermaps.tracking.jobs import tracked_job
 from layermaps.tracking.worktime import work
 
 p = snakemake.params
-with tracked_job(snakemake, dataset="summary", run_name="summary.md"):
+study = getattr(snakemake.wildcards, "study", None)
+with tracked_job(snakemake, dataset="summary", run_name=f"{study} summary.md" if study else "summary.md"):
     from layermaps.figures.summary import write_summary
 
     with work("tables"):
-        write_summary(snakemake.output.summary, datasets=list(p.datasets),
+        write_summary(snakemake.output.summary, studies=list(p.studies),
                       score_paths=list(snakemake.input.scores),
                       metrics_paths=list(snakemake.input.metrics), hidden=dict(p.hidden),
-                      sweeps=dict(p.sweeps), sources=list(p.sources), reducers=list(p.reducers),
-                      ks=list(p.k), k_sweep=p.k_sweep, notes=list(p.notes))
+                      sweeps=dict(p.sweeps), ks=list(p.k), k_sweep=p.k_sweep, notes=list(p.notes))
     runlog.log_artifacts(snakemake.output.summary)

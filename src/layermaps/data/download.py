@@ -17,13 +17,20 @@ from pathlib import Path
 
 from layermaps.atomic import atomic_path
 from layermaps.data.datasets import FILES, Dataset, get_dataset
-from layermaps.data.idx import IdxError, parse_idx
+from layermaps.data.idx import parse_idx
 
 MIRROR_ENV = "LAYERMAPS_DATA_MIRROR"
 
 
 class DownloadError(RuntimeError):
     pass
+
+
+# No mirror served a verified copy: an expected failure, its message says what to do, so the
+# job reports it without a traceback (layermaps.tracking.jobs). Set here, outside the class
+# body, because it changes how a failure is reported, never a result: the code fingerprint
+# of the download rule (layermaps.fingerprint) does not see it, and downloads do not rerun.
+DownloadError.expected = True
 
 
 def candidate_urls(dataset: str, filename: str, mirrors: list[str],

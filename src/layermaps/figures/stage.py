@@ -74,12 +74,13 @@ def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, da
     log(f"[figures] {out_path}")
 
 
-def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], embedding_paths,
-             score_paths, data_path, out_path, k: int, k_note: str, dpi: int, cmap: str,
-             point_size: float, log=print) -> None:
+def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], cells,
+             embedding_paths, score_paths, data_path, out_path, k: int, k_note: str, dpi: int,
+             cmap: str, point_size: float, log=print) -> None:
     """Rows = sources (raw, hidden1, ...), columns = reducers; test points; kNN accuracy at k.
 
-    embedding_paths are in row-major order: every reducer of rows[0], then of rows[1], ...
+    cells: the (source, reducer) of each embedding path, in the same order; a cell of the grid
+    that is not among them (no study embeds that source with that reducer) stays empty.
     """
     from layermaps.figures.plots import grid_figure
 
@@ -87,17 +88,18 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
     with np.load(data_path, allow_pickle=False) as d:
         y_test = d["test_labels"]
         names = [str(c) for c in d["class_names"]]
-    if len(embedding_paths) != len(rows) * len(reducers):
-        raise ValueError(f"{len(embedding_paths)} embeddings for {len(rows)} rows x "
-                         f"{len(reducers)} reducers")
-    paths = iter(embedding_paths)  # row-major: for each source, each reducer
+    if len(embedding_paths) != len(cells):
+        raise ValueError(f"{len(embedding_paths)} embeddings for {len(cells)} cells")
+    paths = {tuple(cell): path for cell, path in zip(cells, embedding_paths)}
     panels = []
     for source in rows:
         row = []
         for reducer in reducers:
+            path = paths.get((source, reducer))
             acc = accuracy_at(scores.get((source, reducer)), k)
-            row.append({"xy": Embedding.load(next(paths)).test, "labels": y_test,
-                        "title": f"{reducer}: kNN@{k} = {acc:.4f}"})
+            row.append(None if path is None else {
+                "xy": Embedding.load(path).test, "labels": y_test,
+                "title": f"{reducer}: kNN@{k} = {acc:.4f}"})
         panels.append(row)
     title = (f"{dataset} | {model}: 2-D maps of the test points; kNN accuracy at k={k} "
              f"(training points as neighbours)" + (f"\n({k_note})" if k_note else ""))

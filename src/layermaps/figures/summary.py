@@ -29,9 +29,18 @@ SEED_REFERENCE = {
                                    "hidden2": (.8696, .8726, .8770)},
     },
     # SEEDS.md A: the seed MLP after 20 epochs.
+    # SEEDS.md D: the workshop's test accuracies (config models ws_*; without dropout).
     "models": {
         ("mnist", "seed_mlp"): {"val_accuracy": 0.975},
         ("fashion-mnist", "seed_mlp"): {"test_accuracy": 0.876},
+        ("mnist", "ws_1x128"): {"test_accuracy": 0.9762},
+        ("mnist", "ws_2x128"): {"test_accuracy": 0.9766},
+        ("mnist", "ws_10x128"): {"test_accuracy": 0.9786},
+    },
+    # What a document says of a model without a number (shown in the seed column).
+    "model_notes": {
+        ("two_cosines", "ws_logreg"): "the workshop: a linear model cannot separate the classes",
+        ("mnist", "ws_10x128"): "the workshop: a growing train/validation gap",
     },
     # SEEDS.md B (the "MSDS report", MNIST): width w of the second hidden layer ->
     # (train, val, test) accuracy, and what the report says besides.
@@ -100,10 +109,12 @@ def seed_knn(dataset: str, source: str, reducer: str, ks, ours: Score | None = N
 
 
 def seed_model(dataset: str, model: str, metrics: dict | None = None) -> str:
+    note = SEED_REFERENCE["model_notes"].get((dataset, model), "")
     ref = SEED_REFERENCE["models"].get((dataset, model))
     if not ref:
-        return ""
-    shown = ", ".join(f"{k.replace('_accuracy', '')} {v:.3f}" for k, v in ref.items())
+        return note
+    shown = ", ".join(f"{k.replace('_accuracy', '')} {v:.4g}" for k, v in ref.items())
+    shown += f" ({note})" if note else ""
     if metrics is None:
         return shown
     return f"{shown}: {mark([metrics.get(k) for k in ref], list(ref.values()), TOLERANCE['model'])}"
@@ -123,12 +134,12 @@ def seed_sweep(dataset: str, sweep: str, value, metrics: dict | None = None) -> 
     return f"{shown}: {mark(ours, [train, val, test], TOLERANCE['model'])}"
 
 
-def knn_section(dataset: str, scores: list[Score], ks, sources: list[str], reducers: list[str]) -> list[str]:
+def knn_section(dataset: str, scores: list[Score], ks, sources: dict[str, list[str]]) -> list[str]:
+    """One dataset's kNN table: a row per embedded (source, reducer), then the source's ceiling."""
     by_key = {s.key: s for s in scores}
-    cols = list(reducers) + ["unreduced"]
     rows = []
-    for source in sources:
-        for reducer in cols:
+    for source, reducers in sources.items():
+        for reducer in [*reducers, "unreduced"]:
             s = by_key.get((source, reducer))
             if s is None:
                 continue
@@ -137,18 +148,18 @@ def knn_section(dataset: str, scores: list[Score], ks, sources: list[str], reduc
             rows.append([source, reducer, *accs, trust, seed_knn(dataset, source, reducer, ks, s)])
     header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
               "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
-    return [f"### {dataset}", "", *_table(header, rows), ""]
+    return [f"#### {dataset}", "", *_table(header, rows), ""]
 
 
 def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list]) -> list[str]:
     rows = []
     for model, m in metrics.items():
-        rows.append([model, "-".join(map(str, hidden.get(model, []))), m.get("epochs_run", "-"),
+        rows.append([model, "-".join(map(str, hidden.get(model, []))) or "none", m.get("epochs_run", "-"),
                      _f(m.get("train_accuracy")), _f(m.get("val_accuracy")), _f(m.get("test_accuracy")),
                      _f(m.get("train_seconds"), 1), seed_model(dataset, model, m)])
     header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)",
               "seed"]
-    return [f"### {dataset}", "", *_table(header, rows), ""]
+    return [f"#### {dataset}", "", *_table(header, rows), ""]
 
 
 def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[Score],
@@ -169,45 +180,69 @@ def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict]
     layers = ", ".join(sorted({m["layer"] for m in plan["members"]}))
     header = [plan["key"], "model", "epochs", "train acc.", "val. acc.", "test acc.",
               *[f"kNN k={k} {r} ({layers})" for r in cols], "seed (train / val / test)"]
-    return [f"### {sweep} on {dataset} (varies `{plan['key']}`)", "", *_table(header, rows), ""]
+    return [f"#### {sweep} on {dataset} (varies `{plan['key']}`)", "", *_table(header, rows), ""]
 
 
-def write_summary(out_path, *, datasets: list[str], score_paths, metrics_paths, hidden: dict,
-                  sweeps: dict, sources: list[str], reducers: list[str], ks, k_sweep: int,
-                  notes=()) -> str:
-    """Write summary.md from every score json and metrics.json of the run (any order: scores
-    name their dataset, a metrics file sits at {dataset}/models/{model}/metrics.json)."""
+INTRO = (
+    "Generated by the `report_summary` rule from the score and metrics files of this run, one "
+    "section per study (config `studies:`). The *seed* columns are the numbers the original "
+    "authors reported (SEEDS.md), measured on the full data with the seeds' settings, each "
+    "marked *within* or **outside** a tolerance of ours: "
+    f"±{TOLERANCE['knn']:g} for a 2-D map's kNN accuracy (the reducers are stochastic), "
+    f"±{TOLERANCE['model']:g} for a training accuracy of one run (one seed; the report's "
+    f"widths {' and '.join(map(str, UNSTABLE_WIDTHS))} are not compared: its own runs of "
+    "them differ widely). A subsampled run lands outside by design.")
+KNN_INTRO = (
+    "Reducers are fitted on the training points and the test points are placed in the same "
+    "map; the k nearest training points vote. *unreduced* is the same kNN in the source's own "
+    "space (the ceiling a 2-D map is compared with).")
+
+
+def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str, dict], *,
+                  hidden: dict, sweeps: dict, ks, k_sweep: int) -> list[str]:
+    """One study: its models, its kNN tables and its sweeps, per dataset."""
+    title = f"## Study `{plan['name']}`" + (f": {plan['description']}" if plan.get("description") else "")
+    lines = [title, ""]
+    datasets = plan["datasets"]
+    if any(p["models"] for p in datasets.values()):
+        lines += ["### Models", ""]
+        for d, p in datasets.items():
+            if p["models"]:
+                lines += model_section(d, {m: metrics.get(d, {}).get(m, {}) for m in p["models"]}, hidden)
+    if any(p["sources"] for p in datasets.values()):
+        lines += ["### kNN accuracy in 2-D", "", KNN_INTRO, ""]
+        for d, p in datasets.items():
+            if p["sources"]:
+                lines += knn_section(d, scores.get(d, []), ks, p["sources"])
+    if any(p["sweeps"] for p in datasets.values()):
+        lines += ["### Sweeps", ""]
+        for d, p in datasets.items():
+            reducers = list(dict.fromkeys(r for rs in p["sources"].values() for r in rs))
+            for name in p["sweeps"]:
+                lines += sweep_section(d, name, sweeps[name], metrics.get(d, {}), scores.get(d, []),
+                                       reducers, k_sweep)
+    return lines
+
+
+def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, hidden: dict,
+                  sweeps: dict, ks, k_sweep: int, notes=()) -> str:
+    """Write summary.md, a section per study (plans: layermaps.studies via figures.smk's
+    study_plan), from score jsons and metrics.json files in any order (a score names its
+    dataset; a metrics file sits at {dataset}/models/{model}/metrics.json)."""
     ks = sorted(int(k) for k in ks)
-    scores = {d: [] for d in datasets}
+    scores: dict[str, list[Score]] = {}
     for s in map(Score.load, score_paths):
         scores.setdefault(s.dataset, []).append(s)
-    metrics = {d: {} for d in datasets}
+    metrics: dict[str, dict] = {}
     for p in metrics_paths:
         p = Path(p)
         metrics.setdefault(p.parents[2].name, {})[p.parent.name] = json.loads(p.read_text())
-    lines = ["# layermaps: summary", "",
-             "Generated by the `report_summary` rule from the score and metrics files of this "
-             "run. The *seed* columns are the numbers the original authors reported (SEEDS.md, "
-             "sections A and B), measured on the full data (60,000 / 10,000) with the seeds' "
-             "settings, each marked *within* or **outside** a tolerance of ours: "
-             f"±{TOLERANCE['knn']:g} for a 2-D map's kNN accuracy (the reducers are stochastic), "
-             f"±{TOLERANCE['model']:g} for a training accuracy of one run (one seed; the report's "
-             f"widths {' and '.join(map(str, UNSTABLE_WIDTHS))} are not compared: its own runs of "
-             "them differ widely). A subsampled run lands outside by design.", "",
-             "## Models", ""]
-    for d in datasets:
-        lines += model_section(d, metrics[d], hidden)
-    lines += ["## kNN accuracy in 2-D",
-              "", "Reducers are fitted on the training points and the test points are placed in "
-              "the same map; the k nearest training points vote. *unreduced* is the same kNN in "
-              "the source's own space (the ceiling a 2-D map is compared with).", ""]
-    for d in datasets:
-        lines += knn_section(d, scores[d], ks, sources, reducers)
-    if sweeps:
-        lines += ["## Sweeps", ""]
-        for name, plan in sweeps.items():
-            for d in datasets:
-                lines += sweep_section(d, name, plan, metrics[d], scores[d], reducers, k_sweep)
+    lines = ["# layermaps: summary", "", INTRO, ""]
+    if len(studies) > 1:
+        lines += ["Studies: " + ", ".join(f"`{s['name']}`" for s in studies) + ".", ""]
+    for plan in studies:
+        lines += study_section(plan, scores, metrics, hidden=hidden, sweeps=sweeps, ks=ks,
+                               k_sweep=k_sweep)
     if notes:
         lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"

@@ -100,13 +100,14 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 yield active
             status = "FINISHED"
         except BaseException as err:
-            if getattr(err, "expected", False):  # bad input, said in full by the message
+            expected = getattr(err, "expected", False)  # bad input, said in full by the message
+            if expected:
                 print(f"{type(err).__name__}: {err}")
             else:
                 traceback.print_exc()
             terminal.write(f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n"
                            f"  full log: {snakemake.log[0]}\n")
-            if getattr(err, "expected", False):
+            if expected:
                 raise SystemExit(1) from None  # exit non-zero without Python's traceback
             raise
         finally:

@@ -1,0 +1,207 @@
+"""Studies: the named parts of a config, one per source document (SEEDS.md A, B, D ...).
+
+A study names its datasets, its models (a sweep stands for its members), what of them is
+embedded (raw inputs, which layers) and with which reducers. From the studies alone this
+module plans, while Snakemake builds the DAG, which model trains on which dataset and which
+source is embedded with which reducers. A model or an embedding that two studies ask for is
+made once. Cheap on purpose (no numpy): `snakemake -n` imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from layermaps.models.spec import expand_sweep, layer_names
+
+# A config without `studies:` is one study of everything, configured by the global `embed:`
+# keys (the layout of configs written before studies existed). Its name is that of the
+# target rule that makes it.
+IMPLICIT = "all"
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    datasets: tuple[str, ...]
+    models: tuple[str, ...]  # model names, sweeps expanded to their members
+    sweeps: tuple[str, ...]  # the sweeps it names (their figures and tables)
+    raw: bool  # embed the raw inputs
+    layers: str | tuple[str, ...]  # "all" hidden layers, "last" hidden layer, or names
+    reducers: tuple[str, ...]
+    embed_models: str | tuple[str, ...] = "all"  # of `models`, those whose layers are embedded
+    description: str = ""
+
+
+def split_model_datasets(config_models: dict | None, config_sweeps: dict | None):
+    """(models, sweeps, allowed): the config's models and sweeps without their `datasets:`
+    key (it says where a model may train, not how: it must not reach the training's params),
+    and model or sweep name -> the datasets it allows (None: any)."""
+    models, sweeps, allowed = {}, {}, {}
+    for kind, given, out in (("models", config_models, models), ("sweeps", config_sweeps, sweeps)):
+        for name, spec in (given or {}).items():
+            spec = dict(spec or {})
+            ds = spec.pop("datasets", None)
+            if ds is not None and (not isinstance(ds, list) or not ds
+                                   or not all(isinstance(d, str) for d in ds)):
+                raise ValueError(f"{kind}.{name}.datasets = {ds!r}: expected a non-empty list of "
+                                 f"dataset names")
+            allowed[name] = None if ds is None else tuple(ds)
+            out[name] = spec
+    return models, sweeps, allowed
+
+
+def _members(where: str, names, models: dict, sweeps: dict) -> tuple[list[str], list[str]]:
+    """(models, sweeps) of a list naming models and sweeps; sweeps expand to their members."""
+    members, named_sweeps = [], []
+    for m in names:
+        if m in sweeps:
+            named_sweeps.append(m)
+            members += [x for x in expand_sweep(m, sweeps[m]) if x not in members]
+        elif m in models:
+            members += [m] if m not in members else []
+        else:
+            raise ValueError(f"{where}: {m!r} is neither a model nor a sweep of this config "
+                             f"(models: {', '.join(models) or 'none'}; sweeps: "
+                             f"{', '.join(sweeps) or 'none'})")
+    return members, named_sweeps
+
+
+def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
+                 allowed: dict | None = None) -> dict[str, Study]:
+    """The config's studies (models: every model spec by name, sweeps expanded included;
+    sweeps: the sweep configs). A study's `embed:` keys default to the global `embed:` ones."""
+    reducers = list(config["reducers"])
+    embed = config["embed"]
+    default_layers = embed.get("layers", "all")
+    given = config.get("studies")
+    if not given:
+        chosen = embed.get("models", "all")
+        return {IMPLICIT: Study(IMPLICIT, tuple(datasets), tuple(models), tuple(sweeps),
+                                bool(embed.get("raw", True)), _layers(default_layers), tuple(reducers),
+                                "all" if chosen == "all" else tuple(chosen))}
+    out = {}
+    for name, s in given.items():
+        where = f"studies.{name}"
+        members, named_sweeps = _members(f"{where}.models", s.get("models", []), models, sweeps)
+        chosen = list(s.get("datasets", datasets))
+        wanted = s.get("reducers", "all")
+        wanted = reducers if wanted == "all" else list(wanted)
+        unknown = [d for d in chosen if d not in datasets] + [r for r in wanted if r not in reducers]
+        if unknown:
+            raise ValueError(f"{where}: {', '.join(map(repr, unknown))} not configured "
+                             f"(datasets: {', '.join(datasets)}; reducers: {', '.join(reducers)})")
+        study_embed = s.get("embed") or {}
+        embed_models = study_embed.get("models", "all")
+        if embed_models != "all":
+            embed_models, _ = _members(f"{where}.embed.models", embed_models, models, sweeps)
+            strays = [m for m in embed_models if m not in members]
+            if strays:
+                raise ValueError(f"{where}.embed.models: {', '.join(strays)} not among the study's "
+                                 f"models ({', '.join(members) or 'none'})")
+        for m in members:
+            ok = (allowed or {}).get(m, _sweep_allowed(m, sweeps, allowed or {}))
+            if ok is not None and not set(ok) & set(chosen):
+                raise ValueError(f"{where}: model {m} trains on {', '.join(ok)} only, none of the "
+                                 f"study's datasets ({', '.join(chosen)})")
+        out[name] = Study(name, tuple(chosen), tuple(members), tuple(named_sweeps),
+                          bool(study_embed.get("raw", embed.get("raw", True))),
+                          _layers(study_embed.get("layers", default_layers)), tuple(wanted),
+                          "all" if embed_models == "all" else tuple(embed_models),
+                          s.get("description", ""))
+    return out
+
+
+def _layers(value) -> str | tuple[str, ...]:
+    return value if value in ("all", "last") else tuple(value)
+
+
+def _sweep_allowed(model: str, sweeps: dict, allowed: dict):
+    for s, sweep in sweeps.items():
+        if model in expand_sweep(s, sweep):
+            return allowed.get(s)
+    return None
+
+
+def check_study_names(studies: dict[str, Study], taken) -> None:
+    """A study's name becomes a target rule: it may not be the name of another rule."""
+    clash = sorted(set(studies) & set(taken) - {IMPLICIT})
+    if clash:
+        raise ValueError(f"studies: {', '.join(clash)} is the name of a rule of the workflow "
+                         f"(a study's name becomes its target rule): rename the study")
+
+
+def trained_models(studies: dict[str, Study], allowed: dict, sweeps: dict) -> dict[str, list[str]]:
+    """dataset -> the models trained on it: those a study lists with the dataset, where the
+    model (or its sweep) allows the dataset. In order of first mention."""
+    out: dict[str, list[str]] = {}
+    for study in studies.values():
+        for dataset in study.datasets:
+            models = out.setdefault(dataset, [])
+            for m in study.models:
+                ok = allowed.get(m, _sweep_allowed(m, sweeps, allowed))
+                if (ok is None or dataset in ok) and m not in models:
+                    models.append(m)
+    return out
+
+
+def study_models(study: Study, trained: dict[str, list[str]]) -> dict[str, list[str]]:
+    """dataset -> the study's models trained on it."""
+    return {d: [m for m in study.models if m in trained.get(d, [])] for d in study.datasets}
+
+
+def chosen_layers(spec: dict, layers) -> list[str]:
+    """The hidden layers (or output) of a model that an embed setting picks."""
+    hidden = [l for l in layer_names(spec) if l != "output"]
+    if layers == "all":
+        return hidden
+    if layers == "last":
+        return hidden[-1:]
+    return [l for l in layer_names(spec) if l in layers]
+
+
+def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
+                  reducer_order: list[str]) -> dict[str, dict[str, list[str]]]:
+    """dataset -> {source: [reducers]} of one study. Sources: `raw` and `{model}/{layer}`."""
+    out = {}
+    for dataset, members in study_models(study, trained).items():
+        chosen = ["raw"] if study.raw else []
+        for m in members:
+            if study.embed_models == "all" or m in study.embed_models:
+                chosen += [f"{m}/{l}" for l in chosen_layers(models[m], study.layers)]
+        out[dataset] = {s: [r for r in reducer_order if r in study.reducers] for s in chosen}
+    return out
+
+
+def merge_sources(per_study: dict[str, dict], reducer_order: list[str],
+                  keep=lambda source: True) -> dict[str, dict[str, list[str]]]:
+    """dataset -> {source: [reducers]} merged over studies (a source two studies embed is
+    embedded once, with the reducers of both, in config order); only sources `keep` accepts."""
+    out: dict[str, dict[str, set]] = {}
+    for sources in per_study.values():
+        for dataset, by_source in sources.items():
+            merged = out.setdefault(dataset, {})
+            for source, reducers in by_source.items():
+                if keep(source):
+                    merged.setdefault(source, set()).update(reducers)
+    return {d: {s: [r for r in reducer_order if r in rs] for s, rs in by.items()}
+            for d, by in out.items()}
+
+
+def model_sources(per_study: dict[str, dict], studies: dict[str, Study], dataset: str,
+                  models, reducer_order: list[str]) -> dict[str, list[str]]:
+    """{source: [reducers]} on one dataset of the studies that have any of `models`: raw and
+    those models' layers (the rows of a model's grid, the panels of a sweep's figure)."""
+    prefixes = tuple(f"{m}/" for m in models)
+    merged = merge_sources({n: {dataset: s.get(dataset, {})} for n, s in per_study.items()
+                            if set(studies[n].models) & set(models)}, reducer_order,
+                           keep=lambda s: s == "raw" or s.startswith(prefixes))
+    found = merged.get(dataset, {})
+    ordered = [s for s in found if s == "raw"] + [s for s in found if s != "raw"]
+    return {s: found[s] for s in ordered}
+
+
+def grid_cells(sources: dict[str, list[str]], reducer_order: list[str]):
+    """(rows, columns, [(source, reducer), ...] that exist) of a grid of maps."""
+    rows = list(sources)
+    cols = [r for r in reducer_order if any(r in rs for rs in sources.values())]
+    return rows, cols, [(s, r) for s in rows for r in cols if r in sources[s]]
