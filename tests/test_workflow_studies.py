@@ -93,7 +93,7 @@ def test_writing_a_run_as_studies_recomputes_no_model_or_map(tiny_run_copy):
                 "ceiling", "knn_summary", "knn_summary_all"}
     jobs = planned_jobs(work, "seed", "widths", "results/knn_summary.csv")
     assert not [j for j in jobs if j[0] in upstream or j[0].startswith("activations_")]
-    assert ("plot_knn_heatmap", "dataset=mnist, study=widths") in jobs
+    assert ("plot_knn_heatmap", "study=widths, dataset=mnist") in jobs
 
 
 def test_measured_prices_a_study_from_the_job_records(tiny_run):

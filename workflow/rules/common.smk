@@ -220,13 +220,17 @@ def final_targets():
 def study_figure_targets(name):
     """Every figure, animation and report file of one study (common.smk's study_targets)."""
     models = {d: [m for m in ms if m in FIG_MODELS] for d, ms in STUDY_MODELS[name].items()}
-    sweeps = {d: [s for s in STUDIES[name].sweeps
-                  if any(m["model"] in ms for m in SWEEP_PLANS[s]["members"])]
-              for d, ms in STUDY_MODELS[name].items()}
     return study_figures(results=R, study=name, sources=STUDY_SOURCES[name], models=models,
-                         sweeps=sweeps, class_index=FIG["class_index"], gifs=GIF_DATASETS,
+                         sweeps=study_sweeps(name), class_index=FIG["class_index"], gifs=GIF_DATASETS,
                          plane=PLANE_DATASETS, summary=name != IMPLICIT,  # `all` has summary.md
                          hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
+
+
+def study_sweeps(name):
+    """dataset -> the study's sweeps with a member trained on it."""
+    return {d: [s for s in STUDIES[name].sweeps
+                if any(m["model"] in ms for m in SWEEP_PLANS[s]["members"])]
+            for d, ms in STUDY_MODELS[name].items()}
 
 
 def grid_plan(wc):
@@ -258,11 +262,9 @@ def compared_scores(wc):
 
 def study_plan(name):
     """What the summary shows of one study (params of report_summary: a change reruns it)."""
-    st = STUDIES[name]
-    return {"name": name, "description": st.description,
-            "datasets": {d: {"models": ms, "sources": STUDY_SOURCES[name][d],
-                             "sweeps": [s for s in st.sweeps
-                                        if any(m["model"] in ms for m in SWEEP_PLANS[s]["members"])]}
+    sweeps = study_sweeps(name)
+    return {"name": name, "description": STUDIES[name].description,
+            "datasets": {d: {"models": ms, "sources": STUDY_SOURCES[name][d], "sweeps": sweeps[d]}
                          for d, ms in STUDY_MODELS[name].items()}}
 
 
