@@ -31,7 +31,8 @@ rule prepare:
         spec=lambda wc: DATASET_SPECS[wc.dataset],  # kind, scale, path: a change reruns the dataset
         train_size=config["data"]["subsample"].get("train"),
         test_size=config["data"]["subsample"].get("test"),
-        validation_fraction=config["data"]["validation_fraction"],
+        validation_fraction=lambda wc: DATASET_SPECS[wc.dataset].get(
+            "validation_fraction", config["data"]["validation_fraction"]),
         seed=config["data"]["seed"],
     log:
         P.log("{dataset}", "prepare"),

@@ -70,7 +70,8 @@ KINDS = (*DATASETS, "npz", "idx", "two_cosines")
 
 def dataset_specs(datasets) -> dict[str, dict]:
     """Config `datasets:` (a list of built-in names, or name -> spec) as name -> full spec:
-    kind, scale and the kind's own settings (path and sha256; n_per_class and seed)."""
+    kind, scale and the kind's own settings (path and sha256; n_per_class and seed), and the
+    validation fraction of its prepared split when it has its own (else data.validation_fraction)."""
     items = {name: {} for name in datasets} if isinstance(datasets, list) else dict(datasets)
     out = {}
     for name, given in items.items():
