@@ -44,9 +44,18 @@ def own_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("own_datasets")
     own_npz(work / "mine.npz")
     configure(work, {"mine": {"kind": "npz", "path": "mine.npz", "scale": "standardize"},
-                     "two_cosines": {"n_per_class": 150}})
+                     "two_cosines": {"n_per_class": 150, "validation_fraction": 0.2}})
     first = snakemake(work, "--cores", "2")
     return work, first
+
+
+def test_a_dataset_sets_its_own_validation_fraction(own_run):
+    work = own_run[0]
+    for dataset, share in (("two_cosines", 0.2), ("mine", 1 / 6)):  # 1/6: data.validation_fraction
+        with np.load(work / f"results/{dataset}/data.npz") as d:
+            val, labels = d["val_idx"], d["train_labels"]
+        assert len(val) == round(share * len(labels)), dataset
+        assert np.bincount(labels[val]).min() > 0, dataset  # stratified: every class validates
 
 
 def test_both_datasets_run_every_stage(own_run):
