@@ -13,7 +13,7 @@ from layermaps.config import ConfigError
 from layermaps.embed.records import Score
 from layermaps.figures import plots
 from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
-from layermaps.figures.summary import SEED_REFERENCE, seed_knn, seed_model, seed_sweep, write_summary
+from layermaps.figures.summary import SEED_REFERENCE, seed_knn, seed_model, seed_sweep, widths, write_summary
 from layermaps.planning import (
     choose_k, compared_sources, figure_models, gif_datasets, grid_models, study_figures, sweep_plan,
     varied_layer,
@@ -330,6 +330,9 @@ def test_summary_tables_and_seed_references(tmp_path):
     assert "| msds_w1/hidden2 | unreduced | 0.9000 | 0.9100 | 0.9200 | - |" in text
     # the sweep reference is MNIST's: no seed numbers on Fashion
     assert "| 1 | msds_w1 | 20 | 0.9000 | 0.8600 | 0.8500 | 0.9100 | 0.9100 |  |" in text
+    assert (widths([256, 64]), widths([128] * 10), widths([])) == ("256-64", "10 x 128", "none")
+    assert seed_model("mnist", "ws_10x128") == "test 0.9786 (the workshop: a growing train/validation gap)"
+    assert seed_model("two_cosines", "ws_logreg", {"test_accuracy": 0.5}).startswith("the workshop: a linear")
     assert seed_knn("mnist", "seed_mlp/hidden1", "umap", [5]) == "0.9714"
     assert seed_knn("mnist", "other/hidden1", "umap", [3, 5, 10]) == ""
     near = Score(**{**Score.load(scores[0]).to_dict(), "dataset": "mnist", "source": "seed_mlp/hidden1",

@@ -151,10 +151,17 @@ def knn_section(dataset: str, scores: list[Score], ks, sources: dict[str, list[s
     return [f"#### {dataset}", "", *_table(header, rows), ""]
 
 
+def widths(hidden: list) -> str:
+    """A model's hidden widths: 256-64, 10 x 128 for a deep stack of one width, none."""
+    if len(hidden) > 2 and len(set(hidden)) == 1:
+        return f"{len(hidden)} x {hidden[0]}"
+    return "-".join(map(str, hidden)) or "none"
+
+
 def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list]) -> list[str]:
     rows = []
     for model, m in metrics.items():
-        rows.append([model, "-".join(map(str, hidden.get(model, []))) or "none", m.get("epochs_run", "-"),
+        rows.append([model, widths(hidden.get(model, [])), m.get("epochs_run", "-"),
                      _f(m.get("train_accuracy")), _f(m.get("val_accuracy")), _f(m.get("test_accuracy")),
                      _f(m.get("train_seconds"), 1), seed_model(dataset, model, m)])
     header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)",
