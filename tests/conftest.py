@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from layermaps.data.datasets import load_raw
 from layermaps.embed.reducers import REDUCERS
+from layermaps.measured import dry_run_jobs as parse_dry_run
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAYERMAPS_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -107,12 +107,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
 def dry_run_jobs(work: Path, *args: str, **kwargs) -> list[dict]:
     """Rule, wildcards and threads of every job a dry run would execute."""
     out = snakemake(work, "-n", *args, **kwargs).stdout
-    jobs = []
-    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
-        fields = dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M))
-        jobs.append({"rule": m.group(1), "wildcards": fields.get("wildcards", ""),
-                     "threads": int(fields.get("threads", 1))})
-    return jobs
+    return [{"rule": rule, "wildcards": fields.get("wildcards", ""),
+             "threads": int(fields.get("threads", 1))} for rule, fields in parse_dry_run(out)]
 
 
 def planned_jobs(work: Path, *args: str, **kwargs) -> list[tuple[str, str]]:

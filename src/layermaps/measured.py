@@ -128,11 +128,17 @@ def planned_jobs(target: str, config: Path) -> list[tuple[str, dict]]:
                               "-n", "-F", target, "--config", f"results_dir={empty}"],
                              capture_output=True, text=True, check=True, cwd=config.parent).stdout
     jobs = []
-    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", out, re.M):
-        found = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
-        pairs = found.group(1).split(", ") if found else []
-        jobs.append((m.group(1), dict(p.split("=", 1) for p in pairs)))
+    for rule, fields in dry_run_jobs(out):
+        pairs = fields["wildcards"].split(", ") if "wildcards" in fields else []
+        jobs.append((rule, dict(p.split("=", 1) for p in pairs)))
     return jobs
+
+
+def dry_run_jobs(text: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, {field: value}) of every job a `snakemake -n` printed (its "    wildcards: ..."
+    and other indented lines under each "rule name:")."""
+    return [(m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
+            for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", text, re.M)]
 
 
 def study_cost_section(results: Path, studies: list[str], config: Path, cores: int = 2) -> list[str]:

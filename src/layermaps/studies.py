@@ -71,6 +71,7 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
     """The config's studies (models: every model spec by name, sweeps expanded included;
     sweeps: the sweep configs). A study's `embed:` keys default to the global `embed:` ones."""
     reducers = list(config["reducers"])
+    where_allowed = allowed_datasets(allowed or {}, sweeps)
     embed = config["embed"]
     default_layers = embed.get("layers", "all")
     given = config.get("studies")
@@ -99,7 +100,7 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
                 raise ValueError(f"{where}.embed.models: {', '.join(strays)} not among the study's "
                                  f"models ({', '.join(members) or 'none'})")
         for m in members:
-            ok = (allowed or {}).get(m, _sweep_allowed(m, sweeps, allowed or {}))
+            ok = where_allowed.get(m)
             if ok is not None and not set(ok) & set(chosen):
                 raise ValueError(f"{where}: model {m} trains on {', '.join(ok)} only, none of the "
                                  f"study's datasets ({', '.join(chosen)})")
@@ -115,11 +116,13 @@ def _layers(value) -> str | tuple[str, ...]:
     return value if value in ("all", "last") else tuple(value)
 
 
-def _sweep_allowed(model: str, sweeps: dict, allowed: dict):
+def allowed_datasets(allowed: dict, sweeps: dict) -> dict[str, tuple[str, ...] | None]:
+    """Model name -> the datasets it may train on (None: any), a sweep's members inheriting
+    the sweep's `datasets:` (allowed: split_model_datasets's, by model or sweep name)."""
+    out = {name: ok for name, ok in allowed.items() if name not in sweeps}
     for s, sweep in sweeps.items():
-        if model in expand_sweep(s, sweep):
-            return allowed.get(s)
-    return None
+        out.update(dict.fromkeys(expand_sweep(s, sweep), allowed.get(s)))
+    return out
 
 
 def check_study_names(studies: dict[str, Study], taken) -> None:
@@ -133,12 +136,13 @@ def check_study_names(studies: dict[str, Study], taken) -> None:
 def trained_models(studies: dict[str, Study], allowed: dict, sweeps: dict) -> dict[str, list[str]]:
     """dataset -> the models trained on it: those a study lists with the dataset, where the
     model (or its sweep) allows the dataset. In order of first mention."""
+    where_allowed = allowed_datasets(allowed, sweeps)
     out: dict[str, list[str]] = {}
     for study in studies.values():
         for dataset in study.datasets:
             models = out.setdefault(dataset, [])
             for m in study.models:
-                ok = allowed.get(m, _sweep_allowed(m, sweeps, allowed))
+                ok = where_allowed.get(m)
                 if (ok is None or dataset in ok) and m not in models:
                     models.append(m)
     return out
