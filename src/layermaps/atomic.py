@@ -43,7 +43,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 class NpzRecord:
     """Mixin for a dataclass kept as one .npz file: written atomically, read back with each
-    field's declared scalar type (float, int, str); array fields stay arrays."""
+    field's declared scalar type (float, int, str); array fields stay arrays. A field that is
+    None is not written, and a field missing from a file reads as its default."""
 
     _SCALARS = {"float": float, "int": int, "str": str}
 
@@ -51,7 +52,7 @@ class NpzRecord:
         import numpy as np
 
         with atomic_path(path) as tmp:
-            np.savez(tmp, **asdict(self))
+            np.savez(tmp, **{k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
     def load(cls, path):
@@ -61,4 +62,4 @@ class NpzRecord:
             return cls._SCALARS.get(getattr(f.type, "__name__", f.type), np.asarray)
 
         with np.load(path, allow_pickle=False) as d:
-            return cls(**{f.name: kind(f)(d[f.name]) for f in fields(cls)})
+            return cls(**{f.name: kind(f)(d[f.name]) for f in fields(cls) if f.name in d.files})

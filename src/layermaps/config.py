@@ -80,15 +80,14 @@ def checked(function, *args):
         raise ConfigError(f"invalid config: {err}") from None
 
 
-def check_names(config: dict, models: dict, known_reducers) -> None:
+def check_names(config: dict, models: dict) -> None:
     """Names that refer to other parts of the config must exist."""
-    unknown = sorted(set(config["reducers"]) - set(known_reducers))
-    if unknown:
-        raise ConfigError(f"invalid config: reducers has unknown reducer(s) {', '.join(unknown)}. "
-                          f"Allowed: {', '.join(sorted(known_reducers))}.")
+    from layermaps.embed.reducers import reducer_class
+
     for name, settings in config["reducers"].items():
         try:
-            known_reducers[name](seed=0, **settings)  # cheap: checks the setting names only
+            cls, lib_settings = reducer_class(name, settings)  # a method, or a variant of one
+            cls(seed=0, **lib_settings)  # cheap: checks the setting names only
         except (TypeError, ValueError) as err:
             raise ConfigError(f"invalid config: reducers.{name}: {err}") from None
     wanted = config["embed"]["models"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from layermaps.embed.records import Score
+from layermaps.embed.subsets import ordered_maps
 from layermaps.figures.summary import knn_section, model_section, sweep_section
 from layermaps.models.spec import all_models
 from layermaps.paths import Paths
@@ -169,7 +170,8 @@ def report(results: Path, config: dict) -> str:
         metrics = {m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
                    for m in models if Path(at.model_file(dataset, m, "metrics.json")).is_file()}
         scored = {s.key for s in scores}
-        sources = {src: [r for r in config["reducers"] if (src, r) in scored]
+        maps = ordered_maps({r for _, r in scored if r != "unreduced"}, list(config["reducers"]))
+        sources = {src: [r for r in maps if (src, r) in scored]
                    for src in sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))}
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
         lines += job_cost_section(results, jobs, dataset, list(metrics))
@@ -179,7 +181,7 @@ def report(results: Path, config: dict) -> str:
         for name, sweep in sweeps.items():
             plan = sweep_plan(name, sweep)
             if any(m["model"] in metrics for m in plan["members"]):
-                lines += sweep_section(dataset, name, plan, metrics, scores, list(config["reducers"]), 5)
+                lines += sweep_section(dataset, name, plan, metrics, scores, maps, 5)
     return "\n".join(lines)
 
 

@@ -59,8 +59,9 @@ class Paths:
         return self.activation(dataset, model, layer, split)
 
     # ------------------------------------------------------------------ embeddings, scores
-    def graph(self, dataset: str, source: str) -> str:
-        return self._in(dataset, "neighbors", f"{source}.npz")
+    def graph(self, dataset: str, source: str, size: str = "") -> str:
+        """A source's base neighbour graph, or one of another size ("k120x25": a variant's)."""
+        return self._in(dataset, "neighbors", f"{source}.{size}.npz" if size else f"{source}.npz")
 
     def embedding(self, dataset: str, source: str, reducer: str, suffix: str = ".npz") -> str:
         """The embedding (.npz) or, with suffix=".run_id", its MLflow run id."""

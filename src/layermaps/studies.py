@@ -9,8 +9,9 @@ made once. Cheap on purpose (no numpy): `snakemake -n` imports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from layermaps.embed.subsets import check_subset, is_subset_spec, map_name, ordered_maps
 from layermaps.models.spec import expand_sweep, layer_names
 
 # A config without `studies:` is one study of everything, configured by the global `embed:`
@@ -30,6 +31,7 @@ class Study:
     reducers: tuple[str, ...]
     embed_models: str | tuple[str, ...] = "all"  # of `models`, those whose layers are embedded
     description: str = ""
+    fit: dict = field(default_factory=dict)  # reducer -> fit subset (layermaps.embed.subsets)
 
 
 def split_model_datasets(config_models: dict | None, config_sweeps: dict | None):
@@ -79,7 +81,8 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
         chosen = embed.get("models", "all")
         return {IMPLICIT: Study(IMPLICIT, tuple(datasets), tuple(models), tuple(sweeps),
                                 bool(embed.get("raw", True)), _layers(default_layers), tuple(reducers),
-                                "all" if chosen == "all" else tuple(chosen))}
+                                "all" if chosen == "all" else tuple(chosen),
+                                fit=_fit(embed.get("fit"), reducers, "embed.fit"))}
     out = {}
     for name, s in given.items():
         where = f"studies.{name}"
@@ -108,8 +111,26 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
                           bool(study_embed.get("raw", embed.get("raw", True))),
                           _layers(study_embed.get("layers", default_layers)), tuple(wanted),
                           "all" if embed_models == "all" else tuple(embed_models),
-                          s.get("description", ""))
+                          s.get("description", ""),
+                          _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"))
     return out
+
+
+def _fit(value, reducers: list[str], where: str) -> dict:
+    """reducer -> fit subset: one spec for every reducer, or specs keyed by reducer."""
+    if value is None:
+        return {}
+    if is_subset_spec(value):
+        spec = check_subset(value, where)
+        return dict.fromkeys(reducers, spec)
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} = {value!r}: a fit subset ({{first: N}} or {{stratified: F}}) "
+                         f"or reducer -> fit subset")
+    strays = [r for r in value if r not in reducers]
+    if strays:
+        raise ValueError(f"{where}: {', '.join(strays)} not among the study's reducers "
+                         f"({', '.join(reducers)})")
+    return {r: check_subset(spec, f"{where}.{r}") for r, spec in value.items()}
 
 
 def _layers(value) -> str | tuple[str, ...]:
@@ -165,15 +186,24 @@ def chosen_layers(spec: dict, layers) -> list[str]:
 
 def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
                   reducer_order: list[str]) -> dict[str, dict[str, list[str]]]:
-    """dataset -> {source: [reducers]} of one study. Sources: `raw` and `{model}/{layer}`."""
+    """dataset -> {source: [maps]} of one study. Sources: `raw` and `{model}/{layer}`; maps:
+    its reducers' names, with the fit subset if it has one (layermaps.embed.subsets)."""
     out = {}
     for dataset, members in study_models(study, trained).items():
         chosen = ["raw"] if study.raw else []
         for m in members:
             if study.embed_models == "all" or m in study.embed_models:
                 chosen += [f"{m}/{l}" for l in chosen_layers(models[m], study.layers)]
-        out[dataset] = {s: [r for r in reducer_order if r in study.reducers] for s in chosen}
+        maps = [map_name(r, study.fit.get(r)) for r in reducer_order if r in study.reducers]
+        out[dataset] = {s: list(maps) for s in chosen}
     return out
+
+
+def map_order(studies: dict[str, Study], reducer_order: list[str]) -> list[str]:
+    """Every map name the studies make (a reducer, or a reducer fitted on a subset), in config
+    order of the reducers, a reducer's full map before its subsets: the order of tables."""
+    return ordered_maps({map_name(r, s.fit.get(r)) for s in studies.values() for r in s.reducers},
+                        reducer_order)
 
 
 def merge_sources(per_study: dict[str, dict], reducer_order: list[str],

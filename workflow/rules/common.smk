@@ -5,22 +5,23 @@ import uuid
 
 from layermaps.config import checked, check_names, validate_config
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_specs
-from layermaps.embed.neighbors import graph_sizes
-from layermaps.embed.reducers import REDUCERS
+from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
+from layermaps.embed.reducers import reducer_class
+from layermaps.embed.subsets import map_name
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
 from layermaps.models.spec import all_models, hidden_layer_names, layer_names
 from layermaps.paths import Paths
 from layermaps.planning import COMPARED, compared_sources, study_figures
 from layermaps.studies import (
-    IMPLICIT, check_study_names, grid_cells, merge_sources, model_sources, read_studies,
-    split_model_datasets, study_models, study_sources, trained_models,
+    IMPLICIT, check_study_names, grid_cells, map_order, merge_sources, model_sources,
+    read_studies, split_model_datasets, study_models, study_sources, trained_models,
 )
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 # A model's `datasets:` says where it may train; the rest of its spec is how it trains.
 _MODEL_CONFIG, SWEEP_CONFIG, _ALLOWED = checked(split_model_datasets, config["models"], config.get("sweeps"))
 MODELS = checked(all_models, _MODEL_CONFIG, SWEEP_CONFIG)  # name -> full spec
-check_names(config, MODELS, REDUCERS)
+check_names(config, MODELS)
 
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
 R = P.root
@@ -33,7 +34,10 @@ STUDIES = checked(read_studies, config, DATASETS, MODELS, SWEEP_CONFIG, _ALLOWED
 TRAINED = trained_models(STUDIES, _ALLOWED, SWEEP_CONFIG)  # dataset -> models trained on it
 STUDY_MODELS = {n: study_models(s, TRAINED) for n, s in STUDIES.items()}  # n -> dataset -> models
 STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES) for n, s in STUDIES.items()}
-EMBEDDED = merge_sources(STUDY_SOURCES, REDUCER_NAMES)  # dataset -> {source: [reducers]}
+# A map is a reducer, fitted on every training row or on a subset: `tsne_p40@first10000`.
+MAP_NAMES = map_order(STUDIES, REDUCER_NAMES)
+MAPS = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in STUDIES.values() for r in s.reducers}
+EMBEDDED = merge_sources(STUDY_SOURCES, MAP_NAMES)  # dataset -> {source: [maps]}
 DOWNLOADED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] in BUILTIN_DATASETS]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
@@ -47,8 +51,9 @@ def one_of(names):
 wildcard_constraints:
     dataset=one_of(DATASETS),
     model=one_of(MODELS),
-    reducer=one_of(config["reducers"]),
+    reducer=one_of(MAP_NAMES),  # a map: a reducer, and the fit subset if it has one
     study=one_of(STUDIES),
+    size="k[0-9]+x[0-9]+",  # a neighbour graph's (k_train, k_test)
     source=one_of(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
 
 
@@ -63,7 +68,8 @@ def code(script, stage):
 
 def embed_code(wildcards):
     """The embed script and the one reducer class of this job, with that reducer's packages."""
-    cls = REDUCERS[wildcards.reducer]
+    reducer = MAPS[wildcards.reducer][0]
+    cls, _ = reducer_class(reducer, config["reducers"][reducer])
     return code_version(SCRIPTS / "embed.py", f"{cls.__module__}.{cls.__qualname__}",
                         packages=cls.packages)
 
@@ -181,16 +187,26 @@ def source_inputs(wc):
 
 
 SHARED_NEIGHBORS = config["embed"]["shared_neighbors"]
-GRAPH_K = graph_sizes(config["reducers"])  # (k_train, k_test); (0, 0): no reducer takes one
+GRAPH_K = graph_sizes(config["reducers"])  # the base graph's (k_train, k_test); (0, 0): none
 
 
 def embed_inputs(wc):
-    """The source, and its neighbour graph for a reducer that reads one (layermaps.embed.reducers)."""
+    """The source, and its neighbour graph for a reducer that reads one (layermaps.embed.reducers);
+    a map fitted on a subset searches its own rows (the graph's neighbours are of every row)."""
     inputs = source_inputs(wc)
-    needs = REDUCERS[wc.reducer].graph_needs(config["reducers"][wc.reducer] or {})
-    if SHARED_NEIGHBORS and needs is not None:
-        inputs["graph"] = P.graph(wc.dataset, wc.source)
+    reducer, subset = MAPS[wc.reducer]
+    size = graph_size(reducer, config["reducers"][reducer], GRAPH_K)
+    if SHARED_NEIGHBORS and size is not None and subset is None:
+        inputs["graph"] = P.graph(wc.dataset, wc.source, size)
     return inputs
+
+
+def map_settings(wc):
+    """The embed job's settings: its reducer's config entry, and its fit subset if it has one
+    (a map without one keeps exactly the entry: its jobs see no change)."""
+    reducer, subset = MAPS[wc.reducer]
+    settings = config["reducers"][reducer]
+    return settings if subset is None else {**settings, "fit_subset": subset}
 
 
 def score_files(dataset, sources=None):
@@ -236,15 +252,15 @@ def study_sweeps(name):
 def grid_plan(wc):
     """(rows, reducers, cells) of a model's grid: raw and its layers as the studies with the
     model embed them on this dataset; a cell no study asked for stays empty."""
-    return grid_cells(model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [wc.model], REDUCER_NAMES),
-                      REDUCER_NAMES)
+    return grid_cells(model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [wc.model], MAP_NAMES),
+                      MAP_NAMES)
 
 
 def sweep_scores(wc):
     """{source: [reducers]} of a sweep's figure: each member's varied layer, as embedded."""
     members = SWEEP_PLANS[wc.sweep]["members"]
     found = model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [m["model"] for m in members],
-                          REDUCER_NAMES)
+                          MAP_NAMES)
     varied = [f"{m['model']}/{m['layer']}" for m in members]
     return {s: rs for s, rs in found.items() if s in varied}
 

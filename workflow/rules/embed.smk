@@ -24,6 +24,19 @@ rule neighbors:
         "../scripts/neighbors.py"
 
 
+# A reducer variant that needs more neighbours than the base graph holds reads one of its own
+# size (neighbors/{source}.k120x25.npz): adding the variant leaves the base graph as it is.
+use rule neighbors as neighbors_sized with:
+    output:
+        graph=P.graph("{dataset}", "{source}", "{size}"),
+    params:
+        code=code("neighbors.py", "neighbors"),
+        k_train=lambda wc: parse_size(wc.size)[0],
+        k_test=lambda wc: parse_size(wc.size)[1],
+    log:
+        P.log("{dataset}", "neighbors", "{source}.{size}"),
+
+
 rule embed:
     input:
         unpack(embed_inputs),
@@ -33,7 +46,7 @@ rule embed:
     params:
         code=embed_code,
         threads=THREADS["embed"],
-        settings=lambda wc: config["reducers"][wc.reducer],  # only this reducer's settings
+        settings=map_settings,  # only this reducer's settings (and its fit subset)
         seed=config["embed"]["seed"],
     threads: THREADS["embed"]
     resources:

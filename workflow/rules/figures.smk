@@ -89,7 +89,7 @@ rule plot_knn_heatmap:
     params:
         code=code("plot_knn_heatmap.py", "figures"),
         sources=lambda wc: list(heatmap_sources(wc)),
-        reducers=lambda wc: grid_cells(heatmap_sources(wc), REDUCER_NAMES)[1],
+        reducers=lambda wc: grid_cells(heatmap_sources(wc), MAP_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -114,7 +114,7 @@ rule plot_knn_comparison:
         code=code("plot_knn_comparison.py", "figures"),
         datasets=list(COMPARED),
         sources=lambda wc: list(compared_scores(wc)["mnist"]),
-        reducers=lambda wc: grid_cells(compared_scores(wc)["mnist"], REDUCER_NAMES)[1],
+        reducers=lambda wc: grid_cells(compared_scores(wc)["mnist"], MAP_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -141,7 +141,7 @@ rule plot_sweep:
     params:
         code=code("plot_sweep.py", "figures"),
         plan=lambda wc: SWEEP_PLANS[wc.sweep],
-        reducers=lambda wc: grid_cells(sweep_scores(wc), REDUCER_NAMES)[1],
+        reducers=lambda wc: grid_cells(sweep_scores(wc), MAP_NAMES)[1],
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],

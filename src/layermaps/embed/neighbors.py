@@ -8,6 +8,8 @@ identity |x|^2 + |y|^2 - 2xy loses digits for close pairs) and each row re-sorte
 
 The reducers that take a graph (layermaps.embed.reducers: UMAP, openTSNE) read their own number of
 neighbours off the front of each row; `graph_sizes` says how many the configured reducers need.
+A variant that needs more (t-SNE at perplexity 40: 120) reads a graph of its own size
+(`graph_size`), so adding it leaves the base graph, and every map made from it, as it is.
 """
 
 from __future__ import annotations
@@ -96,12 +98,34 @@ def build_graph(x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test
 
 
 def graph_sizes(reducers: dict) -> tuple[int, int]:
-    """(k_train, k_test): the neighbours the configured reducers that take a graph need.
-    (0, 0) when none of them does."""
-    from layermaps.embed.reducers import REDUCERS
+    """(k_train, k_test) of a source's base graph: what the configured reducers named after
+    their method need (not the variants: adding or changing one must not remake the graph
+    that every other map reads). (0, 0) when none of them takes a graph."""
+    from layermaps.embed.reducers import reducer_class
 
-    needs = [REDUCERS[name].graph_needs(settings or {}) for name, settings in reducers.items()]
-    needs = [n for n in needs if n is not None]
+    needs = []
+    for name, settings in reducers.items():
+        cls, lib_settings = reducer_class(name, settings)
+        if cls.name == name and cls.graph_needs(lib_settings) is not None:
+            needs.append(cls.graph_needs(lib_settings))
     if not needs:
         return 0, 0
     return max(n[0] for n in needs), max(n[1] for n in needs)
+
+
+def graph_size(name: str, settings: dict | None, base: tuple[int, int]) -> str | None:
+    """Which graph a reducer entry reads: None (it searches for itself), "" (the base graph) or
+    "k{train}x{test}" (a graph of its own size: a variant that needs more than the base)."""
+    from layermaps.embed.reducers import reducer_class
+
+    cls, lib_settings = reducer_class(name, settings)
+    needs = cls.graph_needs(lib_settings)
+    if needs is None:
+        return None
+    return "" if needs[0] <= base[0] and needs[1] <= base[1] else f"k{needs[0]}x{needs[1]}"
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """"k120x25" -> (120, 25)."""
+    train, test = size.removeprefix("k").split("x")
+    return int(train), int(test)

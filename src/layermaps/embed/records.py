@@ -25,6 +25,13 @@ class Embedding(NpzRecord):
     input_dim: int  # columns in
     effective_dim: int  # non-constant columns (on train)
     reducer: str = ""
+    # positions within the fit rows of the rows `train` holds, for a map fitted on a subset
+    # (layermaps.embed.subsets); None: every fit row
+    fit_rows: np.ndarray | None = None
+
+    def fit_labels(self, y_fit: np.ndarray) -> np.ndarray:
+        """The labels of the rows in `train`, from those of every fit row."""
+        return y_fit if self.fit_rows is None else y_fit[self.fit_rows]
 
 
 @dataclass(frozen=True)

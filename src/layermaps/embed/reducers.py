@@ -17,6 +17,9 @@ they compute; TriMAP's default mode also embeds train and test rows together.
 
 Adding a reducer = one `Reducer` subclass + one entry in `REDUCERS`. Heavy libraries are
 imported inside the classes so that `import layermaps.embed.reducers` stays cheap.
+
+A config's `reducers:` entry is named after its method (`umap: {...}`) or is a variant that
+names it (`tsne_p40: {method: tsne, perplexity: 40}`): `reducer_class` resolves either.
 """
 
 from __future__ import annotations
@@ -457,6 +460,21 @@ REDUCERS: dict[str, type[Reducer]] = {
 }
 
 
+METHOD_KEY = "method"
+
+
+def reducer_class(name: str, settings: dict | None = None) -> tuple[type[Reducer], dict]:
+    """(class, library settings) of a config entry: `name` is the method itself, or the entry
+    says `method:` (a variant, one method with other settings under a name of its own)."""
+    settings = dict(settings or {})
+    method = settings.pop(METHOD_KEY, name)
+    if method not in REDUCERS:
+        what = f"method {method!r} of reducer {name!r}" if method != name else f"reducer {name!r}"
+        raise ValueError(f"unknown {what}; known methods: {', '.join(REDUCERS)} (a variant "
+                         f"names one: `{name}: {{method: tsne, perplexity: 40}}`)")
+    return REDUCERS[method], settings
+
+
 # --------------------------------------------------------------------------- entry point
 
 def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
@@ -481,6 +499,7 @@ def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
 def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
           settings: dict | None = None, graph=None) -> Embedding:
     """Embed x_train in 2-D with reducer `name` and place x_test in the same coordinates.
+`name` and `settings` are a config entry (a method, or a variant: `reducer_class`).
 
     Degenerate inputs (e.g. 1- or 2-unit ReLU layers, dead units) skip the reducer:
     effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
@@ -489,9 +508,8 @@ def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
     `graph` (layermaps.embed.neighbors.NeighborGraph of these rows) is used by the reducers that take
     one (`Reducer.graph_needs`) and ignored by the others.
     """
-    if name not in REDUCERS:
-        raise ValueError(f"unknown reducer {name!r}; known: {', '.join(REDUCERS)}")
-    reducer = REDUCERS[name](seed=seed, n_jobs=n_jobs, **(settings or {}))  # validates settings
+    cls, settings = reducer_class(name, settings)
+    reducer = cls(seed=seed, n_jobs=n_jobs, **settings)  # validates settings
     x_train, x_test = _check_inputs(x_train, x_test)
     live = np.flatnonzero(np.ptp(x_train, axis=0) > 0)  # non-constant on the training rows
     common = dict(input_dim=x_train.shape[1], effective_dim=len(live), reducer=name)
@@ -501,7 +519,7 @@ def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
     if len(live) <= 2:
         return Embedding(_as_2d(x_train[:, live]), _as_2d(x_test[:, live]), "inductive",
                          "identity", 0.0, 0.0, **common)
-    needs = reducer.graph_needs(settings or {})
+    needs = reducer.graph_needs(settings)
     if graph is not None and needs is not None:
         graph.check(len(x_train), len(x_test), min(needs[0], len(x_train) - 1), needs[1], name)
         reducer.graph = SharedNeighbors(graph, x_test)

@@ -56,21 +56,32 @@ def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_p
 
 def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_path, test_path,
               data_path, out_path, graph_path=None, log=print):
-    """Embed one source; `graph_path` is given for the reducers that read the shared graph."""
+    """Embed one source with one map: `reducer` is the map's name and `settings` its reducer's
+    config entry, with `fit_subset` for a map fitted on a subset of the fit rows
+    (layermaps.embed.subsets). `graph_path` is given for the maps that read the shared graph."""
     from layermaps.embed.neighbors import NeighborGraph
     from layermaps.embed.reducers import embed
+    from layermaps.embed.subsets import SEP, subset_rows
 
-    x_fit, _, x_test, _ = load_source(train_path, test_path, data_path)
+    settings = dict(settings)
+    subset = settings.pop("fit_subset", None)
+    x_fit, y_fit, x_test, _ = load_source(train_path, test_path, data_path)
+    rows = None if subset is None else subset_rows(subset, y_fit)
+    if rows is not None:
+        x_fit = x_fit[rows]
     graph = NeighborGraph.load(graph_path) if graph_path else None
-    log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}, placing "
-        f"{x_test.shape[0]} test rows, {threads} thread(s), "
+    log(f"[embed] {reducer}: fitting on {x_fit.shape[0]} x {x_fit.shape[1]}"
+        + ("" if rows is None else f" (subset {subset} of {len(y_fit)} fit rows)")
+        + f", placing {x_test.shape[0]} test rows, {threads} thread(s), "
         + ("the shared neighbour graph" if graph else "its own neighbour search"))
     with work("reduce"):
-        emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=threads, settings=settings,
-                    graph=graph)
+        emb = embed(reducer.partition(SEP)[0], x_fit, x_test, seed=seed, n_jobs=threads,
+                    settings=settings, graph=graph)
+    emb.fit_rows = rows
     emb.save(out_path)
+    method = settings.get("method", emb.reducer)
     runlog.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer,
-                     "neighbors": "shared graph" if graph else "own search"})
+                     "method": method, "neighbors": "shared graph" if graph else "own search"})
     graph_metrics = {} if graph is None else {
         "graph_seconds": graph.seconds, "graph_k_train": graph.train_idx.shape[1],
         "graph_k_test": graph.test_idx.shape[1]}
@@ -89,6 +100,7 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
 
     emb = Embedding.load(embedding_path)
     _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path, fit_rows=False)
+    y_fit = emb.fit_labels(y_fit)  # a map fitted on a subset scores against that subset
     with work("knn"):
         knn = knn_accuracy(emb.train, y_fit, emb.test, y_test, ks=ks)
     with work("trustworthiness"):

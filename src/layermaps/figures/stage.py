@@ -59,13 +59,14 @@ def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, da
 
     emb = Embedding.load(embedding_path)
     with np.load(data_path, allow_pickle=False) as d:
-        y_fit, y_test = d["train_labels"][d["fit_idx"]], d["test_labels"]
+        y_fit, y_test = emb.fit_labels(d["train_labels"][d["fit_idx"]]), d["test_labels"]
         names = [str(c) for c in d["class_names"]]
     if len(emb.train) != len(y_fit) or len(emb.test) != len(y_test):
         raise ValueError(f"{embedding_path} has {len(emb.train)}/{len(emb.test)} train/test rows, "
                          f"{data_path} {len(y_fit)}/{len(y_test)}: rerun the embedding")
     note = "" if emb.policy == "fit" else f", policy {emb.policy}"
-    title = (f"{dataset} | {source_label(source)} | {reducer}: fitted on the training points, "
+    fitted = "the training points" if emb.fit_rows is None else f"{len(emb.train)} training points"
+    title = (f"{dataset} | {source_label(source)} | {reducer}: fitted on {fitted}, "
              f"test points placed in the same map ({emb.protocol}{note})")
     with work("draw"):
         _save(embedding_figure(emb.train, y_fit, emb.test, y_test, names, title, cmap=cmap,
