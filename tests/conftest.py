@@ -67,12 +67,15 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 def write_config(workdir: Path, **overrides) -> Path:
     """config.yaml in workdir: the repo's default config as one study of MNIST and
-    Fashion-MNIST with the seed MLP and the MSDS sweep (no `studies:`, so every model trains on
-    every dataset it allows; tests of studies pass their own), deep-updated with overrides."""
+    Fashion-MNIST with the seed MLP, the MSDS sweep and the five reducers without variants (no
+    `studies:`, so every model trains on every dataset it allows; tests of studies pass their
+    own), deep-updated with overrides."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     del config["studies"]
     config["datasets"] = ["mnist", "fashion-mnist"]
     config["models"] = {"seed_mlp": config["models"]["seed_mlp"]}
+    config["sweeps"] = {"msds": config["sweeps"]["msds"]}
+    config["reducers"] = {name: s for name, s in config["reducers"].items() if "method" not in s}
 
     def update(base, new):
         for key, value in new.items():
