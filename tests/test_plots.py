@@ -352,17 +352,23 @@ def test_summary_tables_and_seed_references(tmp_path):
 def test_the_msds_reports_table_and_code_stand_next_to_ours():
     """SEEDS.md B: each model of the report's code, its notebook's test accuracy and its table
     row beside ours; widths 1 and 2 are not compared; a model not trained says so."""
-    ours = {"msds_w1": {"train_accuracy": 0.7, "val_accuracy": 0.7, "test_accuracy": 0.7},
-            "msds_w5": {"train_accuracy": 0.99, "val_accuracy": 0.97, "test_accuracy": 0.9701},
-            "msds_64x64": {"train_accuracy": 0.99, "val_accuracy": 0.97, "test_accuracy": 0.9516}}
-    lines = report_section("mnist", ours)
+    ours = {"mnist": {"msds_w1": {"train_accuracy": 0.7, "val_accuracy": 0.7, "test_accuracy": 0.7},
+                      "msds_w5": {"train_accuracy": 0.99, "val_accuracy": 0.97, "test_accuracy": 0.9701},
+                      "msds_64x64": {"train_accuracy": 0.99, "val_accuracy": 0.97, "test_accuracy": 0.9516}},
+            "mnist_rf70": {"msds_w5_reduced": {"train_accuracy": 0.93, "val_accuracy": 0.93,
+                                               "test_accuracy": 0.9254}}}
+    lines = report_section(ours)
     text = "\n".join(lines)
     assert lines[0] == "### The MSDS report's models (SEEDS.md B)" and "RF-70 model" in text
     assert ("| model3 | 784 -> 128 -> 5 | `msds_w5` | 0.9651 | 3: 0.9857 / 0.9712 / 0.9682 | "
             "0.9900 / 0.9700 / 0.9701 | within ±0.01 |") in text
     assert ("| model10 | 784 -> 64 -> 64 | `msds_64x64` | 0.9716 | 10, 2048: 0.9922 / 0.9736 / 0.9754 "
             "| 0.9900 / 0.9700 / 0.9516 | **outside** ±0.01 (-0.0200) |") in text
+    assert ("| model5 | RF-70 pixels -> 128 -> 5 | `msds_w5_reduced` on `mnist_rf70` | 0.9204 | "
+            "5, 64 Nodes: 0.9277 / 0.9352 / 0.9192 | 0.9300 / 0.9300 / 0.9254 | within ±0.01 |") in text
     assert "| model1 | 784 -> 128 -> 1 | `msds_w1` | 0.6694 |" in text
     assert "not compared (the report's runs differ)" in text
-    assert "| model4 | PCA-154 -> 128 -> 5 | `msds_w5_pca154` | 0.9624 | 4: 0.9833 / 0.9607 / 0.9660 | - | not in this study |" in text
-    assert report_section("fashion-mnist", ours) == [] and report_section("mnist", {"seed_mlp": {}}) == []
+    assert ("| model4 | PCA-154 -> 128 -> 5 | `msds_w5_reduced` on `mnist_pca154` | 0.9624 | "
+            "4: 0.9833 / 0.9607 / 0.9660 | - | not in this study |") in text
+    assert report_section({"fashion-mnist": ours["mnist"]}) == []
+    assert report_section({"mnist": {"seed_mlp": {}}}) == []

@@ -1,6 +1,6 @@
 """Datasets beyond MNIST through the real snakemake CLI: a .npz of one's own (scaled with the
-training part's statistics) and the generated two_cosines, every stage; a bad dataset refused
-by prepare before any training."""
+training part's statistics), the generated two_cosines and two reduced datasets of the .npz
+(PCA, a forest's columns), every stage; a bad dataset refused by prepare before any training."""
 
 import csv
 
@@ -44,7 +44,10 @@ def own_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("own_datasets")
     own_npz(work / "mine.npz")
     configure(work, {"mine": {"kind": "npz", "path": "mine.npz", "scale": "standardize"},
-                     "two_cosines": {"n_per_class": 150, "validation_fraction": 0.2}})
+                     "two_cosines": {"n_per_class": 150, "validation_fraction": 0.2},
+                     "mine_pca": {"kind": "reduced", "from": "mine", "method": "pca", "keep": 4},
+                     "mine_rf": {"kind": "reduced", "from": "mine", "method": "forest", "keep": 5,
+                                 "trees": 20}})
     first = snakemake(work, "--cores", "2")
     return work, first
 
@@ -63,7 +66,7 @@ def test_both_datasets_run_every_stage(own_run):
     with open(work / "results/knn_summary.csv") as f:
         rows = list(csv.DictReader(f))
     seen = {(r["dataset"], r["layer"], r["reducer"]) for r in rows}
-    for dataset in ("mine", "two_cosines"):
+    for dataset in ("mine", "two_cosines", "mine_pca", "mine_rf"):
         assert {(dataset, layer, reducer) for layer in ("raw", "hidden2")
                 for reducer in ("pca", "umap", "unreduced")} <= seen
     mine = [float(r["accuracy"]) for r in rows
@@ -88,6 +91,33 @@ def test_scaling_is_recorded_and_applied(own_run):
     for dataset, scale in (("mine", "standardize"), ("two_cosines", "none")):
         runs = client.search_runs([client.get_experiment_by_name(f"layermaps/{dataset}").experiment_id])
         assert runs and {r.data.tags.get("dataset.scale") for r in runs} == {scale}
+
+
+def test_reduced_inputs_are_the_stored_transform_of_the_parent_rows(own_run):
+    from layermaps.data.datasets import load_prepared, scaled
+    from layermaps.data.transforms import InputTransform
+
+    work = own_run[0]
+    parent = load_prepared(work / "results/mine/data.npz")
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    for dataset, width, inputs in (("mine_pca", 4, "pca 4 of mine"), ("mine_rf", 5, "forest 5 of mine")):
+        data = load_prepared(work / f"results/{dataset}/data.npz")
+        transform = InputTransform.load(work / f"results/{dataset}/transform.npz")
+        assert transform.n_fit == len(parent["train_labels"])
+        assert data["test_images"].shape == (len(parent["test_labels"]), width)
+        np.testing.assert_array_equal(data["test_images"], transform.apply(scaled(parent["test_images"], parent)))
+        np.testing.assert_array_equal(data["val_idx"], parent["val_idx"])
+        # recorded with the dataset's run and with every model's run of it
+        runs = client.search_runs([client.get_experiment_by_name(f"layermaps/{dataset}").experiment_id])
+        by_rule = {r.data.tags["layermaps.rule"]: r for r in runs}
+        assert by_rule["prepare_reduced"].data.tags["dataset.inputs"] == inputs
+        assert by_rule["prepare_reduced"].data.tags["dataset.transform"].startswith(inputs.split(" of")[0])
+        assert by_rule["train"].data.tags["dataset.inputs"] == inputs
+        artifacts = [a.path for a in client.list_artifacts(by_rule["prepare_reduced"].info.run_id)]
+        assert "transform.npz" in artifacts and "figures" in artifacts
+        assert (work / f"results/{dataset}/figures/input_transform.png").stat().st_size > 5_000
+    rf = InputTransform.load(work / "results/mine_rf/transform.npz")
+    assert all(c % 5 in (1, 2) for c in rf.columns.tolist())  # the class signal's columns
 
 
 def test_image_figures_only_for_image_data(own_run):

@@ -37,6 +37,10 @@ class Paths:
     def data_run(self, dataset: str) -> str:
         return self._in(dataset, "data.run_id")
 
+    def transform(self, dataset: str) -> str:
+        """A reduced dataset's input transform, fitted on its parent's training rows."""
+        return self._in(dataset, "transform.npz")
+
     # ------------------------------------------------------------------ models
     def model_file(self, dataset: str, model: str, name: str) -> str:
         """model.keras, history.csv, metrics.json, confusion_test.csv or run_id of a model."""

@@ -39,6 +39,7 @@ MAP_NAMES = map_order(STUDIES, REDUCER_NAMES)
 MAPS = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in STUDIES.values() for r in s.reducers}
 EMBEDDED = merge_sources(STUDY_SOURCES, MAP_NAMES)  # dataset -> {source: [maps]}
 DOWNLOADED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] in BUILTIN_DATASETS]
+REDUCED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] == "reduced"]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
 SPLITS = ["train", "test"]
 
@@ -222,6 +223,7 @@ def study_targets(name):
     out = []
     for d, models in STUDY_MODELS[name].items():
         out += [P.data(d), *model_targets(d, models), *score_files(d, STUDY_SOURCES[name][d])]
+        out += [P.figure(d, "input_transform.png")] if d in REDUCED else []
     return out + study_figure_targets(name)
 
 

@@ -1,5 +1,6 @@
 # Dataset stage: download (verified; built-in datasets) -> data.npz (checked, subsampled, split,
-# scaling). A dataset of one's own is read from its path; two_cosines is generated.
+# scaling). A dataset of one's own is read from its path; two_cosines is generated; a reduced
+# dataset is its parent's prepared rows put through a transform fitted on the training rows.
 
 
 rule download:
@@ -36,7 +37,54 @@ rule prepare:
         seed=config["data"]["seed"],
     log:
         P.log("{dataset}", "prepare"),
+    wildcard_constraints:
+        dataset=one_of([d for d in DATASETS if d not in REDUCED]),
     conda:
         "../envs/data.yaml"
     script:
         "../scripts/prepare.py"
+
+
+# A reduced dataset keeps its parent's rows, labels and split: no subsample or split settings.
+rule prepare_reduced:
+    input:
+        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+        transform=P.transform("{dataset}"),
+    output:
+        data=P.data("{dataset}"),
+        run_id=P.data_run("{dataset}"),
+    params:
+        code=code("prepare_reduced.py", "data"),
+        spec=lambda wc: DATASET_SPECS[wc.dataset],
+    log:
+        P.log("{dataset}", "prepare"),
+    wildcard_constraints:
+        dataset=one_of(REDUCED),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_reduced.py"
+
+
+# A reduced dataset's transform (layermaps.data.transforms), fitted on its parent's prepared
+# training rows only; its `prepare` applies the stored transform to training and test rows and
+# logs it to its run. The forest's result does not depend on its thread count.
+rule fit_input_transform:
+    input:
+        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+    output:
+        transform=P.transform("{dataset}"),
+    params:
+        code=code("fit_input_transform.py", "data"),
+        spec=lambda wc: DATASET_SPECS[wc.dataset],
+    threads: THREADS["train"]
+    resources:
+        mem_mb=4000,
+    log:
+        P.log("{dataset}", "fit_input_transform"),
+    wildcard_constraints:
+        dataset=one_of(REDUCED),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/fit_input_transform.py"

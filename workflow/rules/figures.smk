@@ -153,6 +153,28 @@ rule plot_sweep:
         "../scripts/plot_sweep.py"
 
 
+# ---------------------------------------------------------------------------- per dataset
+rule plot_input_transform:
+    input:
+        transform=P.transform("{dataset}"),
+        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+        resume_run=P.data_run("{dataset}"),
+    output:
+        figure=report(P.figure("{dataset}", "input_transform.png"), caption="../report/input_transform.rst",
+                      category="{dataset}", labels={"figure": "reduced inputs"}),
+    params:
+        code=code("plot_input_transform.py", "figures"),
+        dpi=FIG["dpi"],
+    log:
+        P.log("{dataset}", "figures", "input_transform"),
+    wildcard_constraints:
+        dataset=one_of(REDUCED),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_input_transform.py"
+
+
 # ---------------------------------------------------------------------------- per model
 rule plot_training:
     input:

@@ -64,8 +64,38 @@ def get_dataset(name: str) -> Dataset:
 
 
 # kind -> the scale used when the config names none (a dataset of one's own must say)
-DEFAULT_SCALE = {"mnist": "255", "fashion-mnist": "255", "idx": "255", "two_cosines": "none"}
-KINDS = (*DATASETS, "npz", "idx", "two_cosines")
+DEFAULT_SCALE = {"mnist": "255", "fashion-mnist": "255", "idx": "255", "two_cosines": "none",
+                 "reduced": "none"}
+KINDS = (*DATASETS, "npz", "idx", "two_cosines", "reduced")
+REDUCED_KEYS = {"from", "method", "keep", "trees", "seed"}  # kind reduced (layermaps.data.transforms)
+
+
+def _check_reduced(where: str, spec: dict, names) -> None:
+    """A reduced dataset's settings; fills trees and seed (the MSDS report's forest: 100, 42)."""
+    from layermaps.data.transforms import METHODS
+
+    if "validation_fraction" in spec:
+        raise ValueError(f"{where}: a reduced dataset keeps the split of {spec.get('from')}: "
+                         f"no validation_fraction")
+    stray = sorted(set(spec) - REDUCED_KEYS - {"kind", "scale"})
+    if stray:
+        raise ValueError(f"{where}: {', '.join(stray)} is not a setting of kind reduced "
+                         f"(settings: {', '.join(sorted(REDUCED_KEYS))})")
+    if spec.get("from") not in names or spec.get("from") == where.split(".", 1)[1]:
+        raise ValueError(f"{where}: from: {spec.get('from')!r} must name another dataset of this "
+                         f"config ({', '.join(n for n in names if n != where.split('.', 1)[1])})")
+    if spec.get("method") not in METHODS:
+        raise ValueError(f"{where}: method: {spec.get('method')!r}; allowed: {', '.join(METHODS)}")
+    keep = spec.get("keep")
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ValueError(f"{where}: keep: {keep!r} must be a whole number of columns >= 1")
+    if spec["method"] == "pca" and "trees" in spec:
+        raise ValueError(f"{where}: trees is a setting of method forest")
+    if str(spec.get("scale", "none")) != "none":
+        raise ValueError(f"{where}: a reduced dataset takes its parent's scaled inputs: no scale")
+    if spec["method"] == "forest":
+        spec.setdefault("trees", 100)
+    spec.setdefault("seed", 42)
 
 
 def dataset_specs(datasets) -> dict[str, dict]:
@@ -80,14 +110,14 @@ def dataset_specs(datasets) -> dict[str, dict]:
         where = f"datasets.{name}"
         if kind not in KINDS:
             raise ValueError(f"{where}: say which kind of dataset it is with kind: npz or idx (with "
-                             f"path:) or two_cosines; built-in datasets are {', '.join(DATASETS)}"
+                             f"path:), two_cosines or reduced; built-in datasets are {', '.join(DATASETS)}"
                              + (f" (got kind {kind!r})" if kind else ""))
         if (kind in ("npz", "idx")) != ("path" in spec):
             raise ValueError(f"{where}: " + (f"kind {kind} needs path: (the .npz file or the IDX folder)"
                                              if "path" not in spec else f"kind {kind} takes no path"))
         if "sha256" in spec and kind != "npz":
             raise ValueError(f"{where}: sha256 checks a .npz file; kind {kind} takes none")
-        if kind != "two_cosines" and {"n_per_class", "seed"} & set(spec):
+        if kind not in ("two_cosines", "reduced") and {"n_per_class", "seed"} & set(spec):
             raise ValueError(f"{where}: n_per_class and seed are settings of kind two_cosines")
         if "scale" not in spec and kind not in DEFAULT_SCALE:
             raise ValueError(f"{where}: say how to scale its inputs with scale: 255 (8-bit images "
@@ -98,6 +128,12 @@ def dataset_specs(datasets) -> dict[str, dict]:
             spec.setdefault("n_per_class", 1000)
             spec.setdefault("seed", 42)
         out[name] = spec
+    for name, spec in out.items():
+        if spec["kind"] == "reduced":
+            _check_reduced(f"datasets.{name}", spec, list(out))
+            if out[spec["from"]]["kind"] == "reduced":
+                raise ValueError(f"datasets.{name}: from: {spec['from']} is itself reduced; "
+                                 f"reduce its parent instead")
     return out
 
 
@@ -130,6 +166,8 @@ def dataset_info(spec: dict) -> DatasetInfo:
         return DatasetInfo(True, len(DATASETS[kind].class_names), 784)
     if kind == "two_cosines":
         return DatasetInfo(False, 2, 2)
+    if kind == "reduced":  # its inputs are columns picked or mixed from the parent's, not images
+        return DatasetInfo(False, None, spec["keep"])
     try:
         if kind == "idx":  # an idx3 images file holds images; labels are not read here
             return DatasetInfo(True, None, None)

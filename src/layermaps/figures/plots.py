@@ -495,3 +495,54 @@ def save_gif(frames, path: str | Path, *, fps: float = 5.0) -> None:
     with atomic_path(path) as tmp:
         first.save(tmp, save_all=True, append_images=rest, duration=max(int(1000 / fps), 20),
                    loop=0, optimize=False)
+
+
+# ----------------------------------------------------------------------------- reduced inputs
+TRANSFORM_FIGSIZE = (12.0, 5.0)
+
+
+def input_transform_figure(transform, example, image_shape, title: str):
+    """What a reduced input keeps (layermaps.data.transforms). forest: every input column's
+    importance (a heat map for images, kept columns outlined) and the kept columns marked on
+    one example; pca: the cumulative explained variance and one example next to what its
+    components keep of it. Non-image inputs get bars instead of images."""
+    fig, axes = plt.subplots(1, 2, figsize=TRANSFORM_FIGSIZE, layout="constrained")
+    shape = tuple(int(s) for s in image_shape)
+    image = len(shape) == 2 and int(np.prod(shape)) == len(example)
+    example = np.asarray(example, np.float32)
+    if transform.method == "forest":
+        kept = np.asarray(transform.columns)
+        if image:
+            rows, cols = np.unravel_index(kept, shape)
+            im = axes[0].imshow(transform.importances.reshape(shape), cmap="viridis")
+            fig.colorbar(im, ax=axes[0], shrink=0.8, label="importance")
+            axes[0].scatter(cols, rows, s=30, facecolors="none", edgecolors="red", linewidths=0.8)
+            axes[1].imshow(example.reshape(shape), cmap="gray_r")
+            axes[1].scatter(cols, rows, s=14, color="red")
+            for ax in axes:
+                ax.set_xticks([]), ax.set_yticks([])
+        else:
+            colors = np.where(np.isin(np.arange(len(transform.importances)), kept), "tab:red", "tab:gray")
+            axes[0].bar(np.arange(len(transform.importances)), transform.importances, color=colors)
+            axes[0].set_xlabel("input column"), axes[0].set_ylabel("importance")
+            axes[1].bar(np.arange(len(example)), example, color=colors)
+            axes[1].set_xlabel("input column")
+        axes[0].set_title(f"forest importance of each input (the {len(kept)} kept outlined)")
+        axes[1].set_title(f"the {len(kept)} kept inputs on a test example")
+    else:
+        ratio = np.cumsum(transform.explained_variance_ratio)
+        axes[0].plot(np.arange(1, len(ratio) + 1), ratio, marker=".")
+        axes[0].set_xlabel("components"), axes[0].set_ylabel("explained variance (cumulative)")
+        axes[0].set_ylim(0, 1.02), axes[0].grid(alpha=0.3)
+        axes[0].set_title(f"{len(ratio)} components keep {ratio[-1]:.3f} of the variance")
+        kept = transform.mean + (example - transform.mean) @ transform.components.T @ transform.components
+        if image:
+            both = np.hstack([example.reshape(shape), kept.reshape(shape)])
+            axes[1].imshow(both, cmap="gray_r")
+            axes[1].set_xticks([]), axes[1].set_yticks([])
+        else:
+            axes[1].plot(example, label="input"), axes[1].plot(kept, label="kept")
+            axes[1].legend()
+        axes[1].set_title(f"a test example, and what {len(ratio)} components keep of it")
+    fig.suptitle(title)
+    return fig

@@ -305,3 +305,21 @@ def decision_regions_job(*, dataset: str, model: str, model_path, data_path, met
                                cmap=cmap), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
+
+
+def input_transform_job(*, dataset: str, transform_path, parent_path, out_path, dpi: int,
+                        log=print) -> None:
+    """What a reduced dataset keeps of its parent's inputs (layermaps.data.transforms)."""
+    from layermaps.data.datasets import load_prepared, scaled
+    from layermaps.data.transforms import InputTransform
+    from layermaps.figures.plots import input_transform_figure
+
+    transform = InputTransform.load(transform_path)
+    parent = load_prepared(parent_path)
+    example = scaled(parent["test_images"][:1], parent)[0]
+    with work("draw"):
+        _save(input_transform_figure(transform, example, parent["image_shape"],
+                                     f"{dataset}: {transform.describe()}, fitted on "
+                                     f"{transform.n_fit} training rows"), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")

@@ -60,19 +60,19 @@ SEED_REFERENCE = {
     # trains it here, the test accuracy its notebook printed, and the row of its results table
     # that stands for it (label, train, val, test; the table and the code disagree).
     "report": {
-        "dataset": "mnist",
-        "rows": [
-            ("model1", "784 -> 128 -> 1", "msds_w1", 0.6694, ("1", 0.5403, 0.5352, 0.5392)),
-            ("model2", "784 -> 128 -> 2", "msds_w2", 0.8444, ("2", 0.1136, 0.1058, 0.1135)),
-            ("model3", "784 -> 128 -> 5", "msds_w5", 0.9651, ("3", 0.9857, 0.9712, 0.9682)),
-            ("model4", "PCA-154 -> 128 -> 5", "msds_w5_pca154", 0.9624, ("4", 0.9833, 0.9607, 0.9660)),
-            ("model5", "RF-70 pixels -> 128 -> 5", "msds_w5_rf70", 0.9204,
+        "rows": [  # (code, model, (dataset, config model), notebook test acc., table row)
+            ("model1", "784 -> 128 -> 1", ("mnist", "msds_w1"), 0.6694, ("1", 0.5403, 0.5352, 0.5392)),
+            ("model2", "784 -> 128 -> 2", ("mnist", "msds_w2"), 0.8444, ("2", 0.1136, 0.1058, 0.1135)),
+            ("model3", "784 -> 128 -> 5", ("mnist", "msds_w5"), 0.9651, ("3", 0.9857, 0.9712, 0.9682)),
+            ("model4", "PCA-154 -> 128 -> 5", ("mnist_pca154", "msds_w5_reduced"), 0.9624,
+             ("4", 0.9833, 0.9607, 0.9660)),
+            ("model5", "RF-70 pixels -> 128 -> 5", ("mnist_rf70", "msds_w5_reduced"), 0.9204,
              ("5, 64 Nodes", 0.9277, 0.9352, 0.9192)),
-            ("model6", "784 -> 128 -> 128", "msds_w128", 0.9738, ("6, 128", 0.9851, 0.9762, 0.9735)),
-            ("model7", "784 -> 128 -> 256", "msds_w256", 0.9737, ("7, 256", 0.9918, 0.9796, 0.9779)),
-            ("model8", "784 -> 256 -> 256", "msds_256x256", 0.9773, ("8, 512", 0.9910, 0.9792, 0.9790)),
-            ("model9", "784 -> 512 -> 512", "msds_512x512", 0.9769, ("9, 1024", 0.9893, 0.9760, 0.9743)),
-            ("model10", "784 -> 64 -> 64", "msds_64x64", 0.9716, ("10, 2048", 0.9922, 0.9736, 0.9754)),
+            ("model6", "784 -> 128 -> 128", ("mnist", "msds_w128"), 0.9738, ("6, 128", 0.9851, 0.9762, 0.9735)),
+            ("model7", "784 -> 128 -> 256", ("mnist", "msds_w256"), 0.9737, ("7, 256", 0.9918, 0.9796, 0.9779)),
+            ("model8", "784 -> 256 -> 256", ("mnist", "msds_256x256"), 0.9773, ("8, 512", 0.9910, 0.9792, 0.9790)),
+            ("model9", "784 -> 512 -> 512", ("mnist", "msds_512x512"), 0.9769, ("9, 1024", 0.9893, 0.9760, 0.9743)),
+            ("model10", "784 -> 64 -> 64", ("mnist", "msds_64x64"), 0.9716, ("10, 2048", 0.9922, 0.9736, 0.9754)),
         ],
         "unstable": ("model1", "model2"),  # widths 1 and 2: its own runs differ widely
     },
@@ -222,14 +222,15 @@ REPORT_NOTE = (
     "test set, the transforms fitted on the training rows only.")
 
 
-def report_section(dataset: str, metrics: dict[str, dict]) -> list[str]:
-    """The MSDS report's models (SEEDS.md B) next to ours, when the study trains any of them."""
+def report_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
+    """The MSDS report's models (SEEDS.md B) next to ours (metrics: dataset -> model -> its
+    metrics.json), when the study trains any of them."""
     ref = SEED_REFERENCE["report"]
-    if dataset != ref["dataset"] or not any(row[2] in metrics for row in ref["rows"]):
+    if not any(m in metrics.get(d, {}) for _, _, (d, m), _, _ in ref["rows"]):
         return []
     rows = []
-    for code, shape, model, notebook, (label, *table) in ref["rows"]:
-        m = metrics.get(model)
+    for code, shape, (dataset, model), notebook, (label, *table) in ref["rows"]:
+        m = metrics.get(dataset, {}).get(model)
         ours = m and [m.get(f"{split}_accuracy") for split in ("train", "val", "test")]
         if not m:
             verdict = "not in this study"
@@ -237,7 +238,8 @@ def report_section(dataset: str, metrics: dict[str, dict]) -> list[str]:
             verdict = "not compared (the report's runs differ)"
         else:
             verdict = mark([ours[2]], [notebook], TOLERANCE["model"])
-        rows.append([code, shape, f"`{model}`", _f(notebook), f"{label}: " + " / ".join(map(_f, table)),
+        here = f"`{model}`" + ("" if dataset == "mnist" else f" on `{dataset}`")
+        rows.append([code, shape, here, _f(notebook), f"{label}: " + " / ".join(map(_f, table)),
                      " / ".join(map(_f, ours)) if m else "-", verdict])
     header = ["report's code", "model", "here", "notebook test acc.", "table row: train / val / test",
               "ours: train / val / test", "ours (test) against the notebook"]
@@ -270,8 +272,8 @@ def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str,
         for d, p in datasets.items():
             if p["models"]:
                 lines += model_section(d, {m: metrics.get(d, {}).get(m, {}) for m in p["models"]}, hidden)
-    for d, p in datasets.items():
-        lines += report_section(d, {m: metrics[d][m] for m in p["models"] if m in metrics.get(d, {})})
+    lines += report_section({d: {m: metrics[d][m] for m in p["models"] if m in metrics.get(d, {})}
+                             for d, p in datasets.items()})
     if any(p["sources"] for p in datasets.values()):
         lines += ["### kNN accuracy in 2-D", "", KNN_INTRO, ""]
         for d, p in datasets.items():

@@ -48,11 +48,17 @@ def _log_to(path: str):
 
 
 def dataset_tags(config: dict, dataset: str) -> dict:
-    """What every run of a dataset is tagged with: how its inputs are scaled."""
+    """What every run of a dataset is tagged with: how its inputs are scaled and, for a reduced
+    dataset, what its inputs are (so a model's run says it trained on PCA-154 of MNIST)."""
     from layermaps.data.datasets import dataset_specs
 
     spec = dataset_specs(config.get("datasets") or []).get(dataset)
-    return {"dataset.scale": spec["scale"]} if spec else {}
+    if not spec:
+        return {}
+    tags = {"dataset.scale": spec["scale"]}
+    if spec["kind"] == "reduced":
+        tags["dataset.inputs"] = f"{spec['method']} {spec['keep']} of {spec['from']}"
+    return tags
 
 
 def params_dict(snakemake) -> dict:
