@@ -12,7 +12,9 @@ from PIL import Image
 from layermaps.config import ConfigError
 from layermaps.embed.records import Score
 from layermaps.figures import plots
-from layermaps.figures.stage import comparison_job, heatmap_job, read_confusion, read_history
+from layermaps.figures.stage import (
+    comparison_job, heatmap_job, pair_columns, read_confusion, read_history, training_figures_job,
+)
 from layermaps.figures.summary import (
     SEED_REFERENCE, report_section, seed_knn, seed_model, seed_sweep, widths, write_summary,
 )
@@ -54,9 +56,64 @@ def test_existing_figures_keep_working(tmp_path):
     assert saved_size(fig, tmp_path / "b.png") == plots.pixel_size(plots.TRAINING_FIGSIZE, DPI)
     counts = np.diag(np.full(10, 5))
     counts[6, 0] = 3
-    fig = plots.confusion_heatmap(counts, NAMES, "c", layout="constrained")
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == NAMES
-    assert saved_size(fig, tmp_path / "c.png") == plots.pixel_size(plots.CONFUSION_FIGSIZE, DPI)
+    fig = plots.confusion_heatmaps([(counts, "train"), (counts.T, "test")], NAMES, "c", layout="constrained")
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == NAMES
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["train", "test"]
+    assert saved_size(fig, tmp_path / "c.png") == plots.pixel_size(plots.confusion_figsize(2), DPI)
+
+
+def test_pair_columns_auto_and_chosen(rng):
+    x = rng.normal(size=(500, 6)) * [1, 5, 4, 1, 3, 1]
+    x[:, 2] = x[:, 1] * 0.8 + rng.normal(size=500) * 0.1  # second-largest variance, but moves with 1
+    assert pair_columns(x, "auto") == [1, 4]  # largest variance, then the largest uncorrelated
+    assert pair_columns(x[:, [1, 2]], "auto") == [0, 1]  # nothing uncorrelated: the next largest
+    assert pair_columns(x, [5, 0]) == [5, 0]
+    for bad in ([0, 6], [2, 2], [1]):
+        with pytest.raises(ValueError, match="figures.input_pair must be"):
+            pair_columns(x, bad)
+    with pytest.raises(ValueError, match="needs two input columns"):
+        pair_columns(x[:, :1], "auto")
+
+
+def test_training_figures_job_confusions_and_input_pair(tmp_path, rng, monkeypatch):
+    # a 4 x 4 "image" dataset with 3 classes; predictions chosen so the counts are known
+    names = ["a", "b", "c"]
+    y_train, y_test = np.repeat([0, 1, 2], 20), np.repeat([0, 1, 2], 5)
+    data = {"train_images": rng.integers(0, 256, (60, 16)).astype(np.uint8),
+            "test_images": rng.integers(0, 256, (15, 16)).astype(np.uint8),
+            "train_labels": y_train, "test_labels": y_test, "class_names": np.array(names),
+            "image_shape": np.array([4, 4]), "scale_offset": np.zeros(16, np.float32),
+            "scale_factor": np.full(16, 255, np.float32)}
+    np.savez(tmp_path / "data.npz", **data)
+    wrong = y_train.copy()
+    wrong[:3] = 2  # three training rows of class a predicted c
+    np.save(tmp_path / "out_train.npy", np.eye(3)[wrong])
+    np.save(tmp_path / "out_test.npy", np.eye(3)[y_test])
+    (tmp_path / "history.csv").write_text("epoch,loss,accuracy\n0,1.0,0.5\n1,0.5,0.8\n")
+    (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy": 1.0, "epochs_run": 2}))
+    np.savetxt(tmp_path / "c.csv", np.diag([5, 5, 5]), delimiter=",", fmt="%d", header=",".join(names),
+               comments="")
+    logged = []
+    out = {k: tmp_path / f"{k}.png" for k in ("curves", "confusion", "pair")}
+    kw = dict(dataset="d", model="m", history_path=tmp_path / "history.csv", confusion_path=tmp_path / "c.csv",
+              metrics_path=tmp_path / "metrics.json", data_path=tmp_path / "data.npz",
+              train_outputs_path=tmp_path / "out_train.npy", test_outputs_path=tmp_path / "out_test.npy",
+              input_pair=[0, 15], out_curves=out["curves"], out_confusion=out["confusion"],
+              out_input_pair=out["pair"], dpi=DPI, cmap="tab10", point_size=2.0, log=logged.append)
+    figs, real = [], plots.confusion_heatmaps  # a spy: the real figure is drawn and saved
+    monkeypatch.setattr(plots, "confusion_heatmaps", lambda panels, *a, **k: figs.append(panels) or real(panels, *a, **k))
+    training_figures_job(**kw)
+    (train_counts, train_title), (test_counts, test_title) = figs[0]
+    assert train_counts[0].tolist() == [17, 0, 3] and train_counts.trace() == 57
+    assert train_title == "training rows (60, validation included): accuracy 0.9500"
+    assert test_counts.tolist() == np.diag([5, 5, 5]).tolist() and test_title.startswith("test rows (15)")
+    assert "(columns [0, 15])" in logged[-1]
+    assert all(p.stat().st_size > 1000 for p in out.values())
+    with Image.open(out["pair"]) as im:  # an image dataset: three panels
+        assert im.size == plots.pixel_size(plots.input_pair_figsize(True), DPI)
+    np.save(tmp_path / "out_train.npy", np.eye(3)[wrong][:59])
+    with pytest.raises(ValueError, match="train outputs have 59 rows"):
+        training_figures_job(**kw)
 
 
 def test_class_colors_distinct():
@@ -210,8 +267,9 @@ def test_study_figures():
     kw = dict(results="results", study="s", models={"mnist": ["m"]}, class_index=5,
               hidden_layers={"m": ["hidden1", "hidden2"]})
     one = study_figures(sources={"mnist": sources}, sweeps={"mnist": ["sw"]}, **kw)
-    # 7 maps, 1 grid (w1 has no pictures), heatmap, sweep, 2 + 2 GIFs + 2 x 2 per layer, summary
-    assert len(one) == len(set(one)) == 7 + 1 + 1 + 1 + 4 + 2 * 2 + 1
+    # 7 maps, 1 grid (w1 has no pictures), heatmap, sweep, 3 per model + 2 GIFs, 2 x 2 per
+    # layer, summary
+    assert len(one) == len(set(one)) == 7 + 1 + 1 + 1 + 5 + 2 * 2 + 1
     assert "results/mnist/figures/embeddings/m/hidden2/umap.png" in one
     assert "results/mnist/figures/embeddings/w1/hidden2/umap.png" not in one  # not asked for
     assert "results/mnist/figures/models/m/running_mean_class5.gif" in one
@@ -229,10 +287,10 @@ def test_study_figures():
     mixed = study_figures(sources={"mnist": sources, "plane": {}}, sweeps={}, gifs=["mnist"],
                           plane=["plane"], **kw)
     assert {p.rsplit("/", 1)[1] for p in mixed if "/plane/figures/models/" in p} == {
-        "training_curves.png", "confusion.png", "decision_regions.png", "boxplots_hidden1.png",
+        "training_curves.png", "confusion.png", "input_pair.png", "decision_regions.png", "boxplots_hidden1.png",
         "boxplots_hidden2.png", "pca_hidden1.png", "pca_hidden2.png"}
     assert {p.rsplit("/", 1)[1] for p in mixed if "/mnist/figures/models/logreg/" in p} == {
-        "training_curves.png", "confusion.png"}
+        "training_curves.png", "confusion.png", "input_pair.png"}
     assert "results/mnist/figures/models/m/activations_class5.gif" in mixed
     assert "results/studies/s/knn_heatmap_plane.png" not in mixed  # nothing embedded there
 
@@ -330,6 +388,9 @@ def test_summary_tables_and_seed_references(tmp_path):
             "**outside** ±0.01 (+0.0430) |") in text
     assert "| seed_mlp | 256-64 | 20 | 0.9000 | 0.8600 | 0.8500 | 12.5 | test 0.876: **outside** ±0.01 (-0.0260) |" in text
     assert "| msds_w1/hidden2 | unreduced | 0.9000 | 0.9100 | 0.9200 | - |" in text
+    # the PCA seed's note follows the table with its hidden-layer row, in study a only
+    pca_note = SEED_REFERENCE["knn_notes"][("fashion-mnist", "pca")]
+    assert text.count(pca_note) == 1 and pca_note in first
     # the sweep reference is MNIST's: no seed numbers on Fashion
     assert "| 1 | msds_w1 | 20 | 0.9000 | 0.8600 | 0.8500 | 0.9100 | 0.9100 |  |" in text
     assert (widths([256, 64]), widths([128] * 10), widths([])) == ("256-64", "10 x 128", "none")

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from conftest import snakemake, write_config
+from layermaps.figures import plots
 
 pytestmark = pytest.mark.workflow
 
@@ -131,8 +133,6 @@ def test_image_figures_only_for_image_data(own_run):
 
 
 def test_decision_regions_for_every_model_on_two_dimensional_data(own_run):
-    from PIL import Image
-
     work = own_run[0]
     for model in ("tiny", "logreg"):  # logreg: no hidden layer, so no layer figures or GIFs
         path = work / f"results/two_cosines/figures/models/{model}/decision_regions.png"
@@ -142,7 +142,9 @@ def test_decision_regions_for_every_model_on_two_dimensional_data(own_run):
             assert len(im.convert("RGB").getcolors(1 << 20)) > 50
         assert not (work / f"results/mine/figures/models/{model}/decision_regions.png").exists()
     assert sorted(p.name for p in (work / "results/two_cosines/figures/models/logreg").iterdir()) == [
-        "confusion.png", "decision_regions.png", "training_curves.png"]
+        "confusion.png", "decision_regions.png", "input_pair.png", "training_curves.png"]
+    with Image.open(work / "results/two_cosines/figures/models/logreg/input_pair.png") as im:
+        assert im.size == plots.pixel_size(plots.input_pair_figsize(False), 100)  # not an image
 
 
 def test_a_bad_dataset_is_refused_before_training(tmp_path):

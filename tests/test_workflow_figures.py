@@ -63,7 +63,8 @@ def expected_sizes(config):
     out[f"{STUDY}/knn_heatmap_mnist.png"] = plots.pixel_size(plots.heatmap_figsize(3, 2), dpi)  # + unreduced
     out[f"{FIGS}/sweep_msds.png"] = plots.pixel_size(plots.SWEEP_FIGSIZE, dpi)
     out[f"{MODEL}/training_curves.png"] = plots.pixel_size(plots.TRAINING_FIGSIZE, dpi)
-    out[f"{MODEL}/confusion.png"] = plots.pixel_size(plots.CONFUSION_FIGSIZE, dpi)
+    out[f"{MODEL}/confusion.png"] = plots.pixel_size(plots.confusion_figsize(2), dpi)  # train, test
+    out[f"{MODEL}/input_pair.png"] = plots.pixel_size(plots.input_pair_figsize(True), dpi)  # MNIST
     for layer, width in (("hidden1", 128), ("hidden2", 16)):
         out[f"{MODEL}/boxplots_{layer}.png"] = plots.pixel_size(
             plots.boxplots_figsize(min(n_units, width)), dpi)
@@ -124,7 +125,7 @@ def test_figures_logged_to_mlflow(run):
     assert client.get_run(embed_run).data.tags["plot_embedding.dpi"] == "40"
     train_run = (work / "results/mnist/models/msds_w16/run_id").read_text().strip()
     assert artifacts(train_run) == {f"figures/{name}" for name in (
-        "training_curves.png", "confusion.png", "activations_class5.gif", "running_mean_class5.gif",
+        "training_curves.png", "confusion.png", "input_pair.png", "activations_class5.gif", "running_mean_class5.gif",
         "boxplots_hidden1.png", "pca_hidden1.png", "boxplots_hidden2.png", "pca_hidden2.png",
         "grid_msds_w16.png")}
     prepare_run = (work / "results/mnist/data.run_id").read_text().strip()

@@ -97,7 +97,7 @@ def study_figures(*, results: str, study: str, sources: dict, models: dict, swee
         out += [at.study_file(study, f"knn_heatmap_{d}.png")] if by_source else []
         out += [at.figure(d, f"sweep_{s}.png") for s in sweeps.get(d, [])]
         for m in models.get(d, []):
-            out += [at.model_figure(d, m, "training_curves.png"), at.model_figure(d, m, "confusion.png")]
+            out += [at.model_figure(d, m, f) for f in ("training_curves.png", "confusion.png", "input_pair.png")]
             if (gifs is None or d in gifs) and hidden_layers[m]:
                 out += [at.model_figure(d, m, f"{kind}_class{class_index}.gif")
                         for kind in ("activations", "running_mean")]

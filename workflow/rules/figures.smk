@@ -181,6 +181,9 @@ rule plot_training:
         history=P.model_file("{dataset}", "{model}", "history.csv"),
         confusion=P.model_file("{dataset}", "{model}", "confusion_test.csv"),
         metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        data=P.data("{dataset}"),
+        train_outputs=P.activation("{dataset}", "{model}", "output", "train"),
+        test_outputs=P.activation("{dataset}", "{model}", "output", "test"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         curves=report(P.model_figure("{dataset}", "{model}", "training_curves.png"), caption="../report/training_curves.rst",
@@ -188,10 +191,16 @@ rule plot_training:
                       labels={"figure": "training curves", "layer": "all"}),
         confusion=report(P.model_figure("{dataset}", "{model}", "confusion.png"), caption="../report/confusion.rst",
                          category="{dataset}", subcategory="model {model}",
-                         labels={"figure": "test confusion matrix", "layer": "all"}),
+                         labels={"figure": "confusion matrices", "layer": "all"}),
+        input_pair=report(P.model_figure("{dataset}", "{model}", "input_pair.png"), caption="../report/input_pair.rst",
+                          category="{dataset}", subcategory="model {model}",
+                          labels={"figure": "two inputs by predicted class", "layer": "input"}),
     params:
         code=code("plot_training.py", "figures"),
         dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["point_size"],
+        input_pair=FIG["input_pair"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "training"),
     conda:

@@ -50,24 +50,58 @@ def training_curves(history: dict, title: str, *, layout: str | None = None):
     return fig
 
 
-def confusion_heatmap(counts: np.ndarray, class_names, title: str, *, layout: str | None = None):
-    """Row-normalised confusion matrix (true x predicted) with counts in the cells."""
-    counts = np.asarray(counts)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=CONFUSION_FIGSIZE, layout=layout)
-    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+def confusion_heatmaps(panels, class_names, title: str, *, layout: str | None = None):
+    """Row-normalised confusion matrices (true x predicted) side by side, counts in the cells;
+    panels: [(counts, subtitle), ...] (the report's training rows, then the test rows)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=confusion_figsize(len(panels)), layout=layout,
+                             squeeze=False)
     ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in ticks:
-        for j in ticks:
-            if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, label="share of the true class")
-    ax.set_title(title)
+    for ax, (counts, subtitle) in zip(axes[0], panels):
+        counts = np.asarray(counts)
+        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+        ax.set_yticks(ticks, class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        for i in ticks:
+            for j in ticks:
+                if counts[i, j]:
+                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if rates[i, j] > 0.5 else "black")
+        ax.set_title(subtitle)
+    fig.colorbar(im, ax=axes[0].tolist(), label="share of the true class", shrink=0.8)
+    fig.suptitle(title)
+    return fig
+
+
+def input_pair_figure(pair, predicted, labels, class_names, title: str, *, names, image=None,
+                      marks=(), cmap: str = "tab10", point_size: float = 2.0):
+    """Two input columns of every test row (pair: (n, 2)), coloured by the model's predicted
+    class (left) and by the true class (middle); for images, where the two pixels are on the
+    mean training image (right, `image` with `marks` [(row, col), ...])."""
+    colors = class_colors(len(class_names), cmap)
+    fig, axes = plt.subplots(1, 2 if image is None else 3, figsize=input_pair_figsize(image is not None),
+                             layout="constrained", squeeze=False)
+    axes = axes[0]
+    # Pixels pile up on a few values (0 and 1 for MNIST): a small seeded jitter shows the piles.
+    pair = np.asarray(pair, np.float64)
+    spread = np.maximum(pair.max(axis=0) - pair.min(axis=0), 1e-9)
+    pair = pair + np.random.default_rng(0).uniform(-0.015, 0.015, pair.shape) * spread
+    xlim, ylim = _limits(pair)
+    for ax, y, what in ((axes[0], predicted, "predicted class"), (axes[1], labels, "true class")):
+        _scatter(ax, pair, y, colors, point_size)
+        ax.set(xlim=xlim, ylim=ylim, xlabel=names[0], ylabel=names[1], title=f"coloured by {what}")
+        ax.grid(alpha=0.3)
+    if image is not None:
+        axes[2].imshow(image, cmap="gray_r")
+        for (row, col), name in zip(marks, ("a", "b")):
+            axes[2].scatter([col], [row], s=60, facecolors="none", edgecolors="red", linewidths=1.5)
+            axes[2].annotate(name, (col, row), xytext=(5, 5), textcoords="offset points", color="red")
+        axes[2].set_xticks([]), axes[2].set_yticks([])
+        axes[2].set_title("the two pixels on the mean training image")
+    _class_legend(fig, class_names, colors, loc="outside right center")
+    fig.suptitle(f"{title} (points jittered by 1.5 % of each range)")
     return fig
 
 
@@ -97,7 +131,16 @@ def decision_regions(x1, x2, predicted, class_names, title: str, *, points=None,
 # ----------------------------------------------------------------------------- sizes (inches)
 TRAINING_FIGSIZE = (10.0, 4.0)
 DECISION_FIGSIZE = (8.0, 6.0)
-CONFUSION_FIGSIZE = (7.5, 6.5)
+
+
+def confusion_figsize(n_panels: int) -> tuple[float, float]:
+    return (1.5 + 6.5 * n_panels, 6.5)
+
+
+def input_pair_figsize(image: bool) -> tuple[float, float]:
+    return (15.0 if image else 11.0, 5.0)
+
+
 EMBEDDING_FIGSIZE = (13.0, 6.0)
 PCA_FIGSIZE = (13.0, 6.0)
 

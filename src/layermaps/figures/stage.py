@@ -173,22 +173,78 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
 
 
 def training_figures_job(*, dataset: str, model: str, history_path, confusion_path, metrics_path,
-                         out_curves, out_confusion, dpi: int, log=print) -> None:
-    """Training curves and the test confusion matrix (class names) of one model."""
-    from layermaps.figures.plots import confusion_heatmap, training_curves
+                         data_path, train_outputs_path, test_outputs_path, input_pair,
+                         out_curves, out_confusion, out_input_pair, dpi: int, cmap: str,
+                         point_size: float, log=print) -> None:
+    """A model's training curves; its confusion matrices on the training rows (the rows of the
+    training part, validation rows included, as the MSDS report drew it) and on the test rows;
+    and two input columns of the test rows coloured by its predicted class (input_pair)."""
+    from sklearn.metrics import confusion_matrix
+
+    from layermaps.data.datasets import load_prepared, scaled
+    from layermaps.figures.plots import confusion_heatmaps, input_pair_figure, training_curves
 
     metrics = json.loads(Path(metrics_path).read_text())
-    counts, names = read_confusion(confusion_path)
+    test_counts, names = read_confusion(confusion_path)
+    data = load_prepared(data_path)
+    predicted = {split: np.argmax(np.load(path), axis=1)
+                 for split, path in (("train", train_outputs_path), ("test", test_outputs_path))}
+    for split, pred in predicted.items():
+        if len(pred) != len(data[f"{split}_labels"]):
+            raise ValueError(f"{model}'s {split} outputs have {len(pred)} rows, {data_path} "
+                             f"{len(data[f'{split}_labels'])} {split} rows")
+    y_train = data["train_labels"]
+    train_counts = confusion_matrix(y_train, predicted["train"], labels=np.arange(len(names)))
+    train_acc = float(np.mean(predicted["train"] == y_train))
     title = f"{dataset} | {model}"
+    x_train, x_test = scaled(data["train_images"], data), scaled(data["test_images"], data)
+    columns = pair_columns(x_train, input_pair)
+    shape = tuple(int(v) for v in data.get("image_shape", ()))
+    image = len(shape) == 2 and int(np.prod(shape)) == x_train.shape[1]
+    marks = [tuple(int(v) for v in np.unravel_index(c, shape)) for c in columns] if image else []
+    col_names = ([f"pixel {n} (row {r}, column {c})" for n, (r, c) in zip("ab", marks)] if image
+                 else [f"input column {c}" for c in columns])
     with work("draw"):
         _save(training_curves(read_history(history_path),
                               f"{title}: training curves ({metrics.get('epochs_run', '?')} epochs)",
                               layout="constrained"), out_curves, dpi)
-        _save(confusion_heatmap(counts, names, f"{title}: test confusion matrix (accuracy "
-                                f"{metrics['test_accuracy']:.4f})", layout="constrained"),
-              out_confusion, dpi)
-    log_figures(out_curves, out_confusion)
-    log(f"[figures] {out_curves}, {out_confusion}")
+        _save(confusion_heatmaps(
+            [(train_counts, f"training rows ({len(y_train):,}, validation included): accuracy "
+                            f"{train_acc:.4f}"),
+             (test_counts, f"test rows ({int(test_counts.sum()):,}): accuracy "
+                           f"{metrics['test_accuracy']:.4f}")],
+            names, f"{title}: confusion matrices", layout="constrained"), out_confusion, dpi)
+        _save(input_pair_figure(
+            x_test[:, columns], predicted["test"], data["test_labels"], names,
+            f"{title}: two inputs of the {len(x_test):,} test rows", names=col_names,
+            image=x_train.mean(axis=0).reshape(shape) if image else None, marks=marks,
+            cmap=cmap, point_size=point_size), out_input_pair, dpi)
+    log_figures(out_curves, out_confusion, out_input_pair)
+    log(f"[figures] {out_curves}, {out_confusion}, {out_input_pair} (columns {columns})")
+
+
+def pair_columns(x_train: np.ndarray, setting) -> list[int]:
+    """The two input columns of the input-pair figure: the config's [i, j] (flattened column
+    indices), or "auto": the column of largest variance over the training rows and the column of
+    largest variance of those nearly uncorrelated with it (|r| < 0.2; neighbouring pixels move
+    together and would draw a diagonal), else the second largest. Lower index first on a tie."""
+    width = x_train.shape[1]
+    if setting == "auto":
+        if width < 2:
+            raise ValueError(f"the input-pair figure needs two input columns; the data has {width}")
+        x = x_train.astype(np.float64)
+        order = np.argsort(-x.var(axis=0), kind="stable")
+        first, rest = int(order[0]), order[1:]
+        centred = x - x.mean(axis=0)
+        norms = np.sqrt((centred ** 2).sum(axis=0))
+        r = centred[:, rest].T @ centred[:, first] / np.maximum(norms[rest] * norms[first], 1e-12)
+        apart = rest[np.abs(r) < 0.2]
+        return sorted([first, int(apart[0] if len(apart) else rest[0])])
+    columns = [int(c) for c in setting]
+    if len(columns) != 2 or len(set(columns)) != 2 or not all(0 <= c < width for c in columns):
+        raise ValueError(f"figures.input_pair must be \"auto\" or two different input columns in "
+                         f"0..{width - 1}; got {setting}")
+    return columns
 
 
 def class_rows(data_path, class_index: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:

@@ -28,6 +28,13 @@ SEED_REFERENCE = {
         ("fashion-mnist", "pca"): {"raw": (.4825, .5027, .5335), "hidden1": (.8732, .8793, .8783),
                                    "hidden2": (.8696, .8726, .8770)},
     },
+    # Printed under a dataset's kNN table when it has a row with this seed reference.
+    "knn_notes": {
+        ("fashion-mnist", "pca"): (
+            "The second Fashion notebook's PCA numbers for the hidden layers sit next to the "
+            "layer's `unreduced` row here (kNN in the layer's own space), far above its 2-D PCA: "
+            "that notebook most likely scored the whole layer, not a 2-D PCA of it."),
+    },
     # SEEDS.md A: the seed MLP after 20 epochs.
     # SEEDS.md D: the workshop's test accuracies (config models ws_*; without dropout).
     "models": {
@@ -166,9 +173,11 @@ def knn_section(dataset: str, scores: list[Score], ks, sources: dict[str, list[s
             accs = [_f(s.accuracy(k)) for k in ks]
             trust = "-" if reducer == "unreduced" else _f(s.trustworthiness)
             rows.append([source, reducer, *accs, trust, seed_knn(dataset, source, reducer, ks, s)])
+    notes = [note for (d, reducer), note in SEED_REFERENCE["knn_notes"].items()
+             if d == dataset and any(r[1] == reducer and r[-1] and r[0] != "raw" for r in rows)]
     header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
               "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
-    return [f"#### {dataset}", "", *_table(header, rows), ""]
+    return [f"#### {dataset}", "", *_table(header, rows), "", *[f"{n}\n" for n in notes]]
 
 
 def widths(hidden: list) -> str:
