@@ -67,14 +67,14 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 def write_config(workdir: Path, **overrides) -> Path:
     """config.yaml in workdir: the repo's default config as one study of MNIST and
-    Fashion-MNIST with the seed MLP, the MSDS sweep and the five reducers without variants (no
-    `studies:`, so every model trains on every dataset it allows; tests of studies pass their
-    own), deep-updated with overrides."""
+    Fashion-MNIST with the seed MLP, the MSDS sweep without its repeats and the five reducers
+    without variants (no `studies:`, so every model trains on every dataset it allows; tests of
+    studies pass their own), deep-updated with overrides."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     del config["studies"]
     config["datasets"] = ["mnist", "fashion-mnist"]
     config["models"] = {"seed_mlp": config["models"]["seed_mlp"]}
-    config["sweeps"] = {"msds": config["sweeps"]["msds"]}
+    config["sweeps"] = {"msds": {k: v for k, v in config["sweeps"]["msds"].items() if k != "repeats"}}
     config["reducers"] = {name: s for name, s in config["reducers"].items() if "method" not in s}
 
     def update(base, new):
@@ -133,19 +133,21 @@ TINY_CONFIG = dict(
     datasets=["mnist"],
     data={"subsample": {"train": 600, "test": 200}},
     models={"seed_mlp": {"epochs": 2}},
-    sweeps={"msds": {"base": {"epochs": 2}, "vary": {"hidden[1]": [1, 2]}}},
+    sweeps={"msds": {"base": {"epochs": 2}, "vary": {"hidden[1]": [1, 2]}, "repeats": 2}},
     reducers=TINY_REDUCERS,
     embed={"models": ["seed_mlp", "msds_w1"], "layers": ["hidden2"]},
     knn={"k": TINY_K},
 )
 TINY_TARGETS = ["results/knn_summary.csv"] + [
     f"results/mnist/{kind}/{m}/{f}" for m in ("seed_mlp", "msds_w1", "msds_w2")
-    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))]
+    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))] + [
+    f"results/mnist/models/{m}_seed2/metrics.json" for m in ("msds_w1", "msds_w2")]
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A completed tiny run (MNIST 600 / 200, three models, five reducers, a real MLflow store)
+    """A completed tiny run (MNIST 600 / 200, three models (the sweep's two with a second seed
+    each), five reducers, a real MLflow store)
     through the real CLI with 2 cores: the folder snakemake ran in."""
     work = tmp_path_factory.mktemp("tiny_run")
     write_config(work, **TINY_CONFIG)

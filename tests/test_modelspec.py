@@ -78,6 +78,9 @@ def test_optimizer_and_nested_defaults():
      ["early_stopping.monitor = 'val_acc'"]),
     ({"hidden": [8], "validation": {"fraction": 1.0}}, ["validation.fraction = 1.0"]),
     ({"hidden": [8], "validation": {"split": "random"}}, ["validation.split = 'random'"]),
+    ({"hidden": [8], "validation": {"fraction": 0.1, "seed": 1}}, ["validation", "{shuffled: f, seed: s}"]),
+    ({"hidden": [8], "validation": {"shuffled": 0.1, "fraction": 0.1}}, ["exactly one of"]),
+    ({"hidden": [8], "validation": {"shuffled": 1.5}}, ["validation.shuffled = 1.5"]),
     ({"hidden": [8], "epochs": True}, ["epochs = True", "integer"]),
     ({"hidden": [8], "initializer": "he"}, ["initializer = 'he'", "fan_in_uniform"]),
 ])
@@ -162,3 +165,10 @@ def test_import_stays_light():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_shuffled_validation_normalizes_with_its_seed():
+    s = normalize_model("m", {"hidden": [8], "validation": {"shuffled": 0.1, "seed": 42}})
+    assert s["validation"] == {"shuffled": 0.1, "seed": 42}
+    assert normalize_model("m", s) == s
+    assert normalize_model("m", {"hidden": [8], "validation": {"shuffled": 0.1}})["validation"]["seed"] == 0

@@ -16,7 +16,7 @@ from layermaps.figures.stage import (
     comparison_job, heatmap_job, pair_columns, read_confusion, read_history, training_figures_job,
 )
 from layermaps.figures.summary import (
-    SEED_REFERENCE, report_section, seed_knn, seed_model, seed_sweep, widths, write_summary,
+    SEED_REFERENCE, assignment_section, report_section, seed_knn, seed_model, seed_sweep, widths, write_summary,
 )
 from layermaps.planning import (
     choose_k, compared_sources, figure_models, gif_datasets, grid_models, study_figures, sweep_plan,
@@ -247,8 +247,8 @@ def test_varied_layer_and_sweep_plan():
     plan = sweep_plan("msds", {"base": {"hidden": [128, 128]}, "vary": {"hidden[1]": [1, 512]},
                                "name": "msds_w{value}"})
     assert plan == {"key": "hidden[1]", "members": [
-        {"value": 1, "model": "msds_w1", "layer": "hidden2"},
-        {"value": 512, "model": "msds_w512", "layer": "hidden2"}]}
+        {"value": 1, "model": "msds_w1", "layer": "hidden2", "repeats": ["msds_w1"]},
+        {"value": 512, "model": "msds_w512", "layer": "hidden2", "repeats": ["msds_w512"]}]}
     plan = sweep_plan("lr", {"base": {"hidden": [8]}, "vary": {"optimizer.learning_rate": [0.1, 0.01]}})
     assert [m["layer"] for m in plan["members"]] == ["hidden1", "hidden1"]
 
@@ -293,6 +293,24 @@ def test_study_figures():
         "training_curves.png", "confusion.png", "input_pair.png"}
     assert "results/mnist/figures/models/m/activations_class5.gif" in mixed
     assert "results/studies/s/knn_heatmap_plane.png" not in mixed  # nothing embedded there
+    # one figure of every model's curves where a study trains two or more on a dataset
+    curves = study_figures(sources={"mnist": sources, "plane": {}}, sweeps={}, gifs=["mnist"],
+                           plane=["plane"], curves={"mnist": ["m", "w1", "w2"], "plane": ["m"]}, **kw)
+    assert sorted(set(curves) - set(mixed)) == ["results/studies/s/training_curves_mnist.png"]
+
+
+def test_curves_by_model_one_colour_per_model(tmp_path):
+    histories = {m: {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.9], "accuracy": [0.5, 0.8, 0.9],
+                     "val_accuracy": [0.5, 0.7, 0.6]} for m in ("a", "b", "c")}
+    histories["c"] = {k: v[:2] for k, v in histories["c"].items() if not k.startswith("val")}
+    fig = plots.curves_by_model(histories, "t")
+    loss_ax = fig.axes[0]
+    assert len(loss_ax.lines) == 2 + 2 + 1  # train and validation, c without validation
+    assert len({tuple(l.get_color()) for l in loss_ax.lines}) == 3
+    assert [l.get_linestyle() for l in loss_ax.lines[:2]] == ["-", "--"]
+    plots.save_figure(fig, tmp_path / "c.png", DPI, tight=False)
+    with Image.open(tmp_path / "c.png") as im:
+        assert im.size == plots.pixel_size(plots.CURVES_FIGSIZE, DPI)
 
 
 def test_gif_datasets_say_why_they_skip():
@@ -433,3 +451,22 @@ def test_the_msds_reports_table_and_code_stand_next_to_ours():
             "4: 0.9833 / 0.9607 / 0.9660 | - | not in this study |") in text
     assert report_section({"fashion-mnist": ours["mnist"]}) == []
     assert report_section({"mnist": {"seed_mlp": {}}}) == []
+
+
+def test_the_sit744_assignments_runs_stand_next_to_ours():
+    """SEEDS.md C: test loss and accuracy marked against each run, times shown side by side;
+    the base model stands for both the base and the Glorot run; a model not trained says so."""
+    ours = {"fashion-mnist": {
+        "sit744_base": {"test_loss": 0.401, "test_accuracy": 0.8912, "train_seconds": 80.25},
+        "sit744_l2": {"test_loss": 0.62, "test_accuracy": 0.8312, "train_seconds": 90.0}}}
+    lines = assignment_section(ours)
+    text = "\n".join(lines)
+    assert lines[0] == "### The SIT744 assignment's runs (SEEDS.md C)"
+    assert ("| base | Adam, batch 128, 20 epochs | `sit744_base` | 0.369 / 0.893 | - | 0.401 / 0.891 | "
+            "80.2 | loss within ±0.05; accuracy within ±0.01 |") in text
+    assert ("| Glorot | Glorot-uniform initialisation (the base) | `sit744_base` | 0.384 / 0.894 | 127 | "
+            "0.401 / 0.891 | 80.2 | loss within ±0.05; accuracy within ±0.01 |") in text
+    assert ("| L2 | L2 0.01 on the hidden kernels | `sit744_l2` | 0.513 / 0.845 | - | 0.620 / 0.831 | 90.0 "
+            "| loss **outside** ±0.05 (+0.1070); accuracy **outside** ±0.01 (-0.0138) |") in text
+    assert "| fan-in uniform | uniform +-1/sqrt(fan_in) initialisation | `sit744_fan_in` | 0.379 / 0.890 | 143 | - | - | not in this study |" in text
+    assert assignment_section({"mnist": ours["fashion-mnist"]}) == []

@@ -256,6 +256,22 @@ def test_validation_rows():
     assert np.array_equal(f, np.arange(80)) and np.array_equal(v, np.arange(80, 100))
 
 
+def test_shuffled_validation_is_train_test_split_row_for_row(mnist_small):
+    """SEEDS.md C: 54,000 / 6,000 of the 60,000 as train_test_split(x, y, test_size=0.1,
+    random_state=42) draws them, whatever prepared split the rows come in."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = np.arange(60000)[:, None] * 10, np.arange(60000) % 10  # a row's value names it
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=0.1, random_state=42)
+    perm = np.random.default_rng(0).permutation(60000)
+    spec = {"validation": {"shuffled": 0.1, "seed": 42}}
+    f, v = select_training_rows(spec, perm[:50000], perm[50000:])
+    assert (len(f), len(v)) == (54000, 6000)
+    assert np.array_equal(x[f], x_fit) and np.array_equal(x[v], x_val) and np.array_equal(y[f], y_fit)
+    f2, _ = select_training_rows({"validation": {"shuffled": 0.1, "seed": 43}}, perm[:50000], perm[50000:])
+    assert not np.array_equal(f, f2)
+
+
 # ----------------------------------------------------------------------------- outputs
 def test_extract_activations_matches_predict(trained, mnist_small):
     model = trained[0].model
@@ -324,3 +340,64 @@ else:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_msds_reports_models_as_config_yaml_builds_them():
+    """SEEDS.md B's code: the equal-width pairs 64, 256, 512 (its models 10, 8, 9) and 128 -> 5
+    on the reduced inputs (154 components, 70 pixels), with the sweep's RMSprop base."""
+    import yaml
+
+    from layermaps.models.spec import all_models
+    from layermaps.studies import split_model_datasets
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    models = all_models(*split_model_datasets(config["models"], config["sweeps"])[:2])
+    pairs = {name: spec for name, spec in models.items() if name.startswith("msds_") and "x" in name}
+    assert sorted(pairs) == ["msds_256x256", "msds_512x512", "msds_64x64"]
+    for name, spec in pairs.items():
+        width = int(name.split("_")[1].split("x")[0])
+        m = build_model(spec)
+        assert [d.units for d in layers_of(m, keras.layers.Dense)] == [width, width, 10]
+        assert count_params(m) == 784 * width + width + width * width + width + width * 10 + 10
+        assert isinstance(m.optimizer, keras.optimizers.RMSprop) and not layers_of(m, keras.layers.Dropout)
+        assert spec["batch_size"] == 32 and spec["validation"] == {"fraction": 0.0833}
+    for inputs in (154, 70):  # the reduced inputs' widths
+        m = build_model(models["msds_w5_reduced"], input_dim=inputs)
+        assert [d.units for d in layers_of(m, keras.layers.Dense)] == [128, 5, 10]
+        assert m.get_layer("hidden1").get_weights()[0].shape == (inputs, 128)
+
+
+def test_the_sit744_variants_as_config_yaml_builds_them():
+    """SEEDS.md C: 512 -> 512 with Adam; dropout 0.3 after each hidden layer; batch norm between
+    each Dense and its ReLU; L2 0.01 on the hidden kernels; ExponentialDecay(0.01, 100, 0.96,
+    staircase); U(+-1/sqrt(fan_in)); every one validated as train_test_split(0.1, 42) holds out."""
+    import yaml
+
+    from layermaps.models.spec import all_models
+    from layermaps.studies import split_model_datasets
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    models = all_models(*split_model_datasets(config["models"], config["sweeps"])[:2])
+    sit = {name[len("sit744_"):]: spec for name, spec in models.items() if name.startswith("sit744_")}
+    assert sorted(sit) == ["base", "batchnorm", "decay", "dropout", "fan_in", "l2"]
+    for spec in sit.values():
+        assert spec["hidden"] == [512, 512] and spec["epochs"] == 20 and spec["batch_size"] == 128
+        assert spec["validation"] == {"shuffled": 0.1, "seed": 42} and spec["optimizer"]["name"] == "adam"
+    built = {name: build_model(spec) for name, spec in sit.items()}
+    base = built["base"]
+    assert [l.name for l in base.layers] == ["input", "hidden1", "hidden2", "output"]
+    assert all(isinstance(base.get_layer(n).kernel_initializer, keras.initializers.GlorotUniform)
+               for n in ("hidden1", "hidden2", "output"))
+    assert [(d.name, d.rate) for d in layers_of(built["dropout"], keras.layers.Dropout)] == [
+        ("hidden1_dropout", 0.3), ("hidden2_dropout", 0.3)]
+    assert [l.name for l in built["batchnorm"].layers] == [
+        "input", "hidden1_dense", "hidden1_bn", "hidden1", "hidden2_dense", "hidden2_bn", "hidden2", "output"]
+    assert built["batchnorm"].get_layer("hidden1_dense").activation is keras.activations.linear
+    assert [built["l2"].get_layer(n).kernel_regularizer.l2 for n in ("hidden1", "hidden2")] == pytest.approx([0.01] * 2)
+    assert built["l2"].get_layer("output").kernel_regularizer is None
+    schedule = built["decay"].optimizer._learning_rate
+    assert float(schedule(250)) == pytest.approx(0.01 * 0.96 ** 2)  # staircase: step 250 -> 2 decays
+    assert float(schedule(99)) == pytest.approx(0.01)
+    assert float(base.optimizer.learning_rate) == pytest.approx(0.001)
+    w = built["fan_in"].get_layer("hidden2").kernel.numpy()
+    assert 0.99 / np.sqrt(512) < np.abs(w).max() <= 1 / np.sqrt(512) + 1e-7

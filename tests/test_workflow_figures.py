@@ -31,7 +31,8 @@ FIGS = "results/mnist/figures"
 MODEL = f"{FIGS}/models/msds_w16"
 STUDY = "results/studies/all"  # the one study of a config without `studies:`
 PLOT_RULES = {"plot_embedding", "plot_grid", "plot_knn_heatmap", "plot_knn_comparison",
-              "plot_sweep", "plot_training", "plot_activation_gifs", "plot_hidden_layer"}
+              "plot_sweep", "plot_training", "plot_activation_gifs", "plot_hidden_layer",
+              "plot_study_curves"}
 
 
 def configure(work, **overrides):
@@ -62,6 +63,7 @@ def expected_sizes(config):
     out[f"{FIGS}/grid_msds_w16.png"] = plots.pixel_size(plots.grid_figsize(2, 1), dpi)  # raw, hidden2
     out[f"{STUDY}/knn_heatmap_mnist.png"] = plots.pixel_size(plots.heatmap_figsize(3, 2), dpi)  # + unreduced
     out[f"{FIGS}/sweep_msds.png"] = plots.pixel_size(plots.SWEEP_FIGSIZE, dpi)
+    out[f"{STUDY}/training_curves_mnist.png"] = plots.pixel_size(plots.CURVES_FIGSIZE, dpi)  # both models
     out[f"{MODEL}/training_curves.png"] = plots.pixel_size(plots.TRAINING_FIGSIZE, dpi)
     out[f"{MODEL}/confusion.png"] = plots.pixel_size(plots.confusion_figsize(2), dpi)  # train, test
     out[f"{MODEL}/input_pair.png"] = plots.pixel_size(plots.input_pair_figsize(True), dpi)  # MNIST
@@ -129,7 +131,7 @@ def test_figures_logged_to_mlflow(run):
         "boxplots_hidden1.png", "pca_hidden1.png", "boxplots_hidden2.png", "pca_hidden2.png",
         "grid_msds_w16.png")}
     prepare_run = (work / "results/mnist/data.run_id").read_text().strip()
-    for stem in (f"{STUDY}/knn_heatmap_mnist", f"{FIGS}/sweep_msds"):
+    for stem in (f"{STUDY}/knn_heatmap_mnist", f"{FIGS}/sweep_msds", f"{STUDY}/training_curves_mnist"):
         own = client.get_run((work / f"{stem}.run_id").read_text().strip())
         assert own.data.tags["mlflow.parentRunId"] == prepare_run and own.info.status == "FINISHED"
         assert artifacts(own.info.run_id) == {f"figures/{stem.rsplit('/', 1)[1]}.png"}

@@ -81,6 +81,26 @@ def test_training_runs_in_mlflow(run):
     assert "constant_units_hidden2" in acts.data.metrics
 
 
+def test_repeats_train_as_their_own_runs_tagged_with_their_first(run):
+    """sweeps.msds.repeats: 2 trains msds_w1 (seed 1) and msds_w1_seed2, identical but for the
+    seed; only the first is embedded (nothing asks for the second's activations)."""
+    work, client, runs = run
+    models = work / "results/mnist/models"
+    assert {p.name for p in models.iterdir()} == {"seed_mlp", "msds_w1", "msds_w1_seed2", "msds_w2",
+                                                   "msds_w2_seed2"}
+    first, second = (client.get_run(run_id(models / m / "run_id")) for m in ("msds_w1", "msds_w1_seed2"))
+    assert (first.data.params["spec.seed"], second.data.params["spec.seed"]) == ("1", "2")
+    same = {k for k in first.data.params if k.startswith("spec.") and k != "spec.seed"}
+    assert same and all(first.data.params[k] == second.data.params[k] for k in same)
+    for r, seed in ((first, "1"), (second, "2")):
+        assert r.data.tags["repeat_of"] == "msds_w1" and r.data.tags["seed"] == seed
+        assert r.info.status == "FINISHED"
+    assert "repeat_of" not in client.get_run(run_id(models / "seed_mlp/run_id")).data.tags
+    histories = [(models / m / "history.csv").read_text() for m in ("msds_w1", "msds_w1_seed2")]
+    assert histories[0] != histories[1]  # another seed, another training
+    assert not (work / "results/mnist/activations/msds_w1_seed2").exists()
+
+
 def test_embeddings_and_scores(run):
     work = run[0]
     for source in SOURCES:

@@ -34,7 +34,7 @@ REGISTRIES = ("REDUCERS",)
 # lists its own in `packages`). tests/test_fingerprint.py checks they cover the imports.
 STAGE_PACKAGES = {
     "data": ("numpy", "scikit-learn"),
-    "train": ("tensorflow-cpu", "keras", "numpy"),
+    "train": ("tensorflow-cpu", "keras", "numpy", "scikit-learn"),  # sklearn: a shuffled split
     "score": ("numpy", "scikit-learn", "scipy"),
     "neighbors": ("numpy", "faiss-cpu"),
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),

@@ -39,18 +39,24 @@ def varied_layer(key: str, spec: dict) -> str:
 
 
 def sweep_plan(sweep_name: str, sweep: dict) -> dict:
-    """{"key": varied key path, "members": [{"value", "model", "layer"}, ...]} in config order."""
+    """{"key": varied key path, "members": [{"value", "model", "layer", "repeats"}, ...]} in
+    config order; `model` is a value's first repeat, `repeats` every repeat's name (itself
+    first; just itself without `repeats:`)."""
     (key, values), = sweep["vary"].items()
-    models = expand_sweep(sweep_name, sweep)
+    models = list(expand_sweep(sweep_name, sweep).items())
+    n = len(models) // len(values)  # each value's repeats follow it
     return {"key": str(key),
-            "members": [{"value": value, "model": name, "layer": varied_layer(key, spec)}
-                        for value, (name, spec) in zip(values, models.items())]}
+            "members": [{"value": value, "model": models[i * n][0],
+                         "layer": varied_layer(key, models[i * n][1]),
+                         "repeats": [name for name, _ in models[i * n:(i + 1) * n]]}
+                        for i, value in enumerate(values)]}
 
 
-def figure_models(setting, models) -> list[str]:
-    """The models that get per-model pictures: config figures.models ("all" or a list)."""
+def figure_models(setting, models, skipped=()) -> list[str]:
+    """The models that get per-model pictures: config figures.models ("all": every model but
+    those `skipped`, the later repeats; or a list)."""
     if setting == "all":
-        return list(models)
+        return [m for m in models if m not in skipped]
     unknown = [m for m in setting if m not in models]
     if unknown:
         from layermaps.config import ConfigError
@@ -82,20 +88,22 @@ def grid_models(models, sources) -> list[str]:
 
 def study_figures(*, results: str, study: str, sources: dict, models: dict, sweeps: dict,
                   hidden_layers: dict, class_index: int, gifs=None, plane=(),
-                  compared=COMPARED, summary: bool = True) -> list[str]:
+                  compared=COMPARED, summary: bool = True, curves=None) -> list[str]:
     """Every figure, animation and report file of one study (README lists them).
 
     sources: dataset -> {source: [reducers]} the study embeds; models: dataset -> its models
     trained there that get pictures; sweeps: dataset -> its sweeps trained there. Activation
     GIFs only for the datasets in `gifs` (all when None, see gif_datasets) and models with a
     hidden layer; decision regions for the 2-D datasets in `plane`; the study's own summary.md
-    unless `summary` is false."""
+    unless `summary` is false; curves: dataset -> every model the study trains there, whose
+    training curves share one figure when there are two or more."""
     at, out = Paths(results), []
     for d, by_source in sources.items():
         out += [at.embedding_figure(d, s, r) for s, rs in by_source.items() for r in rs]
         out += [at.figure(d, f"grid_{m}.png") for m in grid_models(models.get(d, []), by_source)]
         out += [at.study_file(study, f"knn_heatmap_{d}.png")] if by_source else []
         out += [at.figure(d, f"sweep_{s}.png") for s in sweeps.get(d, [])]
+        out += [at.study_file(study, f"training_curves_{d}.png")] if len((curves or {}).get(d, [])) > 1 else []
         for m in models.get(d, []):
             out += [at.model_figure(d, m, f) for f in ("training_curves.png", "confusion.png", "input_pair.png")]
             if (gifs is None or d in gifs) and hidden_layers[m]:

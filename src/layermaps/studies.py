@@ -32,6 +32,8 @@ class Study:
     embed_models: str | tuple[str, ...] = "all"  # of `models`, those whose layers are embedded
     description: str = ""
     fit: dict = field(default_factory=dict)  # reducer -> fit subset (layermaps.embed.subsets)
+    # "first": of a model's repeats (`repeats:`) only the first is embedded; "all": every one
+    repeats: str = "first"
 
 
 def split_model_datasets(config_models: dict | None, config_sweeps: dict | None):
@@ -52,15 +54,16 @@ def split_model_datasets(config_models: dict | None, config_sweeps: dict | None)
     return models, sweeps, allowed
 
 
-def _members(where: str, names, models: dict, sweeps: dict) -> tuple[list[str], list[str]]:
-    """(models, sweeps) of a list naming models and sweeps; sweeps expand to their members."""
+def _members(where: str, names, models: dict, sweeps: dict, groups: dict) -> tuple[list[str], list[str]]:
+    """(models, sweeps) of a list naming models and sweeps; sweeps expand to their members, a
+    model to its repeats (groups: layermaps.models.spec.repeat_groups)."""
     members, named_sweeps = [], []
     for m in names:
         if m in sweeps:
             named_sweeps.append(m)
             members += [x for x in expand_sweep(m, sweeps[m]) if x not in members]
         elif m in models:
-            members += [m] if m not in members else []
+            members += [x for x in groups.get(m, [m]) if x not in members]
         else:
             raise ValueError(f"{where}: {m!r} is neither a model nor a sweep of this config "
                              f"(models: {', '.join(models) or 'none'}; sweeps: "
@@ -69,11 +72,13 @@ def _members(where: str, names, models: dict, sweeps: dict) -> tuple[list[str], 
 
 
 def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
-                 allowed: dict | None = None) -> dict[str, Study]:
+                 allowed: dict | None = None, groups: dict | None = None) -> dict[str, Study]:
     """The config's studies (models: every model spec by name, sweeps expanded included;
-    sweeps: the sweep configs). A study's `embed:` keys default to the global `embed:` ones."""
+    sweeps: the sweep configs; groups: a model's repeats). A study's `embed:` keys default to
+    the global `embed:` ones."""
     reducers = list(config["reducers"])
-    where_allowed = allowed_datasets(allowed or {}, sweeps)
+    groups = groups or {}
+    where_allowed = allowed_datasets(allowed or {}, sweeps, groups)
     embed = config["embed"]
     default_layers = embed.get("layers", "all")
     given = config.get("studies")
@@ -82,11 +87,12 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
         return {IMPLICIT: Study(IMPLICIT, tuple(datasets), tuple(models), tuple(sweeps),
                                 bool(embed.get("raw", True)), _layers(default_layers), tuple(reducers),
                                 "all" if chosen == "all" else tuple(chosen),
-                                fit=_fit(embed.get("fit"), reducers, "embed.fit"))}
+                                fit=_fit(embed.get("fit"), reducers, "embed.fit"),
+                                repeats=_repeats(embed.get("repeats", "first"), "embed.repeats"))}
     out = {}
     for name, s in given.items():
         where = f"studies.{name}"
-        members, named_sweeps = _members(f"{where}.models", s.get("models", []), models, sweeps)
+        members, named_sweeps = _members(f"{where}.models", s.get("models", []), models, sweeps, groups)
         chosen = list(s.get("datasets", datasets))
         wanted = s.get("reducers", "all")
         wanted = reducers if wanted == "all" else list(wanted)
@@ -97,7 +103,7 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
         study_embed = s.get("embed") or {}
         embed_models = study_embed.get("models", "all")
         if embed_models != "all":
-            embed_models, _ = _members(f"{where}.embed.models", embed_models, models, sweeps)
+            embed_models, _ = _members(f"{where}.embed.models", embed_models, models, sweeps, groups)
             strays = [m for m in embed_models if m not in members]
             if strays:
                 raise ValueError(f"{where}.embed.models: {', '.join(strays)} not among the study's "
@@ -112,8 +118,17 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
                           _layers(study_embed.get("layers", default_layers)), tuple(wanted),
                           "all" if embed_models == "all" else tuple(embed_models),
                           s.get("description", ""),
-                          _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"))
+                          _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"),
+                          _repeats(study_embed.get("repeats", embed.get("repeats", "first")),
+                                   f"{where}.embed.repeats"))
     return out
+
+
+def _repeats(value, where: str) -> str:
+    if value not in ("first", "all"):
+        raise ValueError(f"{where} = {value!r}: \"first\" (embed the first of a model's repeats) "
+                         f"or \"all\"")
+    return value
 
 
 def _fit(value, reducers: list[str], where: str) -> dict:
@@ -137,10 +152,13 @@ def _layers(value) -> str | tuple[str, ...]:
     return value if value in ("all", "last") else tuple(value)
 
 
-def allowed_datasets(allowed: dict, sweeps: dict) -> dict[str, tuple[str, ...] | None]:
+def allowed_datasets(allowed: dict, sweeps: dict, groups: dict | None = None) -> dict[str, tuple[str, ...] | None]:
     """Model name -> the datasets it may train on (None: any), a sweep's members inheriting
-    the sweep's `datasets:` (allowed: split_model_datasets's, by model or sweep name)."""
+    the sweep's `datasets:` and a model's repeats the model's (allowed: split_model_datasets's,
+    by model or sweep name)."""
     out = {name: ok for name, ok in allowed.items() if name not in sweeps}
+    for name, ok in list(out.items()):
+        out.update(dict.fromkeys((groups or {}).get(name, []), ok))
     for s, sweep in sweeps.items():
         out.update(dict.fromkeys(expand_sweep(s, sweep), allowed.get(s)))
     return out
@@ -154,10 +172,11 @@ def check_study_names(studies: dict[str, Study], taken) -> None:
                          f"(a study's name becomes its target rule): rename the study")
 
 
-def trained_models(studies: dict[str, Study], allowed: dict, sweeps: dict) -> dict[str, list[str]]:
+def trained_models(studies: dict[str, Study], allowed: dict, sweeps: dict,
+                   groups: dict | None = None) -> dict[str, list[str]]:
     """dataset -> the models trained on it: those a study lists with the dataset, where the
     model (or its sweep) allows the dataset. In order of first mention."""
-    where_allowed = allowed_datasets(allowed, sweeps)
+    where_allowed = allowed_datasets(allowed, sweeps, groups)
     out: dict[str, list[str]] = {}
     for study in studies.values():
         for dataset in study.datasets:
@@ -184,15 +203,22 @@ def chosen_layers(spec: dict, layers) -> list[str]:
     return [l for l in layer_names(spec) if l in layers]
 
 
+def later_repeats(groups: dict) -> set[str]:
+    """Every repeat but the first of each model (groups: repeat_groups)."""
+    return {m for names in groups.values() for m in names[1:]}
+
+
 def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
-                  reducer_order: list[str]) -> dict[str, dict[str, list[str]]]:
+                  reducer_order: list[str], groups: dict | None = None) -> dict[str, dict[str, list[str]]]:
     """dataset -> {source: [maps]} of one study. Sources: `raw` and `{model}/{layer}`; maps:
-    its reducers' names, with the fit subset if it has one (layermaps.embed.subsets)."""
+    its reducers' names, with the fit subset if it has one (layermaps.embed.subsets). Of a
+    model's repeats only the first, unless the study embeds all repeats."""
     out = {}
+    skipped = later_repeats(groups or {}) if study.repeats == "first" else set()
     for dataset, members in study_models(study, trained).items():
         chosen = ["raw"] if study.raw else []
         for m in members:
-            if study.embed_models == "all" or m in study.embed_models:
+            if (study.embed_models == "all" or m in study.embed_models) and m not in skipped:
                 chosen += [f"{m}/{l}" for l in chosen_layers(models[m], study.layers)]
         maps = [map_name(r, study.fit.get(r)) for r in reducer_order if r in study.reducers]
         out[dataset] = {s: list(maps) for s in chosen}

@@ -9,11 +9,11 @@ from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
 from layermaps.embed.reducers import reducer_class
 from layermaps.embed.subsets import map_name
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
-from layermaps.models.spec import all_models, hidden_layer_names, layer_names
+from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups
 from layermaps.paths import Paths
 from layermaps.planning import COMPARED, compared_sources, study_figures
 from layermaps.studies import (
-    IMPLICIT, check_study_names, grid_cells, map_order, merge_sources, model_sources,
+    IMPLICIT, check_study_names, grid_cells, later_repeats, map_order, merge_sources, model_sources,
     read_studies, split_model_datasets, study_models, study_sources, trained_models,
 )
 
@@ -21,6 +21,8 @@ validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 # A model's `datasets:` says where it may train; the rest of its spec is how it trains.
 _MODEL_CONFIG, SWEEP_CONFIG, _ALLOWED = checked(split_model_datasets, config["models"], config.get("sweeps"))
 MODELS = checked(all_models, _MODEL_CONFIG, SWEEP_CONFIG)  # name -> full spec
+REPEATS = repeat_groups(_MODEL_CONFIG, SWEEP_CONFIG)  # first model -> all its repeats (`repeats:`)
+LATER_REPEATS = later_repeats(REPEATS)
 check_names(config, MODELS)
 
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
@@ -30,10 +32,10 @@ DATASETS = list(DATASET_SPECS)
 REDUCER_NAMES = list(config["reducers"])
 
 # ---- Studies (layermaps.studies): which model trains on which dataset, what is embedded.
-STUDIES = checked(read_studies, config, DATASETS, MODELS, SWEEP_CONFIG, _ALLOWED)
-TRAINED = trained_models(STUDIES, _ALLOWED, SWEEP_CONFIG)  # dataset -> models trained on it
+STUDIES = checked(read_studies, config, DATASETS, MODELS, SWEEP_CONFIG, _ALLOWED, REPEATS)
+TRAINED = trained_models(STUDIES, _ALLOWED, SWEEP_CONFIG, REPEATS)  # dataset -> models trained on it
 STUDY_MODELS = {n: study_models(s, TRAINED) for n, s in STUDIES.items()}  # n -> dataset -> models
-STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES) for n, s in STUDIES.items()}
+STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES, REPEATS) for n, s in STUDIES.items()}
 # A map is a reducer, fitted on every training row or on a subset: `tsne_p40@first10000`.
 MAP_NAMES = map_order(STUDIES, REDUCER_NAMES)
 MAPS = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in STUDIES.values() for r in s.reducers}
@@ -174,9 +176,11 @@ def prepare_inputs(wc):
 
 
 def model_targets(dataset, models):
-    """Everything the training stage makes for these models on one dataset."""
+    """Everything the training stage makes for these models on one dataset: a later repeat's
+    activations only where a study embeds them (its metrics are what the tables use)."""
+    embedded = {s.partition("/")[0] for s in EMBEDDED.get(dataset, {})}
     return [P.model_file(dataset, m, "metrics.json") for m in models] + [
-        P.activations_run(dataset, m) for m in models]
+        P.activations_run(dataset, m) for m in models if m not in LATER_REPEATS or m in embedded]
 
 
 def source_inputs(wc):
@@ -241,6 +245,7 @@ def study_figure_targets(name):
     return study_figures(results=R, study=name, sources=STUDY_SOURCES[name], models=models,
                          sweeps=study_sweeps(name), class_index=FIG["class_index"], gifs=GIF_DATASETS,
                          plane=PLANE_DATASETS, summary=name != IMPLICIT,  # `all` has summary.md
+                         curves={d: [m for m in ms if m not in LATER_REPEATS] for d, ms in STUDY_MODELS[name].items()},
                          hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
@@ -261,10 +266,17 @@ def grid_plan(wc):
 def sweep_scores(wc):
     """{source: [reducers]} of a sweep's figure: each member's varied layer, as embedded."""
     members = SWEEP_PLANS[wc.sweep]["members"]
-    found = model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [m["model"] for m in members],
+    found = model_sources(STUDY_SOURCES, STUDIES, wc.dataset, [r for m in members for r in m["repeats"]],
                           MAP_NAMES)
-    varied = [f"{m['model']}/{m['layer']}" for m in members]
+    varied = [f"{r}/{m['layer']}" for m in members for r in m["repeats"]]
     return {s: rs for s, rs in found.items() if s in varied}
+
+
+def curve_histories(wc):
+    """model -> history.csv of every model the study trains on the dataset (one figure; of a
+    model's repeats the first)."""
+    return {m: P.model_file(wc.dataset, m, "history.csv") for m in STUDY_MODELS[wc.study][wc.dataset]
+            if m not in LATER_REPEATS}
 
 
 def heatmap_sources(wc):
@@ -282,7 +294,8 @@ def study_plan(name):
     """What the summary shows of one study (params of report_summary: a change reruns it)."""
     sweeps = study_sweeps(name)
     return {"name": name, "description": STUDIES[name].description,
-            "datasets": {d: {"models": ms, "sources": STUDY_SOURCES[name][d], "sweeps": sweeps[d]}
+            "datasets": {d: {"models": ms, "sources": STUDY_SOURCES[name][d], "sweeps": sweeps[d],
+                             "repeats": {m: REPEATS[m] for m in ms if m in REPEATS}}
                          for d, ms in STUDY_MODELS[name].items()}}
 
 

@@ -15,7 +15,7 @@ from layermaps.studies import grid_cells
 
 FIG = config["figures"]
 FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/heatmap/sweep
-FIG_MODELS = figure_models(FIG["models"], MODELS)  # models with per-model pictures
+FIG_MODELS = figure_models(FIG["models"], MODELS, LATER_REPEATS)  # models with per-model pictures
 SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in SWEEP_CONFIG.items()}
 # Activation GIFs draw inputs as images of one class: skipped (noted in summary.md) elsewhere.
 DATASET_INFO = {d: dataset_info(DATASET_SPECS[d]) for d in DATASETS}
@@ -101,6 +101,27 @@ rule plot_knn_heatmap:
         "../scripts/plot_knn_heatmap.py"
 
 
+rule plot_study_curves:
+    input:
+        histories=lambda wc: list(curve_histories(wc).values()),
+        parent_run=P.data_run("{dataset}"),
+    output:
+        figure=report(P.study_file("{study}", "training_curves_{dataset}.png"), caption="../report/study_curves.rst",
+                      category="{dataset}", subcategory="training curves",
+                      labels={"figure": "training curves of every model", "study": "{study}"}),
+        run_id=P.study_file("{study}", "training_curves_{dataset}.run_id"),
+    params:
+        code=code("plot_study_curves.py", "figures"),
+        models=lambda wc: list(curve_histories(wc)),
+        dpi=FIG["dpi"],
+    log:
+        P.log("studies", "{study}", "training_curves_{dataset}"),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_study_curves.py"
+
+
 rule plot_knn_comparison:
     input:
         mnist=lambda wc: score_files("mnist", compared_scores(wc)["mnist"]),
@@ -128,8 +149,8 @@ rule plot_knn_comparison:
 
 rule plot_sweep:
     input:
-        metrics=lambda wc: [P.model_file(wc.dataset, m["model"], "metrics.json")
-                            for m in SWEEP_PLANS[wc.sweep]["members"]],
+        metrics=lambda wc: [P.model_file(wc.dataset, r, "metrics.json")
+                            for m in SWEEP_PLANS[wc.sweep]["members"] for r in m["repeats"]],
         scores=lambda wc: score_files(wc.dataset, sweep_scores(wc)),
         parent_run=P.data_run("{dataset}"),
     output:

@@ -50,6 +50,26 @@ def training_curves(history: dict, title: str, *, layout: str | None = None):
     return fig
 
 
+def curves_by_model(histories: dict, title: str):
+    """Every model's loss and accuracy per epoch in one figure (histories: model -> history),
+    one colour per model, training solid and validation dashed: a model that overfits shows a
+    dashed loss turning up while its solid one keeps falling."""
+    fig, axes = plt.subplots(1, 2, figsize=CURVES_FIGSIZE, layout="constrained")
+    colors = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")(np.arange(len(histories)))
+    for color, (model, history) in zip(colors, histories.items()):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            ax.plot(epochs, history[metric], color=color, lw=1.5, label=model)
+            if f"val_{metric}" in history:
+                ax.plot(epochs, history[f"val_{metric}"], color=color, lw=1.5, ls="--")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric}: training (solid), validation (dashed)")
+        ax.grid(alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", title="model")
+    fig.suptitle(title)
+    return fig
+
+
 def confusion_heatmaps(panels, class_names, title: str, *, layout: str | None = None):
     """Row-normalised confusion matrices (true x predicted) side by side, counts in the cells;
     panels: [(counts, subtitle), ...] (the report's training rows, then the test rows)."""
@@ -130,6 +150,7 @@ def decision_regions(x1, x2, predicted, class_names, title: str, *, points=None,
 
 # ----------------------------------------------------------------------------- sizes (inches)
 TRAINING_FIGSIZE = (10.0, 4.0)
+CURVES_FIGSIZE = (15.0, 5.5)
 DECISION_FIGSIZE = (8.0, 6.0)
 
 
@@ -313,8 +334,10 @@ def comparison_bars(sources, panels: dict, datasets, title: str, *, ylabel: str 
 def sweep_figure(values, xlabel: str, accuracy: dict, knn: dict, title: str, *, knn_label: str):
     """Model accuracy (left) and 2-D kNN accuracy per reducer (right) against the varied value.
 
-    accuracy: {"train": [...], "val": [...], "test": [...]} (one value per sweep member);
-    knn: {reducer: [...]}. Numeric positive values spanning a factor >= 4 get a log axis.
+    accuracy: {"train": [...], "val": [...], "test": [...]} (one value per sweep member, or a
+    list of values, one per repeat: the mean is drawn, with every repeat as a dot and the
+    standard deviation as an error bar); knn: {reducer: [...]} alike. Numeric positive values
+    spanning a factor >= 4 get a log axis.
     """
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if numeric:
@@ -326,14 +349,14 @@ def sweep_figure(values, xlabel: str, accuracy: dict, knn: dict, title: str, *, 
     fig, axes = plt.subplots(1, 2, figsize=SWEEP_FIGSIZE, layout="constrained", sharex=True)
     styles = {"train": dict(ls="--", marker="o"), "val": dict(ls=":", marker="s"),
               "test": dict(ls="-", marker="o", lw=2.5)}
+    repeated = any(len(_runs(v)) > 1 for vals in (*accuracy.values(), *knn.values()) for v in vals)
     for name, vals in accuracy.items():
-        axes[0].plot(x[order], np.asarray(vals, dtype=float)[order], label=name,
-                     **styles.get(name, dict(marker="o")))
+        _mean_and_repeats(axes[0], x, order, vals, name, styles.get(name, dict(marker="o")))
     axes[0].set_ylabel("accuracy")
-    axes[0].set_title("model accuracy")
+    axes[0].set_title("model accuracy" + (" (mean; dots: each repeat; bars: ± sd)" if repeated else ""))
     for name, vals in knn.items():
         style = dict(ls="--", color="black", marker="x") if name == "unreduced" else dict(marker="o")
-        axes[1].plot(x[order], np.asarray(vals, dtype=float)[order], label=name, **style)
+        _mean_and_repeats(axes[1], x, order, vals, name, style)
     axes[1].set_ylabel(knn_label)
     axes[1].set_title("kNN accuracy of the test points" if knn else "no embeddings configured")
     for ax in axes:
@@ -348,6 +371,24 @@ def sweep_figure(values, xlabel: str, accuracy: dict, knn: dict, title: str, *, 
             ax.legend(loc="lower right")
     fig.suptitle(title)
     return fig
+
+
+def _runs(value) -> np.ndarray:
+    """A sweep member's value as the array of its repeats' values (NaN: not run)."""
+    return np.atleast_1d(np.asarray(value, dtype=float))
+
+
+def _mean_and_repeats(ax, x, order, values, label: str, style: dict) -> None:
+    """One line through the members' means; where a member has repeats, each as a dot and the
+    standard deviation as an error bar, in the line's colour."""
+    runs = [_runs(v) for v in values]
+    means = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in runs])
+    (line,) = ax.plot(x[order], means[order], label=label, **style)
+    if any(len(r) > 1 for r in runs):
+        sd = np.array([np.nanstd(r, ddof=1) if np.isfinite(r).sum() > 1 else 0.0 for r in runs])
+        ax.errorbar(x, means, yerr=sd, fmt="none", ecolor=line.get_color(), capsize=3, lw=1)
+        xs = np.concatenate([np.full(len(r), xi) for xi, r in zip(x, runs)])
+        ax.scatter(xs, np.concatenate(runs), s=10, color=line.get_color(), alpha=0.5, zorder=3)
 
 
 # ----------------------------------------------------------------------------- hidden layers

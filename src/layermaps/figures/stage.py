@@ -155,12 +155,15 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
         metrics[Path(path).parent.name] = json.loads(Path(path).read_text())
     scores = load_scores(score_paths)
     members = plan["members"]
-    acc = {split: [metrics[m["model"]].get(f"{split}_accuracy", float("nan")) for m in members]
+    repeats = [m.get("repeats", [m["model"]]) for m in members]  # every repeat of a member
+    acc = {split: [[metrics[r].get(f"{split}_accuracy", float("nan")) for r in rs] for rs in repeats]
            for split in ("train", "val", "test")}
     knn = {}
     for r in list(reducers) + ["unreduced"]:
-        vals = [accuracy_at(scores.get((f"{m['model']}/{m['layer']}", r)), k) for m in members]
-        if not all(np.isnan(vals)):
+        vals = [[accuracy_at(scores.get((f"{name}/{m['layer']}", r)), k) for name in rs
+                 if (f"{name}/{m['layer']}", r) in scores] or [float("nan")]
+                for m, rs in zip(members, repeats)]
+        if not all(np.isnan(v).all() for v in vals):
             knn[r] = vals
     layers = sorted({m["layer"] for m in members})
     title = (f"{dataset} | sweep {sweep}: accuracy against {plan['key']}; kNN accuracy at k={k} "
@@ -168,6 +171,20 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
     with work("draw"):
         _save(sweep_figure([m["value"] for m in members], plan["key"], acc, knn, title,
                            knn_label=f"kNN accuracy (k={k}, {', '.join(layers)})"), out_path, dpi)
+    log_figures(out_path)
+    log(f"[figures] {out_path}")
+
+
+def study_curves_job(*, dataset: str, study: str, history_paths: dict, out_path, dpi: int,
+                     log=print) -> None:
+    """The training curves of every model of a study on one dataset, in one figure
+    (history_paths: model -> history.csv)."""
+    from layermaps.figures.plots import curves_by_model
+
+    histories = {m: read_history(p) for m, p in history_paths.items()}
+    with work("draw"):
+        _save(curves_by_model(histories, f"{dataset} | study {study}: training curves of its "
+                                         f"{len(histories)} models"), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")
 

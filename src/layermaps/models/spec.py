@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "ACTIVATIONS", "DEFAULTS", "INITIALIZERS", "LOSSES", "OPTIMIZERS", "ModelSpecError",
     "all_models", "expand_sweep", "hidden_layer_names", "layer_names", "normalize_model",
+    "repeat_groups",
 ]
 
 
@@ -59,7 +60,7 @@ KEYS = ("hidden", *DEFAULTS)  # also the key order of a normalized spec
 SCHEDULE_KEYS = ("name", "decay_steps", "decay_rate", "staircase")
 EARLY_STOPPING_DEFAULTS = {"monitor": "val_loss", "patience": 0, "min_delta": 0.0,
                            "restore_best_weights": False}  # Keras's own defaults
-SWEEP_KEYS = ("base", "vary", "name")
+SWEEP_KEYS = ("base", "vary", "name", "repeats")
 # Model and sweep names become paths and (escaped) wildcards; sweep values make names such as
 # lr1.0e-3 or w1.0e+20, hence the dot, plus and minus.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -205,14 +206,20 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
                                               es["restore_best_weights"]),
         }
 
-    val = c.mapping("validation", s["validation"], ("split", "fraction"))
-    if len(val) != 1:
-        c.fail("validation", "give exactly one of {split: prepared} or {fraction: f}", val)
+    val = c.mapping("validation", s["validation"], ("split", "fraction", "shuffled", "seed"))
+    modes = [k for k in ("split", "fraction", "shuffled") if k in val]
+    if len(modes) != 1 or ("seed" in val and modes != ["shuffled"]):
+        c.fail("validation", "give exactly one of {split: prepared}, {fraction: f} or "
+               "{shuffled: f, seed: s}", val)
     if "split" in val:
         val = {"split": c.choice("validation.split", val["split"], ("prepared",))}
-    else:
+    elif "fraction" in val:
         val = {"fraction": c.number("validation.fraction", val["fraction"], 0, 1,
                                     lo_open=True, hi_open=True)}
+    else:  # SEEDS.md C: train_test_split(test_size=f, random_state=s) of the training part
+        val = {"shuffled": c.number("validation.shuffled", val["shuffled"], 0, 1,
+                                    lo_open=True, hi_open=True),
+               "seed": c.integer("validation.seed", val.get("seed", 0), 0)}
 
     return {
         "hidden": [int(w) for w in hidden],
@@ -266,8 +273,37 @@ def _set_path(tree: Any, keys: list, value: Any) -> bool:
     return True
 
 
+# ----------------------------------------------------------------------------- repeats
+def repeat_seeds(where: str, repeats, seed: int) -> list[int]:
+    """The seeds of a model's repeats: `repeats: n` trains seeds seed .. seed + n - 1 (its own
+    seed first); a list names the seeds (the first replaces the model's seed)."""
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, list)):
+        raise ModelSpecError(f"{where}.repeats = {repeats!r}: a number of repeats (>= 1) or a "
+                             f"list of seeds")
+    if isinstance(repeats, int):
+        if repeats < 1:
+            raise ModelSpecError(f"{where}.repeats = {repeats}: at least 1")
+        return [seed + i for i in range(repeats)]
+    if (not repeats or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in repeats)
+            or len(set(repeats)) != len(repeats)):
+        raise ModelSpecError(f"{where}.repeats = {repeats!r}: a list of different seeds (integers >= 0)")
+    return list(repeats)
+
+
+def with_repeats(name: str, spec: dict, repeats, where: str) -> dict[str, dict]:
+    """name -> spec of a model and its repeats: the first keeps the name (and its outputs), the
+    others are `{name}_seed{s}`, identical but for the seed."""
+    if repeats is None:
+        return {name: spec}
+    out = {}
+    for i, seed in enumerate(repeat_seeds(where, repeats, spec["seed"])):
+        out[name if i == 0 else f"{name}_seed{seed}"] = {**spec, "seed": seed}
+    return out
+
+
 def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
-    """One normalized spec per value of the single varied key path, named by `name`."""
+    """One normalized spec per value of the single varied key path, named by `name`, each
+    followed by its repeats (`repeats:`, see with_repeats)."""
     def fail(msg):
         raise ModelSpecError(f"sweep {sweep_name!r}: {msg}")
 
@@ -316,22 +352,52 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
         if not _set_path(spec, keys, value):
             spec = copy.deepcopy(base)
             _set_path(spec, keys, value)
-        out[name] = normalize_model(name, spec)
+        for repeat, repeat_spec in with_repeats(name, normalize_model(name, spec), sweep.get("repeats"),
+                                                f"sweeps.{sweep_name}").items():
+            if repeat in out:
+                fail(f"model name {repeat!r} twice (a value's name and another's repeat)")
+            out[repeat] = repeat_spec
     return out
 
 
 def all_models(config_models: dict | None, config_sweeps: dict | None) -> dict[str, dict]:
     """Every model of the config, normalized: the plain models, then each sweep's members."""
+    return _models_and_repeats(config_models, config_sweeps)[0]
+
+
+def repeat_groups(config_models: dict | None, config_sweeps: dict | None) -> dict[str, list[str]]:
+    """First model -> the names of all its repeats (itself first), for every model or sweep
+    member with `repeats:`; a model without repeats is not listed."""
+    return _models_and_repeats(config_models, config_sweeps)[1]
+
+
+def _models_and_repeats(config_models, config_sweeps):
     out: dict[str, dict] = {}
+    groups: dict[str, list[str]] = {}
+
+    def add(names: dict, clash: str):
+        for name in names:
+            if name in out:
+                raise ModelSpecError(f"{clash}: model name {name!r} is already used by another "
+                                     f"model or sweep")
+        out.update(names)
+
     for name, spec in (config_models or {}).items():
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ModelSpecError(f"model {name!r}: names may only use letters, digits, _ . + - "
                                  f"(and start with a letter or digit)")
-        out[name] = normalize_model(name, spec, where=f"models.{name}")
+        spec = dict(spec or {})
+        repeats = spec.pop("repeats", None)
+        named = with_repeats(name, normalize_model(name, spec, where=f"models.{name}"), repeats,
+                             f"models.{name}")
+        add(named, f"model {name!r}")
+        if repeats is not None:
+            groups[name] = list(named)
     for sweep_name, sweep in (config_sweeps or {}).items():
-        for name, spec in expand_sweep(sweep_name, sweep).items():
-            if name in out:
-                raise ModelSpecError(f"sweep {sweep_name!r}: model name {name!r} is already "
-                                     f"used by another model or sweep")
-            out[name] = spec
-    return out
+        members = expand_sweep(sweep_name, sweep)
+        add(members, f"sweep {sweep_name!r}")
+        if isinstance(sweep, dict) and sweep.get("repeats") is not None:
+            n = len(members) // len(next(iter(sweep["vary"].values())))
+            names = list(members)
+            groups.update({names[i]: names[i:i + n] for i in range(0, len(names), n)})
+    return out, groups

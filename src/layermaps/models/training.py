@@ -148,12 +148,20 @@ def select_training_rows(spec: dict, fit_idx, val_idx) -> tuple[np.ndarray, np.n
 
     {split: prepared}: the prepared split as given. {fraction: f}: all fit+val rows in data
     order, the last fraction validating (what the MSDS report's validation_split=0.0833 did).
+    {shuffled: f, seed: s}: all fit+val rows in data order, split as scikit-learn's
+    train_test_split(rows, test_size=f, random_state=s) splits them (SEEDS.md C), fit rows in
+    its order.
     """
     fit_idx, val_idx = np.asarray(fit_idx, dtype=np.int64), np.asarray(val_idx, dtype=np.int64)
     val = spec.get("validation") or {"split": "prepared"}
-    if "fraction" not in val:
+    if "split" in val:
         return fit_idx, val_idx
     rows = np.sort(np.concatenate([fit_idx, val_idx]))
+    if "shuffled" in val:
+        from sklearn.model_selection import train_test_split
+
+        fit_rows, val_rows = train_test_split(rows, test_size=val["shuffled"], random_state=val["seed"])
+        return fit_rows, val_rows
     fit_pos, val_pos = validation_split_rows(len(rows), val["fraction"])
     return rows[fit_pos], rows[val_pos]
 
