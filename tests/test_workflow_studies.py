@@ -122,3 +122,26 @@ def test_measured_prices_a_study_from_the_job_records(tiny_run):
     made = [r for r, _ in planned_jobs(tiny_run, "-F", *TINY_TARGETS)]
     # every job of the tiny run has a record, but knn_summary_all's (a concatenation, untracked)
     assert recorded == len(made) - made.count("knn_summary_all") and jobs > recorded and core_s > 0
+
+
+def test_quick_covers_every_study_rule_and_reducer(tmp_path):
+    """`make quick` (config.yaml merged with workflow/configs/quick.yaml) plans every rule of
+    the workflow but the study targets, at least one activations job, and a map of every
+    reducer method, on every study."""
+    from conftest import REPO
+
+    from layermaps.embed.reducers import REDUCERS
+
+    args = ["--configfile", str(REPO / "config.yaml"), str(REPO / "workflow/configs/quick.yaml")]
+    jobs = planned_jobs(tmp_path, *args)
+    rules = {rule for rule, _ in jobs}
+    listed = snakemake(tmp_path, "--list-rules", *args).stdout.split()
+    studies = set(yaml.safe_load((REPO / "config.yaml").read_text())["studies"])
+    assert studies <= set(listed)
+    assert set(listed) - studies - rules == {r for r in listed if r.startswith("activations_")} - rules
+    assert any(r.startswith("activations_") for r in rules)
+    methods = {w.split("reducer=")[1].split("@")[0].split(",")[0] for r, w in jobs if r == "embed"}
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["reducers"]
+    assert {config[m].get("method", m) for m in methods} == set(REDUCERS)
+    summaries = {w for r, w in jobs if r == "study_summary"}
+    assert summaries == {f"study={s}" for s in studies}
