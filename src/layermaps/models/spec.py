@@ -386,8 +386,9 @@ def _models_and_repeats(config_models, config_sweeps):
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ModelSpecError(f"model {name!r}: names may only use letters, digits, _ . + - "
                                  f"(and start with a letter or digit)")
-        spec = dict(spec or {})
-        repeats = spec.pop("repeats", None)
+        repeats = spec.get("repeats") if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and "repeats" in spec:  # how often, not how: not in the spec
+            spec = {k: v for k, v in spec.items() if k != "repeats"}
         named = with_repeats(name, normalize_model(name, spec, where=f"models.{name}"), repeats,
                              f"models.{name}")
         add(named, f"model {name!r}")
