@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from layermaps.models.spec import expand_sweep
+from layermaps.models.spec import sweep_repeats
 from layermaps.paths import Paths
 
 HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
@@ -43,13 +43,12 @@ def sweep_plan(sweep_name: str, sweep: dict) -> dict:
     config order; `model` is a value's first repeat, `repeats` every repeat's name (itself
     first; just itself without `repeats:`)."""
     (key, values), = sweep["vary"].items()
-    models = list(expand_sweep(sweep_name, sweep).items())
-    n = len(models) // len(values)  # each value's repeats follow it
-    return {"key": str(key),
-            "members": [{"value": value, "model": models[i * n][0],
-                         "layer": varied_layer(key, models[i * n][1]),
-                         "repeats": [name for name, _ in models[i * n:(i + 1) * n]]}
-                        for i, value in enumerate(values)]}
+    members = []
+    for value, repeats in zip(values, sweep_repeats(sweep_name, sweep)):
+        first, spec = next(iter(repeats.items()))
+        members.append({"value": value, "model": first, "layer": varied_layer(key, spec),
+                        "repeats": list(repeats)})
+    return {"key": str(key), "members": members}
 
 
 def figure_models(setting, models, skipped=()) -> list[str]:

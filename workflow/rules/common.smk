@@ -245,7 +245,7 @@ def study_figure_targets(name):
     return study_figures(results=R, study=name, sources=STUDY_SOURCES[name], models=models,
                          sweeps=study_sweeps(name), class_index=FIG["class_index"], gifs=GIF_DATASETS,
                          plane=PLANE_DATASETS, summary=name != IMPLICIT,  # `all` has summary.md
-                         curves={d: [m for m in ms if m not in LATER_REPEATS] for d, ms in STUDY_MODELS[name].items()},
+                         curves={d: curve_models(name, d) for d in STUDY_MODELS[name]},
                          hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
 
 
@@ -272,11 +272,15 @@ def sweep_scores(wc):
     return {s: rs for s, rs in found.items() if s in varied}
 
 
-def curve_histories(wc):
-    """model -> history.csv of every model the study trains on the dataset (one figure; of a
+def curve_models(study, dataset):
+    """The models in a study's curves figure of one dataset: every model it trains there (of a
     model's repeats the first)."""
-    return {m: P.model_file(wc.dataset, m, "history.csv") for m in STUDY_MODELS[wc.study][wc.dataset]
-            if m not in LATER_REPEATS}
+    return [m for m in STUDY_MODELS[study][dataset] if m not in LATER_REPEATS]
+
+
+def curve_histories(wc):
+    """model -> history.csv of the study's curves figure (curve_models)."""
+    return {m: P.model_file(wc.dataset, m, "history.csv") for m in curve_models(wc.study, wc.dataset)}
 
 
 def heatmap_sources(wc):

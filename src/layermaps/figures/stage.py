@@ -160,8 +160,8 @@ def sweep_job(*, dataset: str, sweep: str, plan: dict, metrics_paths, score_path
            for split in ("train", "val", "test")}
     knn = {}
     for r in list(reducers) + ["unreduced"]:
-        vals = [[accuracy_at(scores.get((f"{name}/{m['layer']}", r)), k) for name in rs
-                 if (f"{name}/{m['layer']}", r) in scores] or [float("nan")]
+        vals = [[scores[key].accuracy(k) for key in ((f"{name}/{m['layer']}", r) for name in rs)
+                 if key in scores] or [float("nan")]
                 for m, rs in zip(members, repeats)]
         if not all(np.isnan(v).all() for v in vals):
             knn[r] = vals

@@ -20,7 +20,7 @@ from typing import Any
 __all__ = [
     "ACTIVATIONS", "DEFAULTS", "INITIALIZERS", "LOSSES", "OPTIMIZERS", "ModelSpecError",
     "all_models", "expand_sweep", "hidden_layer_names", "layer_names", "normalize_model",
-    "repeat_groups",
+    "repeat_groups", "sweep_repeats",
 ]
 
 
@@ -360,6 +360,14 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
     return out
 
 
+def sweep_repeats(sweep_name: str, sweep: dict) -> list[dict[str, dict]]:
+    """expand_sweep's members grouped by value, in config order: one {name: spec} per value,
+    its first repeat first (every value has the same number of repeats)."""
+    members = list(expand_sweep(sweep_name, sweep).items())
+    n = len(members) // len(next(iter(sweep["vary"].values())))
+    return [dict(members[i:i + n]) for i in range(0, len(members), n)]
+
+
 def all_models(config_models: dict | None, config_sweeps: dict | None) -> dict[str, dict]:
     """Every model of the config, normalized: the plain models, then each sweep's members."""
     return _models_and_repeats(config_models, config_sweeps)[0]
@@ -395,10 +403,9 @@ def _models_and_repeats(config_models, config_sweeps):
         if repeats is not None:
             groups[name] = list(named)
     for sweep_name, sweep in (config_sweeps or {}).items():
-        members = expand_sweep(sweep_name, sweep)
-        add(members, f"sweep {sweep_name!r}")
-        if isinstance(sweep, dict) and sweep.get("repeats") is not None:
-            n = len(members) // len(next(iter(sweep["vary"].values())))
-            names = list(members)
-            groups.update({names[i]: names[i:i + n] for i in range(0, len(names), n)})
+        by_value = sweep_repeats(sweep_name, sweep)
+        for members in by_value:
+            add(members, f"sweep {sweep_name!r}")
+            if sweep.get("repeats") is not None:
+                groups[next(iter(members))] = list(members)
     return out, groups
