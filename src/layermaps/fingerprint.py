@@ -40,6 +40,8 @@ STAGE_PACKAGES = {
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
     "model_figures": ("numpy", "matplotlib", "pillow", "tensorflow-cpu", "keras"),  # a model predicts
     "tables": (),
+    # the aligned animation of snapshots: UMAP fits (embed.reducers.UMAPReducer.packages) and a GIF
+    "aligned": ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy", "matplotlib", "pillow"),
 }
 
 

@@ -13,6 +13,22 @@ from pathlib import Path
 
 # Job timing records and pending MLflow records of a run (layermaps.tracking.runlog, worktime)
 STATE_DIR = ".layermaps"
+# A model at one epoch of its training (`snapshots:`) is named like a model, `seed_mlp@epoch10`:
+# its activations, embeddings and scores lie where a model's would, `@` keeps the names apart.
+SNAPSHOT_SEP = "@epoch"
+# Beside a source's arrays that hold only some of the fit rows (a snapshot's): their positions
+# within the dataset's fit rows (layermaps.embed.stage.load_source reads it).
+SOURCE_ROWS = "fit_rows.npy"
+
+
+def snapshot_name(model: str, epoch) -> str:
+    return f"{model}{SNAPSHOT_SEP}{epoch}"
+
+
+def split_snapshot(name: str) -> tuple[str, int | None]:
+    """'seed_mlp@epoch10' -> ('seed_mlp', 10); 'seed_mlp' -> ('seed_mlp', None)."""
+    model, sep, epoch = name.partition(SNAPSHOT_SEP)
+    return (model, int(epoch)) if sep else (model, None)
 
 
 class Paths:
@@ -45,6 +61,14 @@ class Paths:
     def model_file(self, dataset: str, model: str, name: str) -> str:
         """model.keras, history.csv, metrics.json, confusion_test.csv or run_id of a model."""
         return self._in(dataset, "models", model, name)
+
+    def snapshot(self, dataset: str, model: str, epoch) -> str:
+        """The model as it was after one epoch of its training (`snapshots:`)."""
+        return self._in(dataset, "models", model, "snapshots", f"epoch{epoch}.keras")
+
+    def source_rows(self, dataset: str, model: str) -> str:
+        """Which fit rows a snapshot's arrays hold (SOURCE_ROWS)."""
+        return self._in(dataset, "activations", model, SOURCE_ROWS)
 
     def activation(self, dataset: str, model: str, layer: str, split: str) -> str:
         return self._in(dataset, "activations", model, f"{layer}_{split}.npy")

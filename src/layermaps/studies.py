@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from layermaps.embed.subsets import check_subset, is_subset_spec, map_name, ordered_maps
-from layermaps.models.spec import expand_sweep, layer_names
+from layermaps.models.spec import expand_sweep, layer_names, snapshot_epochs
+from layermaps.paths import snapshot_name
 
 # A config without `studies:` is one study of everything, configured by the global `embed:`
 # keys (the layout of configs written before studies existed). Its name is that of the
@@ -27,13 +28,17 @@ class Study:
     models: tuple[str, ...]  # model names, sweeps expanded to their members
     sweeps: tuple[str, ...]  # the sweeps it names (their figures and tables)
     raw: bool  # embed the raw inputs
-    layers: str | tuple[str, ...]  # "all" hidden layers, "last" hidden layer, or names
+    layers: str | tuple[str, ...]  # "all" hidden layers, "last" hidden layer, "every" (the
+    # hidden layers and the output), or names
     reducers: tuple[str, ...]
     embed_models: str | tuple[str, ...] = "all"  # of `models`, those whose layers are embedded
     description: str = ""
     fit: dict = field(default_factory=dict)  # reducer -> fit subset (layermaps.embed.subsets)
     # "first": of a model's repeats (`repeats:`) only the first is embedded; "all": every one
     repeats: str = "first"
+    # embed the layers of each model's snapshots (`snapshots:`, its epochs) instead of the
+    # trained model's: sources `{model}@epoch{e}/{layer}` (layers over training)
+    snapshots: bool = False
 
 
 def split_model_datasets(config_models: dict | None, config_sweeps: dict | None):
@@ -89,6 +94,7 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
                                 "all" if chosen == "all" else tuple(chosen),
                                 fit=_fit(embed.get("fit"), reducers, "embed.fit"),
                                 repeats=_repeats(embed.get("repeats", "first"), "embed.repeats"))}
+        # (snapshots are a study's choice: a config without studies embeds the trained models)
     out = {}
     for name, s in given.items():
         where = f"studies.{name}"
@@ -108,6 +114,14 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
             if strays:
                 raise ValueError(f"{where}.embed.models: {', '.join(strays)} not among the study's "
                                  f"models ({', '.join(members) or 'none'})")
+        snapshots = study_embed.get("snapshots", False)
+        if not isinstance(snapshots, bool):
+            raise ValueError(f"{where}.embed.snapshots = {snapshots!r}: true (embed each model's "
+                             f"snapshots) or false")
+        kept = [m for m in members if snapshot_epochs(models[m])]
+        if snapshots and not kept:
+            raise ValueError(f"{where}.embed.snapshots: none of its models keeps snapshots; give "
+                             f"one `snapshots: [first, middle, last]` (or epoch numbers)")
         for m in members:
             ok = where_allowed.get(m)
             if ok is not None and not set(ok) & set(chosen):
@@ -120,7 +134,7 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
                           s.get("description", ""),
                           _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"),
                           _repeats(study_embed.get("repeats", embed.get("repeats", "first")),
-                                   f"{where}.embed.repeats"))
+                                   f"{where}.embed.repeats"), snapshots)
     return out
 
 
@@ -149,7 +163,7 @@ def _fit(value, reducers: list[str], where: str) -> dict:
 
 
 def _layers(value) -> str | tuple[str, ...]:
-    return value if value in ("all", "last") else tuple(value)
+    return value if value in ("all", "last", "every") else tuple(value)
 
 
 def allowed_datasets(allowed: dict, sweeps: dict, groups: dict | None = None) -> dict[str, tuple[str, ...] | None]:
@@ -196,6 +210,8 @@ def study_models(study: Study, trained: dict[str, list[str]]) -> dict[str, list[
 def chosen_layers(spec: dict, layers) -> list[str]:
     """The hidden layers (or output) of a model that an embed setting picks."""
     hidden = [l for l in layer_names(spec) if l != "output"]
+    if layers == "every":
+        return layer_names(spec)
     if layers == "all":
         return hidden
     if layers == "last":
@@ -212,14 +228,18 @@ def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
                   reducer_order: list[str], groups: dict | None = None) -> dict[str, dict[str, list[str]]]:
     """dataset -> {source: [maps]} of one study. Sources: `raw` and `{model}/{layer}`; maps:
     its reducers' names, with the fit subset if it has one (layermaps.embed.subsets). Of a
-    model's repeats only the first, unless the study embeds all repeats."""
+    model's repeats only the first, unless the study embeds all repeats. A study of snapshots
+    embeds `{model}@epoch{e}/{layer}` for each snapshot of its models that keep them."""
     out = {}
     skipped = later_repeats(groups or {}) if study.repeats == "first" else set()
     for dataset, members in study_models(study, trained).items():
         chosen = ["raw"] if study.raw else []
         for m in members:
             if (study.embed_models == "all" or m in study.embed_models) and m not in skipped:
-                chosen += [f"{m}/{l}" for l in chosen_layers(models[m], study.layers)]
+                layers = chosen_layers(models[m], study.layers)
+                names = ([snapshot_name(m, e) for e in snapshot_epochs(models[m])]
+                         if study.snapshots else [m])
+                chosen += [f"{name}/{l}" for name in names for l in layers]
         maps = [map_name(r, study.fit.get(r)) for r in reducer_order if r in study.reducers]
         out[dataset] = {s: list(maps) for s in chosen}
     return out

@@ -7,11 +7,11 @@ from layermaps.config import checked, check_names, validate_config
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_specs
 from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
 from layermaps.embed.reducers import reducer_class
-from layermaps.embed.subsets import map_name
+from layermaps.embed.subsets import check_subset, map_name
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
-from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups
-from layermaps.paths import Paths
-from layermaps.planning import COMPARED, compared_sources, study_figures
+from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups, snapshot_epochs
+from layermaps.paths import Paths, snapshot_name, split_snapshot
+from layermaps.planning import COMPARED, compared_sources, snapshot_plan, study_figures
 from layermaps.studies import (
     IMPLICIT, check_study_names, grid_cells, later_repeats, map_order, merge_sources, model_sources,
     read_studies, split_model_datasets, study_models, study_sources, trained_models,
@@ -24,6 +24,9 @@ MODELS = checked(all_models, _MODEL_CONFIG, SWEEP_CONFIG)  # name -> full spec
 REPEATS = repeat_groups(_MODEL_CONFIG, SWEEP_CONFIG)  # first model -> all its repeats (`repeats:`)
 LATER_REPEATS = later_repeats(REPEATS)
 check_names(config, MODELS)
+# model -> the epochs it keeps snapshots of (`snapshots:`); a snapshot is `{model}@epoch{e}`
+SNAPSHOTS = {m: snapshot_epochs(spec) for m, spec in MODELS.items() if snapshot_epochs(spec)}
+SNAPSHOT_ROWS = checked(check_subset, config["embed"]["snapshot_rows"], "embed.snapshot_rows")
 
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
 R = P.root
@@ -40,6 +43,10 @@ STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES, REPEATS) fo
 MAP_NAMES = map_order(STUDIES, REDUCER_NAMES)
 MAPS = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in STUDIES.values() for r in s.reducers}
 EMBEDDED = merge_sources(STUDY_SOURCES, MAP_NAMES)  # dataset -> {source: [maps]}
+# Maps whose snapshots are animated frame by frame, each fitted from the previous (figures.smk
+# animate_snapshots): UMAP's, fitted on every row of the source (umap-learn takes an `init`).
+ALIGNED_MAPS = [m for m, (r, subset) in MAPS.items()
+                if subset is None and reducer_class(r, config["reducers"][r])[0].name == "umap"]
 DOWNLOADED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] in BUILTIN_DATASETS]
 REDUCED = [d for d in DATASETS if DATASET_SPECS[d]["kind"] == "reduced"]
 RAW_FILES = [Dataset.filename(key) for key in FILES]
@@ -57,7 +64,9 @@ wildcard_constraints:
     reducer=one_of(MAP_NAMES),  # a map: a reducer, and the fit subset if it has one
     study=one_of(STUDIES),
     size="k[0-9]+x[0-9]+",  # a neighbour graph's (k_train, k_test)
-    source=one_of(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]),
+    source=one_of(["raw"] + [f"{m}/{l}" for m, spec in MODELS.items() for l in layer_names(spec)]
+                  + [f"{snapshot_name(m, e)}/{l}" for m, es in SNAPSHOTS.items() for e in es
+                     for l in layer_names(MODELS[m])]),
 
 
 # ---- Code fingerprints (params: code=...): editing the library code a rule runs, or a new
@@ -186,7 +195,8 @@ def model_targets(dataset, models):
 def source_inputs(wc):
     """The source's activation arrays, the prepared data, and the run it nests under."""
     arrays = {s: P.source_array(wc.dataset, wc.source, s) for s in SPLITS}
-    model = None if wc.source == "raw" else wc.source.partition("/")[0]
+    # a snapshot's maps nest under the run of the model it is a snapshot of
+    model = None if wc.source == "raw" else split_snapshot(wc.source.partition("/")[0])[0]
     parent = P.data_run(wc.dataset) if model is None else P.model_file(wc.dataset, model, "run_id")
     return {**arrays, "data": P.data(wc.dataset), "parent_run": parent}
 
@@ -246,7 +256,8 @@ def study_figure_targets(name):
                          sweeps=study_sweeps(name), class_index=FIG["class_index"], gifs=GIF_DATASETS,
                          plane=PLANE_DATASETS, summary=name != IMPLICIT,  # `all` has summary.md
                          curves={d: curve_models(name, d) for d in STUDY_MODELS[name]},
-                         hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS})
+                         hidden_layers={m: hidden_layer_names(MODELS[m]) for m in FIG_MODELS},
+                         aligned=ALIGNED_MAPS)
 
 
 def study_sweeps(name):

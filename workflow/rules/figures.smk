@@ -76,6 +76,114 @@ rule plot_grid:
         "../scripts/plot_grid.py"
 
 
+# ---------------------------------------------------------------------------- layers over training
+def snapshots_of(wc):
+    """snapshot_plan of the model on this dataset, over every study that embeds its snapshots."""
+    return snapshot_plan(EMBEDDED.get(wc.dataset, {})).get(wc.model, {"epochs": [], "layers": [], "maps": []})
+
+
+def snapshot_cells(wc):
+    """(layer, epoch) of the grid's maps with this reducer, layers outer."""
+    plan = snapshots_of(wc)
+    return [(l, e) for l in plan["layers"] for e in plan["epochs"]]
+
+
+rule plot_snapshot_grid:
+    input:
+        embeddings=lambda wc: [P.embedding(wc.dataset, f"{snapshot_name(wc.model, e)}/{l}", wc.reducer)
+                               for l, e in snapshot_cells(wc)],
+        scores=lambda wc: [P.score(wc.dataset, f"{snapshot_name(wc.model, e)}/{l}", wc.reducer)
+                           for l, e in snapshot_cells(wc)],
+        data=P.data("{dataset}"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+    output:
+        figure=report(P.model_figure("{dataset}", "{model}", "snapshots_{reducer}.png"),
+                      caption="../report/snapshot_grid.rst", category="{dataset}",
+                      subcategory="model {model}", labels={"figure": "maps over training", "reducer": "{reducer}"}),
+    wildcard_constraints:
+        model=one_of(SNAPSHOTS),
+    params:
+        code=code("plot_snapshot_grid.py", "figures"),
+        epochs=lambda wc: snapshots_of(wc)["epochs"],
+        layers=lambda wc: snapshots_of(wc)["layers"],
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["grid_point_size"],
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{reducer}"),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_snapshot_grid.py"
+
+
+def snapshot_sources(wc):
+    return [f"{snapshot_name(wc.model, e)}/{wc.layer}" for e in snapshots_of(wc)["epochs"]]
+
+
+# Its own fits (all but the first frame): UMAP's packages decide it, as they do an embedding.
+rule animate_snapshots:
+    input:
+        first=lambda wc: P.embedding(wc.dataset, snapshot_sources(wc)[0], wc.reducer),
+        train=lambda wc: [P.source_array(wc.dataset, s, "train") for s in snapshot_sources(wc)],
+        test=lambda wc: [P.source_array(wc.dataset, s, "test") for s in snapshot_sources(wc)],
+        data=P.data("{dataset}"),
+        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+    output:
+        animation=report(P.model_figure("{dataset}", "{model}", "snapshots_{layer}_{reducer}.gif"),
+                         caption="../report/snapshot_animation.rst", category="{dataset}",
+                         subcategory="model {model}",
+                         labels={"figure": "aligned maps over training (animation)", "layer": "{layer}"}),
+    wildcard_constraints:
+        model=one_of(SNAPSHOTS),
+        layer="hidden[0-9]+|output",
+        reducer=one_of(ALIGNED_MAPS),
+    params:
+        code=code("animate_snapshots.py", "aligned"),
+        epochs=lambda wc: snapshots_of(wc)["epochs"],
+        settings=lambda wc: config["reducers"][wc.reducer],
+        seed=config["embed"]["seed"],
+        threads=THREADS["embed"],
+        k=FIG_K,
+        fps=FIG["snapshot_fps"],
+        dpi=FIG["gif_dpi"],
+        cmap=FIG["cmap"],
+        point_size=FIG["point_size"],
+    threads: THREADS["embed"]
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{layer}_{reducer}"),
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../scripts/animate_snapshots.py"
+
+
+rule plot_knn_over_training:
+    input:
+        scores=lambda wc: score_files(wc.dataset, {s: rs for s, rs in heatmap_sources(wc).items()
+                                                   if split_snapshot(s.partition("/")[0])[1] is not None}),
+        parent_run=P.data_run("{dataset}"),
+    output:
+        figure=report(P.study_file("{study}", "knn_over_training_{dataset}.png"),
+                      caption="../report/knn_over_training.rst", category="{dataset}",
+                      subcategory="kNN scores", labels={"figure": "kNN accuracy over training", "study": "{study}"}),
+        run_id=P.study_file("{study}", "knn_over_training_{dataset}.run_id"),
+    params:
+        code=code("plot_knn_over_training.py", "figures"),
+        plans=lambda wc: snapshot_plan(heatmap_sources(wc)),
+        k=FIG_K,
+        k_note=FIG_K_NOTE,
+        dpi=FIG["dpi"],
+    log:
+        P.log("studies", "{study}", "knn_over_training_{dataset}"),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_knn_over_training.py"
+
+
 # ---------------------------------------------------------------------------- scores
 rule plot_knn_heatmap:
     input:

@@ -1,29 +1,43 @@
 # Training stage: train(model) -> model.keras, history, metrics; activations per layer.
 
 
-rule train:
-    input:
-        data=P.data("{dataset}"),
-        parent_run=P.data_run("{dataset}"),
-    output:
-        model=P.model_file("{dataset}", "{model}", "model.keras"),
-        history=P.model_file("{dataset}", "{model}", "history.csv"),
-        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
-        confusion=P.model_file("{dataset}", "{model}", "confusion_test.csv"),
-        run_id=P.model_file("{dataset}", "{model}", "run_id"),
-    params:
-        code=code("train.py", "train"),
-        threads=THREADS["train"],
-        spec=lambda wc: MODELS[wc.model],  # every model setting: a change reruns this model only
-    threads: THREADS["train"]
-    resources:
-        mem_mb=4000,
-    log:
-        P.log("{dataset}", "train", "{model}"),
-    conda:
-        "../envs/train.yaml"
-    script:
-        "../scripts/train.py"
+def train_outputs(model, epochs=()):
+    """A training's files; with snapshots, the model after each of those epochs too."""
+    files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
+             "confusion": "confusion_test.csv", "run_id": "run_id"}
+    out = {key: P.model_file("{dataset}", model, name) for key, name in files.items()}
+    return out | ({"snapshots": [P.snapshot("{dataset}", model, e) for e in epochs]} if epochs else {})
+
+
+# One rule for the models without snapshots, and one per model with them (its outputs list its
+# epochs, which a rule's fixed outputs cannot vary by model).
+for _model in [None, *SNAPSHOTS]:
+
+    rule:
+        name:
+            "train" if _model is None else f"train_{_model}"
+        input:
+            data=P.data("{dataset}"),
+            parent_run=P.data_run("{dataset}"),
+        output:
+            **train_outputs("{model}" if _model is None else _model, SNAPSHOTS.get(_model, ())),
+        wildcard_constraints:
+            model=one_of([m for m in MODELS if m not in SNAPSHOTS]),
+        params:
+            code=code("train.py", "train"),
+            threads=THREADS["train"],
+            model=(lambda wc: wc.model) if _model is None else _model,
+            # every model setting: a change reruns this model only
+            spec=(lambda wc: MODELS[wc.model]) if _model is None else MODELS[_model],
+        threads: THREADS["train"]
+        resources:
+            mem_mb=4000,
+        log:
+            P.log("{dataset}", "train", "{model}" if _model is None else _model),
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../scripts/train.py"
 
 
 rule raw_activations:
@@ -67,6 +81,45 @@ for _model, _spec in MODELS.items():
         threads: THREADS["train"]
         log:
             P.log("{dataset}", "activations", _model),
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../scripts/activations.py"
+
+
+def snapshot_of(model):
+    return lambda wc: snapshot_name(model, wc.epoch)
+
+
+# A snapshot's activations: every layer, the test rows and a seeded subset of the fit rows
+# (embed.snapshot_rows); its maps are ordinary embeddings of the source `{model}@epoch{e}/{layer}`.
+for _model, _epochs in SNAPSHOTS.items():
+    _layers = [(layer, split) for layer in layer_names(MODELS[_model]) for split in SPLITS]
+    _name = snapshot_name(_model, "{epoch}")
+
+    rule:
+        name:
+            f"snapshot_activations_{_model}"
+        input:
+            model=P.snapshot("{dataset}", _model, "{epoch}"),
+            data=P.data("{dataset}"),
+            parent_run=P.model_file("{dataset}", _model, "run_id"),
+        output:
+            arrays=[P.activation("{dataset}", _name, layer, split) for layer, split in _layers],
+            rows=P.source_rows("{dataset}", _name),
+            run_id=P.activations_run("{dataset}", _name),
+        wildcard_constraints:
+            epoch=one_of([str(e) for e in _epochs]),
+        params:
+            code=code("activations.py", "train"),
+            threads=THREADS["train"],
+            model=snapshot_of(_model),
+            layers=[layer for layer, _ in _layers],
+            splits=[split for _, split in _layers],
+            subset=SNAPSHOT_ROWS,
+        threads: THREADS["train"]
+        log:
+            P.log("{dataset}", "activations", _name),
         conda:
             "../envs/train.yaml"
         script:

@@ -8,12 +8,14 @@ on: 50,000 of 60,000 on the full data) and every test row is placed in the same 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 
 from layermaps.tracking import runlog
 from layermaps.atomic import atomic_path
 from layermaps.embed.records import Embedding, Score
+from layermaps.paths import SOURCE_ROWS
 from layermaps.tracking.worktime import work
 
 SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
@@ -25,18 +27,36 @@ def split_source(source: str) -> tuple[str, str]:
     return ("raw", "raw") if source == "raw" else tuple(source.split("/", 1))
 
 
+def source_rows(train_path) -> np.ndarray | None:
+    """Positions within the dataset's fit rows of the rows a source's train array holds: a
+    snapshot's subset (paths.SOURCE_ROWS beside its arrays); None: it holds every training row."""
+    path = Path(train_path).parent / SOURCE_ROWS
+    return np.load(path, allow_pickle=False) if path.exists() else None
+
+
 def load_source(train_path, test_path, data_path, *, fit_rows: bool = True) -> tuple[np.ndarray, ...]:
-    """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows.
-    With fit_rows=False x_fit is None (a score job needs only the labels of the fit rows)."""
+    """(x_fit, y_fit, x_test, y_test): the source's activations on the fit rows and test rows
+    (of a snapshot, on its subset of the fit rows: source_rows). With fit_rows=False x_fit is
+    None."""
     with np.load(data_path, allow_pickle=False) as data:  # labels and split, not the images
         train_labels, fit_idx, y_test = data["train_labels"], data["fit_idx"], data["test_labels"]
+    rows = source_rows(train_path)
     train = np.load(train_path, mmap_mode="r")  # only the fit rows are read into memory
     x_test = np.load(test_path)
-    if len(x_test) != len(y_test) or len(train) != len(train_labels):
+    expected = len(train_labels) if rows is None else len(rows)
+    if len(x_test) != len(y_test) or len(train) != expected:
         raise ValueError(f"{train_path} / {test_path} do not match the rows of {data_path}: "
                          f"rerun the activations (snakemake --forcerun) for this source")
-    x_fit = np.ascontiguousarray(train[fit_idx], np.float32) if fit_rows else None
-    return x_fit, train_labels[fit_idx], x_test.astype(np.float32), y_test
+    fit = fit_idx if rows is None else slice(None)
+    y_fit = train_labels[fit_idx] if rows is None else train_labels[fit_idx][rows]
+    x_fit = np.ascontiguousarray(train[fit], np.float32) if fit_rows else None
+    return x_fit, y_fit, x_test.astype(np.float32), y_test
+
+
+def dataset_fit_labels(data_path) -> np.ndarray:
+    """The labels of every fit row of the dataset (Embedding.fit_labels picks a map's rows)."""
+    with np.load(data_path, allow_pickle=False) as data:
+        return data["train_labels"][data["fit_idx"]]
 
 
 def neighbors_job(*, k_train: int, k_test: int, threads: int, train_path, test_path, data_path,
@@ -77,7 +97,9 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
     with work("reduce"):
         emb = embed(reducer.partition(SEP)[0], x_fit, x_test, seed=seed, n_jobs=threads,
                     settings=settings, graph=graph)
-    emb.fit_rows = rows
+    # positions within the dataset's fit rows (a snapshot's source holds some of them only)
+    held = source_rows(train_path)
+    emb.fit_rows = rows if held is None else (held if rows is None else held[rows])
     emb.save(out_path)
     method = settings.get("method", emb.reducer)
     runlog.set_tags({"protocol": emb.protocol, "policy": emb.policy, "reducer": reducer,
@@ -99,8 +121,8 @@ def score_job(*, dataset: str, source: str, reducer: str, ks, trust_max: int, tr
     from layermaps.embed.scoring import knn_accuracy, trustworthiness_subsample
 
     emb = Embedding.load(embedding_path)
-    _, y_fit, x_test, y_test = load_source(train_path, test_path, data_path, fit_rows=False)
-    y_fit = emb.fit_labels(y_fit)  # a map fitted on a subset scores against that subset
+    _, _, x_test, y_test = load_source(train_path, test_path, data_path, fit_rows=False)
+    y_fit = emb.fit_labels(dataset_fit_labels(data_path))  # a map of some fit rows scores with them
     with work("knn"):
         knn = knn_accuracy(emb.train, y_fit, emb.test, y_test, ks=ks)
     with work("trustworthiness"):

@@ -581,6 +581,48 @@ def save_gif(frames, path: str | Path, *, fps: float = 5.0) -> None:
                    loop=0, optimize=False)
 
 
+def map_frames(frames, class_names, title: str, *, cmap: str = "tab10", point_size: float = 1.0,
+               dpi: int = 80):
+    """Frames (RGB arrays) of an animation of 2-D maps: frames are {"xy", "labels", "title"},
+    drawn in one pair of axes whose limits hold every frame's points (a point that moves on
+    the screen moved in the map)."""
+    colors = class_colors(len(class_names), cmap)
+    xlim, ylim = _limits(*(f["xy"] for f in frames))
+    fig, ax = plt.subplots(figsize=(7.5, 6.0), dpi=dpi, layout="constrained")
+    _class_legend(fig, class_names, colors, loc="outside right center")
+    fig.suptitle(title)
+    out = []
+    for frame in frames:
+        ax.clear()
+        _scatter(ax, frame["xy"], frame["labels"], colors, point_size)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(frame["title"], fontsize=11)
+        out.append(_frame(fig))
+    plt.close(fig)
+    return out
+
+
+def over_training_figure(panels: dict, title: str, *, ylabel: str):
+    """One panel per model: a line per layer (and map) of a score against the epoch.
+    panels: model -> {label: (epochs, values)}."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), layout="constrained",
+                             squeeze=False, sharey=True)
+    for ax, (model, lines) in zip(axes[0], panels.items()):
+        for i, (label, (epochs, values)) in enumerate(lines.items()):
+            ax.plot(epochs, values, marker="o", color=f"C{i % 10}", label=label)
+        ax.set_title(model)
+        ax.set_xlabel("epoch")
+        ax.set_xticks(sorted({e for epochs, _ in lines.values() for e in epochs}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    return fig
+
+
 # ----------------------------------------------------------------------------- reduced inputs
 TRANSFORM_FIGSIZE = (12.0, 5.0)
 

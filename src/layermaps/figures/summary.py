@@ -10,6 +10,8 @@ from pathlib import Path
 
 from layermaps.atomic import write_text
 from layermaps.embed.records import Score
+from layermaps.paths import snapshot_name
+from layermaps.planning import snapshot_plan
 
 # The seeds' reference numbers, copied from SEEDS.md (../shared/SEEDS.md), sections A and B.
 # They were measured on the full data (60,000 / 10,000) with the settings in config.yaml;
@@ -283,6 +285,35 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
     return lines
 
 
+SNAPSHOTS_INTRO = (
+    "Each layer of a model after the epochs it kept snapshots of: an ordinary map of the "
+    "snapshot's training rows (a seeded, stratified subset of the fit rows: `embed.snapshot_rows`) "
+    "with every test point placed in it, scored as every map is. The maps of the last epoch are "
+    "of the trained model, but of that subset, so they differ from its maps above. Pictures: "
+    "`figures/models/{model}/snapshots_{map}.png` (layers x epochs) and "
+    "`snapshots_{layer}_{map}.gif` (frames aligned from one epoch to the next) under each "
+    "dataset, and `knn_over_training_{dataset}.png` of the study.")
+
+
+def snapshots_section(dataset: str, scores: list[Score], sources: dict[str, list[str]], k: int) -> list[str]:
+    """kNN accuracy of each layer (row) after each snapshot's epoch (columns), per model and map."""
+    by_key = {s.key: s for s in scores}
+    lines = []
+    for model, plan in snapshot_plan(sources).items():
+        for r in plan["maps"]:
+            rows = []
+            for layer in plan["layers"]:
+                got = [by_key.get((f"{snapshot_name(model, e)}/{layer}", r)) for e in plan["epochs"]]
+                accs = [None if g is None else g.accuracy(k) for g in got]
+                change = (accs[-1] - accs[0]) if None not in (accs[0], accs[-1]) and len(accs) > 1 else None
+                rows.append([layer, *map(_f, accs), "-" if change is None else f"{change:+.4f}"])
+            header = ["layer", *(f"epoch {e}" for e in plan["epochs"]), "last - first"]
+            n = next((s.n_train for s in by_key.values() if s.model.startswith(f"{model}@")), None)
+            lines += [f"#### {dataset}: {model}, {r} (kNN accuracy, k={k}"
+                      + (f", maps of {n:,} training rows)" if n else ")"), "", *_table(header, rows), ""]
+    return lines
+
+
 REPORT_NOTE = (
     "The report's results table labels its experiments 5-10 as \"64 / 128 / 256 / 512 / 1024 / "
     "2048 Nodes\" in both layers, but its code trains the models above: its row 5 is the RF-70 "
@@ -392,6 +423,10 @@ def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str,
         for d, p in datasets.items():
             if p.get("repeats"):
                 lines += repeats_section(d, p["repeats"], metrics.get(d, {}), scores.get(d, []), k_sweep)
+    if any(snapshot_plan(p["sources"]) for p in datasets.values()):
+        lines += ["### Layers over training", "", SNAPSHOTS_INTRO, ""]
+        for d, p in datasets.items():
+            lines += snapshots_section(d, scores.get(d, []), p["sources"], k_sweep)
     if any(p["sweeps"] for p in datasets.values()):
         lines += ["### Sweeps", ""]
         for d, p in datasets.items():

@@ -20,7 +20,7 @@ from typing import Any
 __all__ = [
     "ACTIVATIONS", "DEFAULTS", "INITIALIZERS", "LOSSES", "OPTIMIZERS", "ModelSpecError",
     "all_models", "expand_sweep", "hidden_layer_names", "layer_names", "normalize_model",
-    "repeat_groups", "sweep_repeats",
+    "repeat_groups", "snapshot_epochs", "sweep_repeats",
 ]
 
 
@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 1,
 }
 KEYS = ("hidden", *DEFAULTS)  # also the key order of a normalized spec
+# Epochs whose weights training keeps (layers over training): numbers, or these names. Not in
+# DEFAULTS: a model without snapshots keeps exactly the spec (and the jobs) it had before.
+SNAPSHOT_NAMES = ("first", "middle", "last")
 SCHEDULE_KEYS = ("name", "decay_steps", "decay_rate", "staircase")
 EARLY_STOPPING_DEFAULTS = {"monitor": "val_loss", "patience": 0, "min_delta": 0.0,
                            "restore_best_weights": False}  # Keras's own defaults
@@ -154,7 +157,7 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
     c = _Checker(name, where)
     if not isinstance(spec, dict):
         c.fail("spec", "expected a mapping with at least 'hidden'", spec)
-    c.mapping("", spec, KEYS)
+    c.mapping("", spec, (*KEYS, "snapshots"))
     if "hidden" not in spec:
         c.fail("hidden", "missing: list the hidden-layer widths, e.g. hidden: [256, 64]")
     s = _fill(spec)
@@ -221,6 +224,8 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
                                     lo_open=True, hi_open=True),
                "seed": c.integer("validation.seed", val.get("seed", 0), 0)}
 
+    epochs = c.integer("epochs", s["epochs"], 1)
+    snapshots = _snapshots(c, spec.get("snapshots"), epochs, es)
     return {
         "hidden": [int(w) for w in hidden],
         "activation": c.choice("activation", s["activation"], ACTIVATIONS),
@@ -230,12 +235,41 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
         "initializer": c.choice("initializer", s["initializer"], INITIALIZERS),
         "optimizer": {"name": opt_name, "learning_rate": float(lr), "schedule": sched},
         "loss": c.choice("loss", s["loss"], LOSSES),
-        "epochs": c.integer("epochs", s["epochs"], 1),
+        "epochs": epochs,
         "batch_size": c.integer("batch_size", s["batch_size"], 1),
         "early_stopping": es,
         "validation": val,
         "seed": c.integer("seed", s["seed"], 0),
+        **({"snapshots": snapshots} if snapshots else {}),
     }
+
+
+def _snapshots(c: _Checker, value, epochs: int, early_stopping) -> list[int]:
+    """The epochs (1-based, sorted, once each) whose weights are kept: numbers or
+    first / middle / last (middle: epoch ceil(epochs / 2))."""
+    if value is None or value == []:
+        return []
+    if not isinstance(value, list):
+        c.fail("snapshots", "a list of epochs, e.g. [first, middle, last] or [1, 10, 20]", value)
+    if early_stopping is not None:
+        c.fail("snapshots", "needs a fixed number of epochs: early stopping may end the training "
+               "before an epoch it names (remove early_stopping or the snapshots)", value)
+    named = {"first": 1, "middle": (epochs + 1) // 2, "last": epochs}
+    out = set()
+    for i, v in enumerate(value):
+        if isinstance(v, str):
+            out.add(named[c.choice(f"snapshots[{i}]", v, SNAPSHOT_NAMES)])
+        elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= epochs:
+            c.fail(f"snapshots[{i}]", f"an epoch from 1 to {epochs} (the model's epochs) or one "
+                   f"of {', '.join(SNAPSHOT_NAMES)}", v)
+        else:
+            out.add(int(v))
+    return sorted(out)
+
+
+def snapshot_epochs(spec: dict) -> list[int]:
+    """The epochs a normalized spec keeps snapshots of ([] for none)."""
+    return list(spec.get("snapshots", []))
 
 
 def hidden_layer_names(spec: dict) -> list[str]:

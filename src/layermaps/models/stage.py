@@ -31,6 +31,22 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         mlflow.log_metrics({f"epoch_{k}": float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
 
 
+class SaveSnapshots(keras.callbacks.Callback):
+    """Save the model after each epoch of `paths` (epoch number -> .keras path): the
+    snapshots whose layers are followed over training. Saving reads the weights only."""
+
+    def __init__(self, paths: dict[int, str], log=print):
+        super().__init__()
+        self.paths, self.log = paths, log
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self.paths.get(epoch + 1)
+        if path:
+            with atomic_path(path) as tmp:
+                self.model.save(tmp)
+            self.log(f"[train] snapshot of epoch {epoch + 1}: {path}")
+
+
 def write_history(path, history: dict) -> None:
     keys = list(history)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
@@ -41,8 +57,9 @@ def write_history(path, history: dict) -> None:
 
 
 def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: int,
-              out: dict, log=print) -> dict:
-    """Train, evaluate and save one model; log everything to the active run; return metrics."""
+              out: dict, snapshots: dict | None = None, log=print) -> dict:
+    """Train, evaluate and save one model; log everything to the active run; return metrics.
+    snapshots: epoch -> path of the model saved after that epoch."""
     configure_threads(threads)
     data = load_prepared(data_path)
     class_names = [str(c) for c in data["class_names"]]
@@ -57,7 +74,8 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     x_val, y_val = scaled(x_train[val_rows], data), y_train[val_rows]
     with work("fit"):
         result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
-                                callbacks=[MlflowEpochLogger()], name=model_name,
+                                callbacks=[MlflowEpochLogger(), SaveSnapshots(snapshots or {}, log)],
+                                name=model_name,
                                 n_classes=len(class_names))
     model = result.model
     x_test, y_test = scaled(data["test_images"], data), data["test_labels"]
@@ -98,18 +116,31 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     return metrics
 
 
-def activations_job(*, model_path, data_path, threads: int, out: dict, log=print) -> dict:
+def activations_job(*, model_path, data_path, threads: int, out: dict, subset: dict | None = None,
+                    rows_path=None, log=print) -> dict:
     """Every hidden layer (after its activation) and the output, train and test rows, float32.
 
     out maps (layer, split) -> .npy path. Constant (dead) units are counted, never an error.
+    With a `subset` (layermaps.embed.subsets, e.g. a stratified 20 %: a snapshot's) the train
+    arrays hold only those of the fit rows, whose positions within the fit rows go to
+    `rows_path` (paths.SOURCE_ROWS); the test arrays hold every test row.
     """
+    from layermaps.embed.subsets import subset_rows
+
     configure_threads(threads)
     model = keras.saving.load_model(model_path)
     data = load_prepared(data_path)
+    inputs = {"train": data["train_images"], "test": data["test_images"]}
+    if subset is not None:
+        rows = subset_rows(subset, data["train_labels"][data["fit_idx"]])
+        inputs["train"] = inputs["train"][data["fit_idx"][rows]]
+        with atomic_path(rows_path) as tmp:
+            np.save(tmp, rows)
+        log(f"[activations] train rows: {len(rows)} of the {len(data['fit_idx'])} fit rows ({subset})")
     metrics = {}
     for split in ("train", "test"):
         with work("extract"):
-            acts = training.extract_activations(model, data[f"{split}_images"],
+            acts = training.extract_activations(model, inputs[split],
                                                 offset=data["scale_offset"], factor=data["scale_factor"])
         for layer, array in acts.items():
             with atomic_path(out[(layer, split)]) as tmp:
