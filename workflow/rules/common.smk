@@ -321,3 +321,34 @@ def summary_inputs(names):
             scores += score_files(d, STUDY_SOURCES[name][d])
             metrics += [P.model_file(d, m, "metrics.json") for m in ms]
     return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics))}
+
+
+# ---- Training and layers over training (train.smk, figures.smk).
+def train_outputs(model, epochs=()):
+    """A training's files; with snapshots, the model after each of those epochs too."""
+    files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
+             "confusion": "confusion_test.csv", "run_id": "run_id"}
+    out = {key: P.model_file("{dataset}", model, name) for key, name in files.items()}
+    return out | ({"snapshots": [P.snapshot("{dataset}", model, e) for e in epochs]} if epochs else {})
+
+
+def snapshot_of(model):
+    """params: the snapshot name of an activations job (`{model}@epoch{e}`)."""
+    return lambda wc: snapshot_name(model, wc.epoch)
+
+
+def snapshots_of(wc):
+    """snapshot_plan of the model on this dataset, over every study that embeds its snapshots."""
+    return snapshot_plan(EMBEDDED.get(wc.dataset, {})).get(wc.model, {"epochs": [], "layers": [], "maps": []})
+
+
+def snapshot_cells(wc):
+    """[layer, epoch] of the grid's maps with this reducer, layers outer (a snapshot no study
+    maps with it leaves its cell empty)."""
+    plan, embedded = snapshots_of(wc), EMBEDDED.get(wc.dataset, {})
+    return [[l, e] for l in plan["layers"] for e in plan["epochs"]
+            if wc.reducer in embedded.get(f"{snapshot_name(wc.model, e)}/{l}", [])]
+
+
+def snapshot_sources(wc):
+    return [f"{snapshot_name(wc.model, e)}/{wc.layer}" for e in snapshots_of(wc)["epochs"]]

@@ -77,17 +77,6 @@ rule plot_grid:
 
 
 # ---------------------------------------------------------------------------- layers over training
-def snapshots_of(wc):
-    """snapshot_plan of the model on this dataset, over every study that embeds its snapshots."""
-    return snapshot_plan(EMBEDDED.get(wc.dataset, {})).get(wc.model, {"epochs": [], "layers": [], "maps": []})
-
-
-def snapshot_cells(wc):
-    """(layer, epoch) of the grid's maps with this reducer, layers outer."""
-    plan = snapshots_of(wc)
-    return [(l, e) for l in plan["layers"] for e in plan["epochs"]]
-
-
 rule plot_snapshot_grid:
     input:
         embeddings=lambda wc: [P.embedding(wc.dataset, f"{snapshot_name(wc.model, e)}/{l}", wc.reducer)
@@ -106,6 +95,7 @@ rule plot_snapshot_grid:
         code=code("plot_snapshot_grid.py", "figures"),
         epochs=lambda wc: snapshots_of(wc)["epochs"],
         layers=lambda wc: snapshots_of(wc)["layers"],
+        cells=snapshot_cells,  # in the order of the inputs
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
@@ -117,10 +107,6 @@ rule plot_snapshot_grid:
         "../envs/figures.yaml"
     script:
         "../scripts/plot_snapshot_grid.py"
-
-
-def snapshot_sources(wc):
-    return [f"{snapshot_name(wc.model, e)}/{wc.layer}" for e in snapshots_of(wc)["epochs"]]
 
 
 # Its own fits (all but the first frame): UMAP's packages decide it, as they do an embedding.

@@ -1,14 +1,6 @@
 # Training stage: train(model) -> model.keras, history, metrics; activations per layer.
 
 
-def train_outputs(model, epochs=()):
-    """A training's files; with snapshots, the model after each of those epochs too."""
-    files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
-             "confusion": "confusion_test.csv", "run_id": "run_id"}
-    out = {key: P.model_file("{dataset}", model, name) for key, name in files.items()}
-    return out | ({"snapshots": [P.snapshot("{dataset}", model, e) for e in epochs]} if epochs else {})
-
-
 # One rule for the models without snapshots, and one per model with them (its outputs list its
 # epochs, which a rule's fixed outputs cannot vary by model).
 for _model in [None, *SNAPSHOTS]:
@@ -85,10 +77,6 @@ for _model, _spec in MODELS.items():
             "../envs/train.yaml"
         script:
             "../scripts/activations.py"
-
-
-def snapshot_of(model):
-    return lambda wc: snapshot_name(model, wc.epoch)
 
 
 # A snapshot's activations: every layer, the test rows and a seeded subset of the fit rows

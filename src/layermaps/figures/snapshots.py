@@ -19,23 +19,24 @@ def _class_names(data_path):
         return d["test_labels"], [str(c) for c in d["class_names"]]
 
 
-def snapshot_grid_job(*, dataset: str, model: str, reducer: str, epochs, layers, embedding_paths,
-                      score_paths, data_path, out_path, k: int, k_note: str, dpi: int, cmap: str,
-                      point_size: float, log=print) -> None:
+def snapshot_grid_job(*, dataset: str, model: str, reducer: str, epochs, layers, cells,
+                      embedding_paths, score_paths, data_path, out_path, k: int, k_note: str,
+                      dpi: int, cmap: str, point_size: float, log=print) -> None:
     """Rows = layers, columns = snapshots: the test points of each map and its kNN accuracy.
-    embedding_paths: one per (layer, epoch), layers outer."""
+    cells: the (layer, epoch) of each embedding path; a cell not among them stays empty."""
     from layermaps.figures.plots import grid_figure
 
     scores = load_scores(score_paths)
     y_test, names = _class_names(data_path)
-    paths = iter(embedding_paths)
+    paths = dict(zip(cells, embedding_paths))
     panels = []
     for layer in layers:
         row = []
         for e in epochs:
             acc = accuracy_at(scores.get((f"{snapshot_name(model, e)}/{layer}", reducer)), k)
-            row.append({"xy": Embedding.load(next(paths)).test, "labels": y_test,
-                        "title": f"kNN@{k} = {acc:.4f}"})
+            row.append(None if (layer, e) not in paths else {
+                "xy": Embedding.load(paths[(layer, e)]).test, "labels": y_test,
+                "title": f"kNN@{k} = {acc:.4f}"})
         panels.append(row)
     title = (f"{dataset} | {model} over training, {reducer}\ntest points of each layer (rows) "
              f"after each snapshot's epoch (columns); kNN accuracy at k={k}"
@@ -90,7 +91,7 @@ def animation_job(*, dataset: str, model: str, layer: str, reducer: str, setting
     """The aligned animation of one layer over the snapshots (arrays: epoch -> (train, test)
     .npy paths): frame 1 is the first snapshot's ordinary map, each later frame fitted from
     the previous one; every frame shows the test rows, placed by `transform`. Returns each
-    frame's kNN accuracy at k (logged as aligned_knn_accuracy_epoch{e})."""
+    frame's kNN accuracy at k (logged as aligned_knn_accuracy_{layer}_{reducer}_epoch{e})."""
     from layermaps.embed.aligned import aligned_maps
     from layermaps.embed.scoring import knn_accuracy
     from layermaps.embed.stage import load_source
@@ -121,7 +122,7 @@ def animation_job(*, dataset: str, model: str, layer: str, reducer: str, setting
     with work("draw"):
         save_gif(map_frames(frames, names, title, cmap=cmap, point_size=point_size, dpi=dpi),
                  out_path, fps=fps)
-    runlog.log_metrics({f"aligned_knn_accuracy_epoch{e}": a for e, a in zip(epochs, accuracies)})
+    runlog.log_metrics({f"aligned_knn_accuracy_{layer}_{reducer}_epoch{e}": a for e, a in zip(epochs, accuracies)})
     log_figures(out_path)
     log(f"[figures] {out_path}: " + ", ".join(f"epoch {e} {a:.4f}" for e, a in zip(epochs, accuracies)))
     return accuracies

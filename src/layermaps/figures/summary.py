@@ -288,8 +288,9 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
 SNAPSHOTS_INTRO = (
     "Each layer of a model after the epochs it kept snapshots of: an ordinary map of the "
     "snapshot's training rows (a seeded, stratified subset of the fit rows: `embed.snapshot_rows`) "
-    "with every test point placed in it, scored as every map is. The maps of the last epoch are "
-    "of the trained model, but of that subset, so they differ from its maps above. Pictures: "
+    "with every test point placed in it, scored as every map is. The last epoch's maps are of the "
+    "trained model's weights but of that subset, so their scores differ from a map of every fit "
+    "row. Pictures: "
     "`figures/models/{model}/snapshots_{map}.png` (layers x epochs) and "
     "`snapshots_{layer}_{map}.gif` (frames aligned from one epoch to the next) under each "
     "dataset, and `knn_over_training_{dataset}.png` of the study.")
