@@ -2,45 +2,19 @@
 every job through the environment, runs and artifacts land on the server, nothing local."""
 
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import snakemake, write_config
+from conftest import mlflow_server, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture
 def server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    store = tmp_path / "server"
-    store.mkdir()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--artifacts-destination", str(store / "artifacts"),
-         "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start")
-        yield url, store
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with mlflow_server(tmp_path / "server") as url:
+        yield url, tmp_path / "server"
 
 
 def test_data_stage_tracks_to_the_server(tmp_path, server):
@@ -58,3 +32,18 @@ def test_data_stage_tracks_to_the_server(tmp_path, server):
     assert "class_counts.json" in {a.path for a in client.list_artifacts(prepare.info.run_id)}
     assert list((store / "artifacts").rglob("class_counts.json")), "artifacts went to the server"
     assert not (work / "results/mlflow.db").exists() and not (work / "results/mlartifacts").exists()
+
+
+def test_an_unreachable_server_stops_the_run_before_any_job(tmp_path):
+    """onstart asks the server first: one message naming the setting and what to start."""
+    write_config(tmp_path, datasets=["mnist"], data={"subsample": {"train": 300, "test": 100}})
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    proc = snakemake(tmp_path, "--cores", "1", "results/mnist/data.npz", tracking_uri=url, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"MLFLOW_TRACKING_URI={url}: the MLflow tracking server does not answer" in out, out[-3000:]
+    assert "mlflow server --host" in out and "unset MLFLOW_TRACKING_URI" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "results/mnist/raw").exists()  # no job ran

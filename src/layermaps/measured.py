@@ -158,6 +158,30 @@ def study_cost_section(results: Path, studies: list[str], config: Path, cores: i
             "|---|---|---|---|---|", *rows, ""]
 
 
+def resource_rule(rule: str) -> str:
+    """The entry of workflow/resources.yaml a rule's jobs ask for (one rule per model of the
+    training and activation rules; every other figure and summary rule: `plot`)."""
+    if rule.startswith("train"):
+        return "train"
+    if rule.startswith(("activations_", "snapshot_activations_")):
+        return "activations"
+    return rule
+
+
+def resources_section(results: Path) -> list[str]:
+    """Per rule: its jobs' largest peak memory and longest wall time in this run's records
+    (what workflow/resources.yaml is set from)."""
+    worst: dict[str, list] = {}
+    for (rule, _), rec in latest_jobs(Paths(results).state()).items():
+        w = worst.setdefault(resource_rule(rule), [0, 0.0, 0.0])
+        w[0] += 1
+        w[1] = max(w[1], rec.get("max_rss_mb") or 0.0)
+        w[2] = max(w[2], rec["wall"])
+    rows = [f"| {rule} | {n} | {rss:,.0f} | {wall:.1f} |" for rule, (n, rss, wall) in sorted(worst.items())]
+    return [f"### Peak memory and wall time per rule in {results}", "",
+            "| rule | jobs | largest peak RSS (MB) | longest wall (s) |", "|---|---|---|---|", *rows, ""]
+
+
 def report(results: Path, config: dict) -> str:
     plain, sweeps, _ = split_model_datasets(config["models"], config.get("sweeps"))
     models = all_models(plain, sweeps)
@@ -195,10 +219,15 @@ def main(argv=None) -> None:
                         help="only the kNN accuracy of every map scored here and in OTHER, side by side")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="with --against: mark accuracies that moved by more than this")
+    parser.add_argument("--resources", action="store_true",
+                        help="only each rule's largest peak memory and longest wall time")
     parser.add_argument("--studies", nargs="+", metavar="NAME",
                         help="only the cost of each named study's jobs in this run (--config's studies)")
     parser.add_argument("--cores", type=int, default=2, help="with --studies: cores to divide by")
     args = parser.parse_args(argv)
+    if args.resources:
+        print("\n".join(resources_section(args.results)))
+        return
     if args.studies:
         print("\n".join(study_cost_section(args.results, args.studies, args.config.resolve(), args.cores)))
     elif args.against:

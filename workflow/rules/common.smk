@@ -3,6 +3,8 @@
 import re
 import uuid
 
+import yaml
+
 from layermaps.config import checked, check_names, validate_config
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_specs
 from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
@@ -90,6 +92,8 @@ def embed_code(wildcards):
 # number in params (a change reruns them) and their jobs give exactly that to the libraries:
 # the same config gives the same results under any --cores.
 THREADS = config["threads"]
+# Memory (MB) and run time (min) per rule, measured (workflow/resources.yaml says how).
+RESOURCES = yaml.safe_load((Path(workflow.basedir) / "workflow" / "resources.yaml").read_text())
 
 
 # ---- MLflow: the store, chosen once here and handed to every job through the environment
@@ -139,9 +143,16 @@ def finish_invocation(status):
     state = os.environ["LAYERMAPS_STATE_DIR"]
     apply_pending(state)
     write_invocation_record(state_dir=state, invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
-                            start=process_start(), cores=workflow.cores, status=status,
+                            start=process_start(), cores=scheduled_cores(), status=status,
                             extra={"results": R, "scheduler": workflow.scheduling_settings.scheduler,
                                    "rate_limit": rate_limit()})
+
+
+def scheduled_cores():
+    """--cores of a local run; under a cluster executor, which has no local cores, the --jobs
+    limit (the jobs it keeps in the queue at once)."""
+    settings = workflow.resource_settings
+    return settings.cores or settings.nodes or 1
 
 
 def rate_limit():
@@ -155,8 +166,9 @@ onstart:
     # store hit by several jobs at once fails with schema-migration races. Records left by a
     # workflow that was killed are applied now. The commit is read once, not by every job.
     from layermaps.tracking.runlog import COMMIT_ENV, git_commit
-    from layermaps.tracking.store import apply_pending, init_store
+    from layermaps.tracking.store import apply_pending, check_server, init_store
 
+    check_server(os.environ["MLFLOW_TRACKING_URI"])  # a tracking server must answer first
     init_store(os.environ["MLFLOW_TRACKING_URI"],
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
     apply_pending(os.environ["LAYERMAPS_STATE_DIR"])

@@ -9,6 +9,8 @@ rule download:
         run_id=P.download_run("{dataset}"),
     params:
         code=code("download.py", "data"),
+    resources:
+        **RESOURCES["download"],
     log:
         P.log("{dataset}", "download"),
     wildcard_constraints:
@@ -35,6 +37,8 @@ rule prepare:
         validation_fraction=lambda wc: DATASET_SPECS[wc.dataset].get(
             "validation_fraction", config["data"]["validation_fraction"]),
         seed=config["data"]["seed"],
+    resources:
+        **RESOURCES["prepare"],
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
@@ -56,6 +60,8 @@ rule prepare_reduced:
     params:
         code=code("prepare_reduced.py", "data"),
         spec=lambda wc: DATASET_SPECS[wc.dataset],
+    resources:
+        **RESOURCES["prepare_reduced"],
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
@@ -79,7 +85,7 @@ rule fit_input_transform:
         spec=lambda wc: DATASET_SPECS[wc.dataset],
     threads: THREADS["train"]
     resources:
-        mem_mb=4000,
+        **RESOURCES["fit_input_transform"],
     log:
         P.log("{dataset}", "fit_input_transform"),
     wildcard_constraints:

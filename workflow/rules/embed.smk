@@ -15,7 +15,7 @@ rule neighbors:
         k_test=GRAPH_K[1],
     threads: THREADS["embed"]
     resources:
-        mem_mb=4000,
+        **RESOURCES["neighbors"],
     log:
         P.log("{dataset}", "neighbors", "{source}"),
     conda:
@@ -50,7 +50,7 @@ rule embed:
         seed=config["embed"]["seed"],
     threads: THREADS["embed"]
     resources:
-        mem_mb=6000,
+        **RESOURCES["embed"],
     log:
         P.log("{dataset}", "embed", "{source}", "{reducer}"),
     conda:
@@ -72,6 +72,8 @@ rule score:
         trust_max=config["knn"]["trustworthiness_max_points"],
         trust_k=config["knn"]["trustworthiness_neighbors"],
         seed=config["embed"]["seed"],
+    resources:
+        **RESOURCES["score"],
     log:
         P.log("{dataset}", "score", "{source}", "{reducer}"),
     conda:
@@ -91,6 +93,8 @@ rule ceiling:
         threads=THREADS["embed"],
         k=config["knn"]["k"],
     threads: THREADS["embed"]
+    resources:
+        **RESOURCES["ceiling"],
     log:
         P.log("{dataset}", "score", "{source}", "unreduced"),
     conda:
@@ -108,6 +112,8 @@ rule knn_summary:
         run_id=P.knn_summary("{dataset}", ".run_id"),
     params:
         code=code("summary.py", "tables"),
+    resources:
+        **RESOURCES["knn_summary"],
     log:
         P.log("{dataset}", "knn_summary"),
     conda:
@@ -123,6 +129,8 @@ rule knn_summary_all:
         P.knn_summary(),
     params:
         code=code("summary_all.py", "tables"),
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("knn_summary"),
     localrule: True

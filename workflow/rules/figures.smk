@@ -41,6 +41,8 @@ rule plot_embedding:
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "embeddings", "{source}", "{reducer}"),
     conda:
@@ -68,6 +70,8 @@ rule plot_grid:
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
         point_size=FIG["grid_point_size"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "grid_{model}"),
     conda:
@@ -101,6 +105,8 @@ rule plot_snapshot_grid:
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
         point_size=FIG["grid_point_size"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "snapshots_{reducer}"),
     conda:
@@ -138,6 +144,8 @@ rule animate_snapshots:
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
     threads: THREADS["embed"]
+    resources:
+        **RESOURCES["animate_snapshots"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "snapshots_{layer}_{reducer}"),
     conda:
@@ -162,6 +170,8 @@ rule plot_knn_over_training:
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_over_training_{dataset}"),
     conda:
@@ -187,6 +197,8 @@ rule plot_knn_heatmap:
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_heatmap_{dataset}"),
     conda:
@@ -208,6 +220,8 @@ rule plot_study_curves:
         code=code("plot_study_curves.py", "figures"),
         models=lambda wc: list(curve_histories(wc)),
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "training_curves_{dataset}"),
     conda:
@@ -233,6 +247,8 @@ rule plot_knn_comparison:
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_mnist_vs_fashion"),
     conda:
@@ -260,6 +276,8 @@ rule plot_sweep:
         k=FIG_K,
         k_note=FIG_K_NOTE,
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "sweep_{sweep}"),
     conda:
@@ -280,6 +298,8 @@ rule plot_input_transform:
     params:
         code=code("plot_input_transform.py", "figures"),
         dpi=FIG["dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "input_transform"),
     wildcard_constraints:
@@ -316,6 +336,8 @@ rule plot_training:
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
         input_pair=FIG["input_pair"],
+    resources:
+        **RESOURCES["plot_training"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "training"),
     conda:
@@ -345,6 +367,8 @@ rule plot_decision_regions:
         threads=1,
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
+    resources:
+        **RESOURCES["plot_decision_regions"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "decision_regions"),
     conda:
@@ -379,6 +403,8 @@ rule plot_activation_gifs:
         n_running=FIG["running_mean_images"],
         fps=FIG["gif_fps"],
         dpi=FIG["gif_dpi"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "activation_gifs_class{cls}"),
     conda:
@@ -408,6 +434,8 @@ rule plot_hidden_layer:
         dpi=FIG["dpi"],
         cmap=FIG["cmap"],
         point_size=FIG["point_size"],
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "{layer}"),
     conda:
@@ -434,6 +462,8 @@ rule report_summary:
         k=config["knn"]["k"],
         k_sweep=FIG_K,
         notes=FIG_NOTES,
+    resources:
+        **RESOURCES["plot"],
     log:
         P.log("summary"),
     conda:

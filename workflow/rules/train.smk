@@ -23,7 +23,7 @@ for _model in [None, *SNAPSHOTS]:
             spec=(lambda wc: MODELS[wc.model]) if _model is None else MODELS[_model],
         threads: THREADS["train"]
         resources:
-            mem_mb=4000,
+            **RESOURCES["train"],
         log:
             P.log("{dataset}", "train", "{model}" if _model is None else _model),
         conda:
@@ -41,6 +41,8 @@ rule raw_activations:
         test=P.raw_activation("{dataset}", "test"),
     params:
         code=code("raw_activations.py", "data"),
+    resources:
+        **RESOURCES["raw_activations"],
     log:
         P.log("{dataset}", "activations", "raw"),
     conda:
@@ -71,6 +73,8 @@ for _model, _spec in MODELS.items():
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
         threads: THREADS["train"]
+        resources:
+            **RESOURCES["activations"],
         log:
             P.log("{dataset}", "activations", _model),
         conda:
@@ -106,6 +110,8 @@ for _model, _epochs in SNAPSHOTS.items():
             splits=[split for _, split in _layers],
             subset=SNAPSHOT_ROWS,
         threads: THREADS["train"]
+        resources:
+            **RESOURCES["activations"],
         log:
             P.log("{dataset}", "activations", _name),
         conda:

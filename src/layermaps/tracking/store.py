@@ -55,6 +55,41 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str
     raise RuntimeError(f"could not create or find the MLflow experiment {name!r}")
 
 
+SERVER_HINT = (
+    "start it on the submit host (README \"On a cluster\"), e.g.\n"
+    "  mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri sqlite:///$PWD/results/mlflow.db "
+    "--artifacts-destination $PWD/results/mlartifacts\n"
+    "or unset MLFLOW_TRACKING_URI to track into the local store (results/mlflow.db: one machine only)")
+
+
+class TrackingUnreachable(RuntimeError):
+    """The tracking server named by MLFLOW_TRACKING_URI does not answer."""
+
+    expected = True  # a setting or a server to start: one message, no traceback
+
+
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """A tracking server must answer before any job is submitted: every job (on any node)
+    logs to it. Its /health endpoint answers "OK". A local store (sqlite, file) is not checked."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            if reply.status == 200:
+                return
+            why = f"HTTP {reply.status}"
+    except urllib.error.HTTPError as err:
+        why = f"HTTP {err.code} from {url}: is it an MLflow server?"
+    except (OSError, ValueError) as err:
+        why = str(getattr(err, "reason", err))
+    raise TrackingUnreachable(f"{URI_ENV}={uri}: the MLflow tracking server does not answer ({why}); "
+                              + SERVER_HINT)
+
+
 def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> None:
     """Create (or upgrade) the store and the experiments once, before any job starts."""
     if uri.startswith("sqlite:///"):
