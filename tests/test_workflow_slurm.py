@@ -127,3 +127,67 @@ def test_every_run_finished_and_nests_as_in_a_local_run(runs):
 def test_a_second_invocation_has_nothing_to_do(runs):
     out = snakemake(runs["cluster"], *SLURM, "-n", tracking_uri=runs["url"]).stdout
     assert "Nothing to be done" in out
+
+
+def copy_of(runs, name: str, **config) -> Path:
+    """The finished cluster run copied (the same tracking server), its config changed."""
+    work = runs["cluster"].parent / name
+    shutil.copytree(runs["cluster"], work, symlinks=True)
+    path = work / "config.yaml"
+    data = yaml.safe_load(path.read_text())
+    for key, value in config.items():
+        data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return work
+
+
+def test_a_job_failing_on_a_node_is_reported_with_its_rule_and_logs(runs):
+    """UMAP asking for more neighbours than there are rows: its embed job fails on the node."""
+    work = copy_of(runs, "failing", reducers={"umap": {"n_neighbors": 1000}})
+    proc = snakemake(work, *SLURM, "results/mnist/embeddings/raw/umap.npz", tracking_uri=runs["url"],
+                     check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Error in rule embed" in out and "results/logs/mnist/embed/raw/umap.log" in out, out[-3000:]
+    assert "SLURM status is: 'FAILED'" in out and ".snakemake/slurm_logs/" in out
+    assert "umap: too few neighbours" in (work / "results/logs/mnist/embed/raw/umap.log").read_text()
+
+
+def test_a_cancelled_job_ends_killed_and_a_rerun_completes(runs):
+    """scancel of a running training: Snakemake reports it, its MLflow run ends KILLED, and the
+    next invocation completes the DAG."""
+    import threading
+
+    work = copy_of(runs, "cancelled", models={"seed_mlp": {**yaml.safe_load(
+        (runs["cluster"] / "config.yaml").read_text())["models"]["seed_mlp"], "epochs": 100}})
+    client = MlflowClient(runs["url"])
+    exp = client.get_experiment_by_name("layermaps/mnist")
+    cancelled = {}
+
+    def cancel_the_training():
+        for _ in range(600):
+            running = client.search_runs([exp.experiment_id], max_results=5, filter_string=(
+                "tags.`layermaps.rule` = 'train' and attributes.status = 'RUNNING'"))
+            if running:
+                cancelled["run"] = running[0].info.run_id
+                job = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
+                ids = [line.split()[0] for line in job.splitlines() if "rule_train" in line]
+                cancelled["jobs"] = ids
+                subprocess.run(["scancel", *ids], check=True)
+                return
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=cancel_the_training)
+    watcher.start()
+    proc = snakemake(work, *SLURM, "results/mnist/models/seed_mlp/metrics.json", tracking_uri=runs["url"],
+                     check=False)
+    watcher.join()
+    out = proc.stdout + proc.stderr
+    assert cancelled.get("jobs"), "no running training to cancel"
+    assert proc.returncode != 0 and "Error in rule train" in out, out[-3000:]
+    assert "CANCELLED" in out
+    rerun = snakemake(work, *SLURM, "results/mnist/models/seed_mlp/metrics.json", tracking_uri=runs["url"])
+    assert "Finished jobid" in rerun.stderr
+    assert client.get_run(cancelled["run"]).info.status == "KILLED"
+    assert "Nothing to be done" in snakemake(work, *SLURM, "-n", "results/mnist/models/seed_mlp/metrics.json",
+                                             tracking_uri=runs["url"]).stdout
