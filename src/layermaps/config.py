@@ -11,7 +11,7 @@ import json
 
 
 class ConfigError(ValueError):
-    pass
+    expected = True  # the user's to fix: one message (layermaps.errors)
 
 
 def _path(error) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 PACKAGE = "layermaps"
 SRC = Path(__file__).resolve().parents[1]  # the folder that holds the layermaps package
 # Modules whose code only records what a job did (MLflow runs, logs): never part of a result.
-RECORDING_MODULES = ("layermaps.tracking.jobs", "layermaps.tracking.store")
+RECORDING_MODULES = ("layermaps.tracking.jobs", "layermaps.tracking.store", "layermaps.errors")
 # Registries: a job uses one entry of them, which its rule names as a root.
 REGISTRIES = ("REDUCERS",)
 # Distributions of the libraries whose numbers each kind of job depends on (a reducer class

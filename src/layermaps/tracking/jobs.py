@@ -79,6 +79,7 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
     # Snakemake lowers `threads` to --cores): then it is the same under any --cores.
     threads = getattr(snakemake.params, "threads", snakemake.threads)
     set_thread_env(threads)
+    from layermaps.errors import is_expected, unreadable_input
     from layermaps.tracking.runlog import STATE_ENV, deferred_run, read_run_id
     from layermaps.tracking.worktime import write_job_record
 
@@ -106,11 +107,17 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 yield active
             status = "FINISHED"
         except BaseException as err:
-            expected = getattr(err, "expected", False)  # bad input, said in full by the message
+            expected = is_expected(err)  # bad input, said in full by the message
             if expected:
                 print(f"{type(err).__name__}: {err}")
             else:
                 traceback.print_exc()
+                # numpy's or Keras's words for a broken input file name neither the file nor
+                # the cure: if one of the job's inputs does not read, that is the message.
+                broken = isinstance(err, Exception) and unreadable_input(snakemake.input)
+                if broken:
+                    err, expected = broken, True
+                    print(f"layermaps: {broken}")
             terminal.write(f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n"
                            f"  full log: {snakemake.log[0]}\n")
             if expected:
