@@ -9,7 +9,7 @@ PORT ?= 5000
 # Plain snakemake: it finds profiles/default itself, as it does for a user typing the command.
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run quick bench test test-fast lint ui lock dry-run
+.PHONY: setup run quick bench test test-fast lint ui lock dry-run stale
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ $(VENV)/.installed: requirements.lock
 run: setup
 	$(SNAKEMAKE) $(ARGS)
 
+# Results no config asks for any more: listed; ARGS=--remove deletes them and retires their runs.
+stale: setup
+	$(BIN)/python -m layermaps.stale --results $(RESULTS) $(ARGS)
+
 dry-run: setup
 	$(SNAKEMAKE) --dry-run --quiet $(ARGS)
 
@@ -37,8 +41,10 @@ quick: setup
 bench: setup
 	$(BIN)/python -m layermaps.bench --cores $(CORES) $(if $(ARGS),-- $(ARGS))
 
+# One test process per core (tests/conftest.py keeps a module, and the modules sharing a run,
+# in one process); PYTEST_ARGS="-n 0" runs them in this process.
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tests only (no real workflow runs): a few minutes.
 test-fast: setup
@@ -51,6 +57,8 @@ lint: setup
 
 # MLflow UI on 127.0.0.1 for the default store (make ui RESULTS=results/quick for make quick's).
 ui: setup
+	@echo "MLflow UI on http://127.0.0.1:$(PORT); each experiment's runs table:"
+	@$(BIN)/python -m layermaps.tracking.store "sqlite:///$(abspath $(RESULTS))/mlflow.db" http://127.0.0.1:$(PORT)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath $(RESULTS))/mlflow.db" --host 127.0.0.1 --port $(PORT)
 
 # Re-resolve requirements.in into requirements.lock in a scratch environment.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import time
 import urllib.request
@@ -18,6 +19,24 @@ from layermaps.measured import dry_run_jobs as parse_dry_run
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAYERMAPS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+# `make test` runs the tests in parallel processes (pytest -n auto --dist loadgroup): each
+# module's tests stay in one process, so its module fixtures are made once, and the modules
+# that share a session run (tiny_run, figures_run) stay in the process that made it.
+SHARED_RUNS = {"tiny_run": "tiny_run", "tiny_run_copy": "tiny_run", "figures_run": "figures_run"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups from the marks
+def pytest_collection_modifyitems(config, items):
+    groups = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        shared = next((g for f, g in SHARED_RUNS.items() if f in item.fixturenames), None)
+        if shared or module not in groups:
+            groups[module] = shared or groups.get(module) or module
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::")[0]]))
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +119,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
               env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real snakemake CLI on the Snakefile of `project` (the repo, or a copy of it) in
     workdir (default MLflow store under results/ unless tracking_uri names another)."""
-    env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}", **(env or {}))
+    env = {**os.environ, "LAYERMAPS_DATA_MIRROR": f"file://{SHARED_DATA}", **(env or {})}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -160,6 +179,18 @@ def tiny_run(tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture(scope="session")
+def figures_run(tmp_path_factory):
+    """The tiny run of every figure (tests/test_workflow_figures.py's config: MNIST 600 / 200,
+    two models of the sweep, PCA), the default target: (folder, config)."""
+    from test_workflow_figures import configure
+
+    work = tmp_path_factory.mktemp("figures")
+    config = configure(work)
+    snakemake(work, "--cores", "2")  # the default target: everything, figures included
+    return work, config
+
+
 @pytest.fixture
 def tiny_run_copy(tiny_run, tmp_path) -> Path:
     """A private copy of the tiny run: results, MLflow store, Snakemake's metadata and config,
@@ -188,28 +219,43 @@ def project_copy(tmp_path) -> Path:
 
 
 @contextlib.contextmanager
-def mlflow_server(folder: Path):
-    """A real `mlflow server` on a free port of 127.0.0.1, its store and artifacts in folder:
-    yields its URL."""
+def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None, own_group: bool = False):
+    """A real `mlflow server` or `mlflow ui` (command) on a free port of 127.0.0.1 for the SQLite
+    store: yields (url, process). `before()` runs while it starts; with own_group it runs in
+    its own process group, which a test may stop or kill (it is continued and killed at the end)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    folder.mkdir(parents=True, exist_ok=True)
+    store.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination",
-         str(folder / "artifacts"), "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [str(Path(sys.executable).parent / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{store}", *extra], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=own_group)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        before()
+        for _ in range(240):
             try:
                 urllib.request.urlopen(f"{url}/health", timeout=1)
                 break
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("mlflow server did not start")
-        yield url
+            pytest.fail(f"mlflow {command} did not start")
+        yield url, proc
     finally:
-        proc.terminate()
+        if own_group:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+        else:
+            proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path):
+    """A real `mlflow server`, its store and artifacts in folder: yields its URL."""
+    with mlflow_process("server", folder / "mlflow.db", "--artifacts-destination", str(folder / "artifacts"),
+                        "--workers", "1") as (url, _):
+        yield url

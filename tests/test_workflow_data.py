@@ -51,7 +51,7 @@ def test_runs_recorded_with_tags_and_dataset_inputs(data_run):
         prepare = by_rule["prepare"]
         assert prepare.info.status == "FINISHED"
         assert prepare.data.params["train_size"] == "600"
-        assert prepare.data.tags["wildcard.dataset"] == dataset
+        assert prepare.data.tags["dataset"] == dataset and prepare.info.run_name == "data split"
         assert (work / "results" / dataset / "data.run_id").read_text().strip() == prepare.info.run_id
         inputs = prepare.inputs.dataset_inputs
         assert {i.dataset.name for i in inputs} == {f"{dataset}-train", f"{dataset}-test"}

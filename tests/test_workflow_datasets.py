@@ -18,7 +18,9 @@ pytestmark = pytest.mark.workflow
 def configure(work, datasets):
     """The default config with these datasets, one small model and two reducers (replaced,
     not merged into the default's models, sweeps and reducers)."""
-    write_config(work, embed={"layers": ["hidden2"]}, knn={"k": [3, 5]}, threads={"train": 1, "embed": 1})
+    # logreg has no hidden2: its layers are not embedded (a layer a model lacks is refused)
+    write_config(work, embed={"layers": ["hidden2"], "models": ["tiny"]}, knn={"k": [3, 5]},
+                 threads={"train": 1, "embed": 1})
     config = yaml.safe_load((work / "config.yaml").read_text())
     config.update(datasets=datasets, sweeps={},
                   models={"tiny": {"hidden": [8, 2], "epochs": 2, "batch_size": 32, "seed": 1},

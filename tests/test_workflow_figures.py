@@ -47,11 +47,8 @@ def configure(work, **overrides):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("figures")
-    config = configure(work)
-    snakemake(work, "--cores", "2")  # the default target: everything, figures included
-    return work, config
+def run(figures_run):
+    return figures_run  # conftest: the tiny run of everything, shared with tests/test_browser.py
 
 
 def expected_sizes(config):
@@ -212,3 +209,28 @@ def test_comparison_figure(run, tmp_path):
     (r,) = client.search_runs([exp.experiment_id])
     assert {a.path for a in client.list_artifacts(r.info.run_id, "figures")} == {
         "figures/knn_mnist_vs_fashion.png"}
+
+
+def test_the_map_explorer_is_one_self_contained_page_linked_from_the_summary_and_logged(run):
+    """The page's own behaviour is tested in a browser (tests/test_browser.py)."""
+    from layermaps.embed.records import Embedding, Score
+    from layermaps.figures.explorer import knn_votes
+
+    work, config = run
+    page = work / STUDY / "explorer.html"
+    html = page.read_text()
+    assert not re.search(r'<script[^>]+src=', html) and "cdn.bokeh.org" not in html  # all inline
+    assert page.stat().st_size < 20e6
+    assert "[map explorer](studies/all/explorer.html)" in (work / "results/summary.md").read_text()
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    exp = client.get_experiment_by_name("layermaps/summary")
+    (summary_run,) = client.search_runs([exp.experiment_id], "tags.`layermaps.rule` = 'report_summary'")
+    assert [a.path for a in client.list_artifacts(summary_run.info.run_id, "explorer")] == ["explorer/explorer.html"]
+    # the votes the page rings as wrong are the map's kNN classifier: as many right as its score says
+    with np.load(work / "results/mnist/data.npz") as d:
+        y_fit, y_test = d["train_labels"][d["fit_idx"]], d["test_labels"]
+    for source in SOURCES:
+        emb = Embedding.load(work / f"results/mnist/embeddings/{source}/pca.npz")
+        score = Score.load(work / f"results/mnist/scores/{source}/pca.json")
+        votes = knn_votes(emb, emb.fit_labels(y_fit), 7)  # FIGURES' k=5 is not configured: 7
+        assert np.mean(votes == y_test) == score.knn["k7"]["accuracy"]

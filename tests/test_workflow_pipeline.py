@@ -75,7 +75,9 @@ def test_training_runs_in_mlflow(run):
     assert {"metrics.json", "history.csv", "confusion_test.csv"} <= artifacts
     assert any(a.startswith("model") for a in artifacts) or client.search_logged_models(
         experiment_ids=[r.info.experiment_id])
-    assert r.data.tags["mlflow.parentRunId"] == run_id(work / "results/mnist/data.run_id")
+    # a training starts a tree of its own (the runs table's top level), naming its data run
+    assert "mlflow.parentRunId" not in r.data.tags and r.info.run_name == "seed_mlp training"
+    assert r.data.tags["layermaps.data_run"] == run_id(work / "results/mnist/data.run_id")
     acts = client.get_run(run_id(work / "results/mnist/activations/msds_w1/run_id"))
     assert acts.data.metrics["units_hidden2"] == 1
     assert "constant_units_hidden2" in acts.data.metrics
@@ -142,7 +144,7 @@ def test_reducer_runs_nest_under_their_model_run(run):
         assert {"knn_accuracy_k3", "knn_accuracy_k5", "knn_accuracy_k10", "trustworthiness",
                 "fit_seconds", "transform_seconds"} <= set(r.data.metrics)
         assert r.data.params["seed"] == "42" and r.info.status == "FINISHED"
-    raw = [r for r in runs if r.data.tags.get("wildcard.source") == "raw" and "reducer" in r.data.tags]
+    raw = [r for r in runs if r.data.tags.get("source") == "raw" and r.data.tags.get("layermaps.rule") == "embed"]
     assert {r.data.tags["mlflow.parentRunId"] for r in raw} == {run_id(work / "results/mnist/data.run_id")}
 
 

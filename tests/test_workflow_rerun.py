@@ -7,6 +7,7 @@ a rerun leaves one current MLflow run per output."""
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 from mlflow.entities import ViewType
@@ -134,3 +135,75 @@ def test_a_rerun_supersedes_its_mlflow_run(tiny_run_copy):
     active = client.search_runs([exp.experiment_id], max_results=1000)
     keys = [(r.data.tags["layermaps.job"], r.data.tags["layermaps.outputs"]) for r in active]
     assert len(keys) == len(set(keys))
+
+
+# ---- deleted and broken files, results no config asks for (issue: faults) --------------------
+FRAME = re.compile(r'^\s*File ".*", line \d+', re.M)  # a Python traceback frame
+
+
+def test_a_deleted_model_or_embedding_is_made_again_and_activations_are_intermediate(tiny_run_copy):
+    work = tiny_run_copy
+    # an activation array is remade only when a job needs it: deleting one plans nothing
+    (work / "results/mnist/activations/seed_mlp/hidden1_test.npy").unlink()
+    assert planned_jobs(work, *TINY_TARGETS) == []
+    train = ("train", "dataset=mnist, model=msds_w2")
+    embed = ("embed", "dataset=mnist, source=raw, reducer=pca")
+    before = set(planned_jobs(work))
+    assert train not in before and embed not in before
+    (work / "results/mnist/models/msds_w2/model.keras").unlink()
+    (work / "results/mnist/embeddings/raw/pca.npz").unlink()
+    assert {train, embed} <= set(planned_jobs(work))
+
+
+def test_a_corrupt_input_names_the_file_and_the_rule_that_made_it(tiny_run_copy):
+    work = tiny_run_copy
+    broken = {"results/mnist/embeddings/raw/pca.npz": ("score", "results/mnist/scores/raw/pca.json", "embed"),
+              "results/mnist/models/seed_mlp/model.keras": (
+                  "activations_seed_mlp", "results/mnist/activations/seed_mlp/run_id", "train")}
+    for path, (rule, target, maker) in broken.items():
+        with open(work / path, "r+b") as f:
+            f.truncate(300)
+        proc = snakemake(work, "--cores", "1", "--forcerun", rule, "--", target, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert f"{path} cannot be read" in out and f"made by rule '{maker}'" in out, out[-3000:]
+        assert "delete it and run snakemake again" in out
+        assert "Traceback" not in out and not FRAME.search(out), out[-3000:]
+
+
+def run_stale(work, *args):
+    env = dict(os.environ, LAYERMAPS_DATA_MIRROR=os.environ.get("LAYERMAPS_DATA_MIRROR", ""))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    from conftest import REPO
+    return subprocess.run([sys.executable, "-m", "layermaps.stale", "-s", str(REPO / "Snakefile"), *args],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_results_no_config_asks_for_are_listed_and_removed_on_request(tiny_run_copy):
+    import yaml
+
+    work = tiny_run_copy
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    del config["reducers"]["pacmap"]  # a reducer leaves the config
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    listed = run_stale(work)
+    assert listed.returncode == 0, listed.stderr
+    stale = [f"results/mnist/embeddings/{s}/pacmap.npz" for s in TINY_SOURCES]
+    assert all((work / f).exists() for f in stale)
+    for s in TINY_SOURCES:
+        assert f"results/mnist/embeddings/{s}/: pacmap.npz, pacmap.run_id\n" in listed.stdout
+        assert f"results/mnist/scores/{s}/: pacmap.json\n" in listed.stdout
+    assert "umap" not in listed.stdout and "--remove" in listed.stdout
+    client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
+    exp = client.get_experiment_by_name("layermaps/mnist")
+    pacmap = client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'")
+    assert len(pacmap) == len(TINY_SOURCES)
+    removed = run_stale(work, "--remove")
+    assert removed.returncode == 0, removed.stderr
+    assert not any((work / f).exists() for f in stale)
+    assert (work / "results/mnist/embeddings/raw/umap.npz").exists()
+    assert client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'") == []
+    gone = client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'", run_view_type=ViewType.DELETED_ONLY)
+    assert {r.data.tags["layermaps.superseded_by"] for r in gone} == {"removed: no longer in the config"}
+    assert "No stale results" in run_stale(work).stdout
+    assert planned_jobs(work, *[t for t in TINY_TARGETS]) == []  # nothing current was touched

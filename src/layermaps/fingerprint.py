@@ -27,7 +27,8 @@ from pathlib import Path
 PACKAGE = "layermaps"
 SRC = Path(__file__).resolve().parents[1]  # the folder that holds the layermaps package
 # Modules whose code only records what a job did (MLflow runs, logs): never part of a result.
-RECORDING_MODULES = ("layermaps.tracking.jobs", "layermaps.tracking.store", "layermaps.errors")
+RECORDING_MODULES = ("layermaps.tracking.jobs", "layermaps.tracking.store",
+                     "layermaps.tracking.display", "layermaps.errors", "layermaps.guards")
 # Registries: a job uses one entry of them, which its rule names as a root.
 REGISTRIES = ("REDUCERS",)
 # Distributions of the libraries whose numbers each kind of job depends on (a reducer class
@@ -40,6 +41,7 @@ STAGE_PACKAGES = {
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
     "model_figures": ("numpy", "matplotlib", "pillow", "tensorflow-cpu", "keras"),  # a model predicts
     "tables": (),
+    "explorer": ("numpy", "pillow", "scikit-learn", "bokeh"),  # kNN votes, the image sheet, the page
     # the aligned animation of snapshots: UMAP fits (embed.reducers.UMAPReducer.packages) and a GIF
     "aligned": ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy", "matplotlib", "pillow"),
 }

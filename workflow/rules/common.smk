@@ -1,16 +1,21 @@
 # Config validation, tracking environment, target lists. Shared by every stage's rules.
 
+import json
 import re
 import uuid
 
 import yaml
 
-from layermaps.config import checked, check_names, validate_config
+from layermaps.config import (
+    check_config_files, check_data_mirror, check_datasets, check_layers, check_names, check_results_dir,
+    checked, coerce_overrides, tracking_paths, validate_config,
+)
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_specs
 from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
 from layermaps.embed.reducers import reducer_class
 from layermaps.embed.subsets import check_subset, map_name
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
+from layermaps.guards import check_store_record, guard_locks, set_http_env, write_store_record
 from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups, snapshot_epochs
 from layermaps.paths import Paths, snapshot_name, split_snapshot
 from layermaps.planning import COMPARED, compared_sources, snapshot_plan, study_figures
@@ -18,8 +23,14 @@ from layermaps.studies import (
     IMPLICIT, check_study_names, grid_cells, later_repeats, map_order, merge_sources, model_sources,
     read_studies, split_model_datasets, study_models, study_sources, trained_models,
 )
+from layermaps.tracking.display import STUDY_INDEX_ENV, study_index
 
-validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+check_config_files(workflow.configfiles)  # a key given twice: YAML would keep the last silently
+coerce_overrides(config, workflow.config_settings.overwrite_config, _SCHEMA)  # nested --config: strings
+validate_config(config, _SCHEMA)
+check_results_dir(config["results_dir"])
+check_data_mirror(os.environ)
 # A model's `datasets:` says where it may train; the rest of its spec is how it trains.
 _MODEL_CONFIG, SWEEP_CONFIG, _ALLOWED = checked(split_model_datasets, config["models"], config.get("sweeps"))
 MODELS = checked(all_models, _MODEL_CONFIG, SWEEP_CONFIG)  # name -> full spec
@@ -33,14 +44,18 @@ SNAPSHOT_ROWS = checked(check_subset, config["embed"]["snapshot_rows"], "embed.s
 P = Paths(config["results_dir"])  # every output path (layermaps.paths)
 R = P.root
 DATASET_SPECS = checked(dataset_specs, config["datasets"])  # name -> kind, scale, path ...
+check_datasets(config, DATASET_SPECS)  # own files present, subsample sizes that fit each dataset
 DATASETS = list(DATASET_SPECS)
 REDUCER_NAMES = list(config["reducers"])
 
 # ---- Studies (layermaps.studies): which model trains on which dataset, what is embedded.
 STUDIES = checked(read_studies, config, DATASETS, MODELS, SWEEP_CONFIG, _ALLOWED, REPEATS)
 TRAINED = trained_models(STUDIES, _ALLOWED, SWEEP_CONFIG, REPEATS)  # dataset -> models trained on it
+check_layers(config, STUDIES, MODELS, TRAINED)  # a named layer every embedded model has
 STUDY_MODELS = {n: study_models(s, TRAINED) for n, s in STUDIES.items()}  # n -> dataset -> models
 STUDY_SOURCES = {n: study_sources(s, TRAINED, MODELS, REDUCER_NAMES, REPEATS) for n, s in STUDIES.items()}
+# each run's `study` tag (layermaps.tracking.display)
+os.environ[STUDY_INDEX_ENV] = json.dumps(study_index(STUDY_MODELS, STUDY_SOURCES))
 # A map is a reducer, fitted on every training row or on a subset: `tsne_p40@first10000`.
 MAP_NAMES = map_order(STUDIES, REDUCER_NAMES)
 MAPS = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in STUDIES.values() for r in s.reducers}
@@ -100,8 +115,9 @@ RESOURCES = yaml.safe_load((Path(workflow.basedir) / "workflow" / "resources.yam
 # (envvars:), never through params: (a value in params that changes would rerun every job).
 _TRACKING = config["tracking"]
 if not os.environ.get("MLFLOW_TRACKING_URI"):
-    os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.abspath(f"{R}/{_TRACKING['store']}")
-    os.environ["LAYERMAPS_ARTIFACT_ROOT"] = os.path.abspath(f"{R}/{_TRACKING['artifact_root']}")
+    _STORE, _ARTIFACTS = tracking_paths(R, _TRACKING)  # relative to results_dir, or absolute
+    os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + _STORE
+    os.environ["LAYERMAPS_ARTIFACT_ROOT"] = _ARTIFACTS
 else:
     os.environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
 os.environ.update(LAYERMAPS_EXPERIMENT_PREFIX=_TRACKING["experiment_prefix"])
@@ -109,6 +125,11 @@ os.environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
 # Pending MLflow records of score and plot jobs (layermaps.tracking.runlog), timing records of every job
 # and invocation (layermaps.tracking.worktime).
 os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(P.state())
+# A tracking server that stops answering fails a job within a minute, not MLflow's ~4 minutes
+# of retries per request: short MLflow retries and timeouts, a user's own values kept.
+_HTTP_ENV = set_http_env(os.environ)
+# A refused lock says whether a running snakemake holds it (which) or a killed one left it.
+guard_locks()
 
 
 envvars:
@@ -118,6 +139,8 @@ envvars:
     "LAYERMAPS_EXPERIMENT_PREFIX",
     "LAYERMAPS_INVOCATION_ID",
     "LAYERMAPS_STATE_DIR",
+    "LAYERMAPS_STUDY_INDEX",
+    *_HTTP_ENV,
 
 
 def drop_default_rate_limit():
@@ -168,9 +191,15 @@ onstart:
     from layermaps.tracking.runlog import COMMIT_ENV, git_commit
     from layermaps.tracking.store import apply_pending, check_server, init_store
 
-    check_server(os.environ["MLFLOW_TRACKING_URI"])  # a tracking server must answer first
+    try:
+        # one store per results folder (layermaps.guards): a run into another one is refused
+        check_store_record(P.state(), R, os.environ["MLFLOW_TRACKING_URI"])
+        check_server(os.environ["MLFLOW_TRACKING_URI"])  # a tracking server must answer first
+    except Exception as err:
+        stop(err)  # one message (layermaps.errors), as for a config mistake
     init_store(os.environ["MLFLOW_TRACKING_URI"],
                os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments())
+    write_store_record(P.state(), R, os.environ["MLFLOW_TRACKING_URI"])
     apply_pending(os.environ["LAYERMAPS_STATE_DIR"])
     os.environ[COMMIT_ENV] = git_commit()
     drop_default_rate_limit()
@@ -197,11 +226,22 @@ def prepare_inputs(wc):
 
 
 def model_targets(dataset, models):
-    """Everything the training stage makes for these models on one dataset: a later repeat's
-    activations only where a study embeds them (its metrics are what the tables use)."""
+    """Everything the training stage makes for these models on one dataset that a person opens
+    (the model and its snapshots, history, metrics, confusion counts): targets, so a deleted one
+    is made again. The activation arrays are intermediate: remade only when a job needs them
+    (README "What reruns"); their run is a target where a study embeds the model (a later
+    repeat's metrics are what the tables use)."""
     embedded = {s.partition("/")[0] for s in EMBEDDED.get(dataset, {})}
-    return [P.model_file(dataset, m, "metrics.json") for m in models] + [
-        P.activations_run(dataset, m) for m in models if m not in LATER_REPEATS or m in embedded]
+    outputs = [train_outputs(m, SNAPSHOTS.get(m, ()), dataset) for m in models]
+    files = [f for out in outputs for key, f in out.items() if key != "snapshots"]
+    files += [f for out in outputs for f in out.get("snapshots", [])]
+    return files + [P.activations_run(dataset, m) for m in models if m not in LATER_REPEATS or m in embedded]
+
+
+def embedding_files(dataset, sources):
+    """The embeddings of these {source: [maps]} with their runs: targets, like the scores."""
+    return [P.embedding(dataset, s, r, suffix) for s, rs in sources.items() for r in rs
+            for suffix in (".npz", ".run_id")]
 
 
 def source_inputs(wc):
@@ -248,7 +288,8 @@ def study_targets(name):
     """Everything one study makes (its target rule's input)."""
     out = []
     for d, models in STUDY_MODELS[name].items():
-        out += [P.data(d), *model_targets(d, models), *score_files(d, STUDY_SOURCES[name][d])]
+        out += [P.data(d), *model_targets(d, models), *score_files(d, STUDY_SOURCES[name][d]),
+                *embedding_files(d, STUDY_SOURCES[name][d])]
         out += [P.figure(d, "input_transform.png")] if d in REDUCED else []
     return out + study_figure_targets(name)
 
@@ -326,22 +367,48 @@ def study_plan(name):
                          for d, ms in STUDY_MODELS[name].items()}}
 
 
+# ---- The map explorer (figures.smk plot_explorer).
+def explorer_plan(study):
+    """Every map of a study in display order: [{dataset, source, reducer}]; and the models whose
+    predictions the page shows, [(dataset, model)] (each has an output layer's test array)."""
+    maps = [{"dataset": d, "source": s, "reducer": r}
+            for d, sources in STUDY_SOURCES[study].items() for s, rs in sources.items() for r in rs]
+    models = list(dict.fromkeys((m["dataset"], m["source"].partition("/")[0])
+                                for m in maps if m["source"] != "raw"))
+    return maps, [list(dm) for dm in models]
+
+
+def explorer_inputs(wc):
+    maps, predicted = explorer_plan(wc.study)
+    return {"embeddings": [P.embedding(m["dataset"], m["source"], m["reducer"]) for m in maps],
+            "scores": [P.score(m["dataset"], m["source"], m["reducer"]) for m in maps],
+            "data": [P.data(d) for d in STUDY_SOURCES[wc.study]],
+            "predictions": [P.activation(d, m, "output", "test") for d, m in predicted]}
+
+
+def explored(names):
+    """The studies among these that have a map explorer: those that embed something."""
+    return [n for n in names if any(STUDY_SOURCES[n].values())]
+
+
 def summary_inputs(names):
     scores, metrics = [], []
     for name in names:
         for d, ms in STUDY_MODELS[name].items():
             scores += score_files(d, STUDY_SOURCES[name][d])
             metrics += [P.model_file(d, m, "metrics.json") for m in ms]
-    return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics))}
+    return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics)),
+            "explorers": [P.study_file(n, "explorer.html") for n in explored(names)]}
 
 
 # ---- Training and layers over training (train.smk, figures.smk).
-def train_outputs(model, epochs=()):
-    """A training's files; with snapshots, the model after each of those epochs too."""
+def train_outputs(model, epochs=(), dataset="{dataset}"):
+    """A training's files (the rule's outputs, or one dataset's); with snapshots, the model
+    after each of those epochs too."""
     files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
              "confusion": "confusion_test.csv", "run_id": "run_id"}
-    out = {key: P.model_file("{dataset}", model, name) for key, name in files.items()}
-    return out | ({"snapshots": [P.snapshot("{dataset}", model, e) for e in epochs]} if epochs else {})
+    out = {key: P.model_file(dataset, model, name) for key, name in files.items()}
+    return out | ({"snapshots": [P.snapshot(dataset, model, e) for e in epochs]} if epochs else {})
 
 
 def snapshot_of(model):

@@ -7,8 +7,9 @@ rule download:
     output:
         files=[P.raw_file("{dataset}", name) for name in RAW_FILES],
         run_id=P.download_run("{dataset}"),
-    params:
-        code=code("download.py", "data"),
+    # No code fingerprint (params: code=, layermaps.fingerprint), unlike every other rule: a
+    # download is verified by the sha256 of its content, so no edit of its code can change
+    # its result, and rerunning it would remake every downstream file (new mtimes).
     resources:
         **RESOURCES["download"],
     log:

@@ -444,6 +444,30 @@ rule plot_hidden_layer:
         "../scripts/plot_hidden_layer.py"
 
 
+# ---------------------------------------------------------------------------- map explorer
+# A study's interactive page of all its maps (README "Map explorer"); summary.md links it and
+# the study's summary run logs it.
+rule plot_explorer:
+    input:
+        unpack(explorer_inputs),
+    output:
+        page=P.study_file("{study}", "explorer.html"),
+    params:
+        code=code("plot_explorer.py", "explorer"),
+        maps=lambda wc: explorer_plan(wc.study)[0],
+        predicted=lambda wc: explorer_plan(wc.study)[1],
+        datasets=lambda wc: list(STUDY_SOURCES[wc.study]),
+        k=FIG_K,
+    resources:
+        **RESOURCES["plot_explorer"],
+    log:
+        P.log("studies", "{study}", "explorer"),
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_explorer.py"
+
+
 # ---------------------------------------------------------------------------- summary.md
 # One section per study: results/summary.md has every study, results/studies/{study}/summary.md
 # one (the file `snakemake <study>` makes).

@@ -4,6 +4,11 @@ A file counts as downloaded only when its decompressed content has the expected 
 valid IDX header; it is then moved into place atomically. Anything else (unreachable mirror,
 truncated or corrupted file, wrong header) moves on to the next mirror, and when none works
 the error lists every mirror tried and why it failed.
+
+A download streams to a temporary file beside its destination in chunks and stops once it is
+larger than any gzip copy of the file can be; its decompression stops past the file's known
+size. A mirror serving an endless or oversized response fills neither memory nor disk, and a
+failed download leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -40,10 +45,49 @@ def candidate_urls(dataset: str, filename: str, mirrors: list[str],
     return [f"{base.rstrip('/')}/{filename}" for base in bases]
 
 
-def verify(content: bytes, *, expected_sha256: str, name: str, ndim: int) -> None:
-    """Raise ValueError unless gzip `content` decompresses to the expected IDX bytes."""
+# The size of each file's decompressed content (IDX header and data), the same for both built-in
+# datasets: 60,000 training and 10,000 test images of 28 x 28 pixels, one label byte each.
+RAW_SIZES = {"train-images": 16 + 60_000 * 28 * 28, "train-labels": 8 + 60_000,
+             "t10k-images": 16 + 10_000 * 28 * 28, "t10k-labels": 8 + 10_000}
+CHUNK = 1 << 20
+
+
+def size_limit(raw_size: int) -> int:
+    """The most bytes a gzip copy of `raw_size` bytes can take, however it was compressed (even
+    stored uncompressed: 5 bytes per 64 KiB block, plus header and trailer), with room to spare."""
+    return raw_size + raw_size // 100 + 4096
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def stream_to(url: str, path: Path, *, limit: int, timeout: float) -> int:
+    """Write the response of `url` to `path` in chunks; stop past `limit` bytes. -> bytes."""
+    size = 0
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"the server announces {int(declared):,} bytes, more than the "
+                           f"{limit:,}-byte limit for this file")
+        while chunk := response.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"stopped after {size:,} bytes: more than the {limit:,}-byte limit "
+                               f"for this file (no copy of it can be larger)")
+            out.write(chunk)
+    return size
+
+
+def verify(path: Path, *, expected_sha256: str, name: str, ndim: int, raw_size: int) -> None:
+    """Raise ValueError unless the gzip file at `path` decompresses to the expected IDX bytes."""
     try:
-        raw = gzip.decompress(content)
+        raw = bytearray()
+        with gzip.open(path, "rb") as f:  # to the end: a truncated file or a bad CRC raises
+            while chunk := f.read(CHUNK):
+                raw += chunk
+                if len(raw) > raw_size:  # stop at once: a small file may unpack to gigabytes
+                    raise ValueError(f"decompresses to more than the {raw_size:,} bytes of {name}")
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"not a complete gzip file ({err})") from err
     parse_idx(raw, name=name, expect_ndim=ndim)  # IdxError is a ValueError
@@ -52,24 +96,23 @@ def verify(content: bytes, *, expected_sha256: str, name: str, ndim: int) -> Non
         raise ValueError(f"sha256 of the decompressed content is {digest}, expected {expected_sha256}")
 
 
-def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int,
+def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int, raw_size: int,
                timeout: float = 60.0, log=print) -> str:
     """Download the first URL whose content verifies into `dest`; return that URL."""
     failures = []
     for url in urls:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                content = response.read()
-            verify(content, expected_sha256=expected_sha256, name=dest.name, ndim=ndim)
+            with atomic_path(dest) as tmp:  # moved into place only once verified
+                size = stream_to(url, tmp, limit=size_limit(raw_size), timeout=timeout)
+                verify(tmp, expected_sha256=expected_sha256, name=dest.name, ndim=ndim,
+                       raw_size=raw_size)
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = (f"HTTP {err.code} {err.reason}" if isinstance(err, urllib.error.HTTPError)
                       else getattr(err, "reason", None) or err)
             failures.append(f"  {url}: {reason}")
             log(f"[download] {url}: failed ({reason}); trying the next mirror")
             continue
-        with atomic_path(dest) as tmp:
-            tmp.write_bytes(content)
-        log(f"[download] {dest.name}: {len(content):,} bytes from {url}, sha256 verified")
+        log(f"[download] {dest.name}: {size:,} bytes from {url}, sha256 verified")
         return url
     raise DownloadError(
         f"could not download {dest.name}: no mirror served a verified copy.\n"
@@ -92,5 +135,6 @@ def fetch_dataset(dataset: str, dest_dir: str | Path, mirrors: list[str], *,
         filename = Dataset.filename(key)
         used[key] = fetch_file(candidate_urls(dataset, filename, mirrors, env_mirror),
                                dest_dir / filename, expected_sha256=ds.sha256[key],
-                               ndim=3 if key.endswith("images") else 1, log=log)
+                               ndim=3 if key.endswith("images") else 1, raw_size=RAW_SIZES[key],
+                               log=log)
     return used

@@ -72,6 +72,10 @@ def embedding_job(*, dataset: str, source: str, reducer: str, embedding_path, da
         _save(embedding_figure(emb.train, y_fit, emb.test, y_test, names, title, cmap=cmap,
                                point_size=point_size), out_path, dpi)
     log_figures(out_path)
+    from layermaps.tracking import runlog
+
+    # the map itself beside its picture, for a notebook (mlflow.artifacts.download_artifacts)
+    runlog.log_artifacts(embedding_path, artifact_path="embedding")
     log(f"[figures] {out_path}")
 
 

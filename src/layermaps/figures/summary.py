@@ -401,10 +401,14 @@ KNN_INTRO = (
 
 
 def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str, dict], *,
-                  hidden: dict, sweeps: dict, ks, k_sweep: int) -> list[str]:
-    """One study: its models, its kNN tables and its sweeps, per dataset."""
+                  hidden: dict, sweeps: dict, ks, k_sweep: int, explorer: str | None = None) -> list[str]:
+    """One study: its models, its kNN tables and its sweeps, per dataset; a link to its map
+    explorer (a path relative to summary.md) if it has one."""
     title = f"## Study `{plan['name']}`" + (f": {plan['description']}" if plan.get("description") else "")
     lines = [title, ""]
+    if explorer:
+        lines += [f"Every map of this study, interactive (choose source, layer and map; hover a "
+                  f"point for its image and predictions): [map explorer]({explorer}).", ""]
     datasets = plan["datasets"]
     if any(p["models"] for p in datasets.values()):
         lines += ["### Models", ""]
@@ -439,7 +443,7 @@ def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str,
 
 
 def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, hidden: dict,
-                  sweeps: dict, ks, k_sweep: int, notes=()) -> str:
+                  sweeps: dict, ks, k_sweep: int, notes=(), explorers: dict | None = None) -> str:
     """Write summary.md, a section per study (plans: layermaps.studies via figures.smk's
     study_plan), from score jsons and metrics.json files in any order (a score names its
     dataset; a metrics file sits at {dataset}/models/{model}/metrics.json)."""
@@ -456,7 +460,7 @@ def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, 
         lines += ["Studies: " + ", ".join(f"`{s['name']}`" for s in studies) + ".", ""]
     for plan in studies:
         lines += study_section(plan, scores, metrics, hidden=hidden, sweeps=sweeps, ks=ks,
-                               k_sweep=k_sweep)
+                               k_sweep=k_sweep, explorer=(explorers or {}).get(plan["name"]))
     if notes:
         lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"

@@ -80,6 +80,7 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
     threads = getattr(snakemake.params, "threads", snakemake.threads)
     set_thread_env(threads)
     from layermaps.errors import is_expected, unreadable_input
+    from layermaps.tracking import display
     from layermaps.tracking.runlog import STATE_ENV, deferred_run, read_run_id
     from layermaps.tracking.worktime import write_job_record
 
@@ -100,9 +101,14 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 from layermaps.tracking.store import job_run
 
                 parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
+                tags = {**dataset_tags(snakemake.config, dataset),
+                        **display.person_tags(snakemake.rule, wildcards, common["params"])}
+                if parent and display.is_top_level(snakemake.rule, common["params"]):
+                    tags[display.DATA_RUN_TAG], parent = parent, None
                 run = job_run(experiment=experiment_name(dataset), run_id_file=outputs.get("run_id"),
-                              parent_run_id=parent, run_name=run_name,
-                              tags=dataset_tags(snakemake.config, dataset), **common)
+                              parent_run_id=parent, tags=tags,
+                              run_name=display.run_name(snakemake.rule, wildcards, common["params"], run_name),
+                              **common)
             with run as active:
                 yield active
             status = "FINISHED"

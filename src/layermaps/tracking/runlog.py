@@ -68,15 +68,16 @@ def git_commit(repo: Path = REPO) -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def job_tags(rule: str, wildcards: dict, outputs: list[str]) -> dict[str, str]:
-    """The tags that say which workflow job a run (or a deferred record) comes from."""
+def job_tags(rule: str, wildcards: dict, outputs: list[str], wildcard_tags: bool = True) -> dict[str, str]:
+    """The tags that say which workflow job a run (or a deferred record) comes from. A job's own
+    run has its wildcards as tags named by meaning instead (layermaps.tracking.display)."""
     return {
         JOB_TAG: job_key(rule, wildcards),
         "layermaps.rule": rule,
         "layermaps.invocation": os.environ.get(INVOCATION_ENV, "none"),
         OUTPUTS_TAG: json.dumps(outputs),
         "mlflow.source.git.commit": git_commit(),
-        **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
+        **({f"wildcard.{k}": str(v) for k, v in wildcards.items()} if wildcard_tags else {}),
     }
 
 

@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from layermaps.atomic import write_text
+from layermaps.tracking.display import describe
 from layermaps.tracking.runlog import JOB_TAG, OUTPUTS_TAG, flatten, job_key, job_tags
 
 # Environment variables the Snakefile sets for every job (envvars:), never params: a value
@@ -41,6 +42,24 @@ def artifact_location(experiment: str, artifact_root: str | None) -> str | None:
     return Path(artifact_root, experiment.replace("/", "_")).resolve().as_uri()
 
 
+# MLflow 3 opens an experiment on the page its kind names; without one it guesses GenAI and shows
+# an empty traces overview. These are model-training experiments (the tag is the one the UI's
+# "experiment type" setting writes).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+# MLflow 3.17's UI takes the kind from its sidebar switch (GenAI / Model training; GenAI unless
+# the browser remembers a flip) whenever that switch is shown, which it always is; an
+# experiment's page can select "Model training" in its URL. `make ui` prints such a link per
+# experiment (ui_links).
+UI_RUNS = "#/experiments/{id}/runs?workflowType=machine_learning"
+
+
+def ui_links(uri: str, base: str) -> list[tuple[str, str]]:
+    """(experiment name, the UI link that opens its runs table) for every layermaps experiment."""
+    client = MlflowClient(uri)
+    return [(e.name, base.rstrip("/") + "/" + UI_RUNS.format(id=e.experiment_id))
+            for e in client.search_experiments() if e.name != "Default"]
+
+
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
     for attempt in range(5):
         exp = client.get_experiment_by_name(name)
@@ -49,7 +68,8 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str
                 client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
         try:
-            return client.create_experiment(name, artifact_location=artifact_location(name, artifact_root))
+            return client.create_experiment(name, artifact_location=artifact_location(name, artifact_root),
+                                            tags=EXPERIMENT_TAGS)
         except MlflowException:  # another process created it first: read it back
             time.sleep(0.2 * (attempt + 1))
     raise RuntimeError(f"could not create or find the MLflow experiment {name!r}")
@@ -68,26 +88,56 @@ class TrackingUnreachable(RuntimeError):
     expected = True  # a setting or a server to start: one message, no traceback
 
 
-def check_server(uri: str, timeout: float = 10.0) -> None:
-    """A tracking server must answer before any job is submitted: every job (on any node)
-    logs to it. Its /health endpoint answers "OK". A local store (sqlite, file) is not checked."""
+# A job finds the server gone (it answered in onstart): the job did no work yet.
+JOB_HINT = ("it answered when the workflow started, so it stopped or became unreachable since. "
+            "Start it again (README \"On a cluster\") and rerun snakemake: this job did no work, "
+            "finished jobs are kept")
+
+
+class TrackingLost(TrackingUnreachable):
+    """The tracking server stopped answering while a job ran."""
+
+
+def server_problem(uri: str, timeout: float = 10.0) -> str | None:
+    """Why the tracking server at `uri` does not answer its /health ("OK"), or None; None also
+    for a local store (sqlite, file), which is not checked."""
+    import socket
     import urllib.error
     import urllib.request
 
     if not uri.startswith(("http://", "https://")):
-        return
+        return None
     url = uri.rstrip("/") + "/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             if reply.status == 200:
-                return
-            why = f"HTTP {reply.status}"
+                return None
+            return f"HTTP {reply.status}"
     except urllib.error.HTTPError as err:
-        why = f"HTTP {err.code} from {url}: is it an MLflow server?"
+        return f"HTTP {err.code} from {url}: is it an MLflow server?"
     except (OSError, ValueError) as err:
-        why = str(getattr(err, "reason", err))
-    raise TrackingUnreachable(f"{URI_ENV}={uri}: the MLflow tracking server does not answer ({why}); "
-                              + SERVER_HINT)
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return f"no answer from {url} within {timeout:g} s"
+        return str(reason)
+
+
+def check_server(uri: str, timeout: float = 10.0, hint: str = SERVER_HINT) -> None:
+    """A tracking server must answer before any job is submitted (onstart), and before a job
+    starts its work: every job (on any node) logs to it."""
+    why = server_problem(uri, timeout)
+    if why:
+        raise TrackingUnreachable(f"{URI_ENV}={uri}: the MLflow tracking server does not answer "
+                                  f"({why}); " + hint)
+
+
+def _gone(uri: str) -> str | None:
+    """Why the server stopped answering (a quick look), or None. When it did, this job's last
+    MLflow calls (ending its run) try once, briefly, instead of MLflow's retries."""
+    why = server_problem(uri, timeout=3.0)
+    if why:
+        os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="2")
+    return why
 
 
 def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> None:
@@ -96,7 +146,11 @@ def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> N
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(uri)
     for name in experiments:
-        get_or_create_experiment(client, name, artifact_root)
+        experiment_id = get_or_create_experiment(client, name, artifact_root)
+        tags = client.get_experiment(experiment_id).tags
+        for key, value in EXPERIMENT_TAGS.items():  # an experiment made before the kind was set
+            if key not in tags:
+                client.set_experiment_tag(experiment_id, key, value)
 
 
 def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outputs: str,
@@ -134,12 +188,14 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
     uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
+    check_server(uri, timeout=5.0, hint=JOB_HINT)  # before the job's work: a server gone since onstart
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
     key = job_key(rule, wildcards)
-    tags = {**(tags or {}), **job_tags(rule, wildcards, outputs)}
+    tags = {**(tags or {}), **job_tags(rule, wildcards, outputs, wildcard_tags=False)}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
+    tags.setdefault("mlflow.note.content", describe(rule, wildcards, outputs))  # the run's description
     run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
     for old, old_status in retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id):
         log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
@@ -149,7 +205,7 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         raise JobKilled(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    status = "FAILED"
+    status, lost = "FAILED", None  # lost: why the server stopped answering during the job
     try:
         with mlflow.start_run(run_id=run_id):
             if params:
@@ -157,17 +213,30 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
             try:
                 yield mlflow.active_run()
                 status = "FINISHED"
-            except (JobKilled, KeyboardInterrupt):
-                status = "KILLED"
+            except BaseException as err:
+                status = "KILLED" if isinstance(err, (JobKilled, KeyboardInterrupt)) else "FAILED"
+                lost = _gone(uri) if isinstance(err, (Exception, JobKilled)) else None
                 raise
             finally:
-                mlflow.end_run(status)
+                with contextlib.suppress(*((MlflowException,) if lost else ())):
+                    mlflow.end_run(status)
+    except MlflowException as err:  # MLflow gave up on the server (its retries are short: HTTP_ENV)
+        lost = lost or _gone(uri)
+        if not lost:
+            raise
+        log(f"[tracking] MLflow: {err}")
+        raise TrackingLost(
+            f"{URI_ENV}={uri}: the MLflow tracking server stopped answering during this job ({lost}); "
+            f"its run {run_id} is left RUNNING there. Start the server again and rerun snakemake: "
+            f"this job reruns (and ends that run KILLED), finished jobs are kept") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         if status != "FINISHED":
             # start_run's own exit may have overwritten our status; the store must say the truth
-            client.set_terminated(run_id, status)
-            log(f"[tracking] {rule} ended {status} (run {run_id})")
+            with contextlib.suppress(*((MlflowException,) if lost else ())):
+                client.set_terminated(run_id, status)
+            log(f"[tracking] {rule} ended {status} (run {run_id})"
+                + (" (not recorded: the tracking server does not answer)" if lost else ""))
     if run_id_file:
         write_text(run_id_file, run_id + "\n")
     log(f"[tracking] run {run_id} FINISHED ({experiment})")
@@ -184,7 +253,13 @@ def apply_pending(state_dir: str | Path, log=print) -> int:
     pending = sorted(Path(state_dir, "pending").glob("*.json"))
     if not pending:
         return 0
-    client = MlflowClient(os.environ.get(URI_ENV) or mlflow.get_tracking_uri())
+    uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
+    kept = (f"[tracking] kept the pending records (the next run applies them): {URI_ENV}={uri} "
+            f"does not answer")
+    if why := server_problem(uri):
+        log(f"{kept} ({why})")
+        return 0
+    client = MlflowClient(uri)
     applied = 0
     for path in pending:
         record = json.loads(path.read_text())
@@ -203,6 +278,9 @@ def apply_pending(state_dir: str | Path, log=print) -> int:
                     client.log_artifact(run_id, file, folder)
             applied += 1
         except MlflowException as err:
+            if why := server_problem(uri, timeout=5.0):  # the server went away: keep the rest
+                log(f"{kept} ({why})")
+                break
             log(f"[tracking] dropped what {record['rule']} logged for run {run_id}: {err}")
         path.unlink()
     log(f"[tracking] applied {applied} pending record(s) to MLflow")
@@ -225,3 +303,10 @@ def log_dataset(dataset: str, arrays: dict, source: str) -> None:
     mlflow.log_dict(counts, "class_counts.json")
     mlflow.log_metrics({"n_train": len(arrays["train_labels"]), "n_test": len(arrays["test_labels"]),
                         "n_fit": len(arrays["fit_idx"]), "n_val": len(arrays["val_idx"])})
+
+
+if __name__ == "__main__":  # `make ui`: python -m layermaps.tracking.store <store uri> <ui url>
+    import sys
+
+    for name, link in ui_links(sys.argv[1], sys.argv[2]):
+        print(f"  {name}: {link}")
