@@ -44,7 +44,7 @@ bench: setup
 # One test process per core (tests/conftest.py keeps a module, and the modules sharing a run,
 # in one process); PYTEST_ARGS="-n 0" runs them in this process.
 test: setup
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # The unit tests only (no real workflow runs): a few minutes.
 test-fast: setup

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import signal
 import socket
 import time
@@ -21,22 +23,44 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAYERMAPS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-# `make test` runs the tests in parallel processes (pytest -n auto --dist loadgroup): each
-# module's tests stay in one process, so its module fixtures are made once, and the modules
-# that share a session run (tiny_run, figures_run) stay in the process that made it.
-SHARED_RUNS = {"tiny_run": "tiny_run", "tiny_run_copy": "tiny_run", "figures_run": "figures_run"}
+# `make test` runs the tests in parallel processes (pytest -n auto): each module's tests go to one
+# process, so its module fixtures are made once, and so do all the modules that share a session
+# run (tiny_run, figures_run), which is made once. (xdist's own --dist loadgroup does not group
+# under pytest 9 here: its marks never reached the scheduler.)
+SHARED_RUNS = ("figures_run", "tiny_run")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups from the marks
-def pytest_collection_modifyitems(config, items):
-    groups = {}
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        shared = next((g for f, g in SHARED_RUNS.items() if f in item.fixturenames), None)
-        if shared or module not in groups:
-            groups[module] = shared or groups.get(module) or module
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::")[0]]))
+@functools.lru_cache(maxsize=None)
+def scheduling_group(module: str) -> str:
+    """The scheduling group of a test module (a path like tests/test_x.py): the session run it
+    uses, else the module itself."""
+    text = (REPO / module).read_text() if (REPO / module).is_file() else ""
+    return next((run for run in SHARED_RUNS if re.search(rf"\b{run}(_copy)?\b", text)), module)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_group(nodeid.split("::")[0])
+
+    return SharedRunScheduling(config, log)
+
+
+# Screenshots of the browser tests (tests/test_browser.py) lie in a folder of this name in each
+# test's temporary folder; the summary at the end of a run lists them (xdist workers' too).
+SCREENSHOTS = "screenshots"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return
+    shots = sorted(config._tmp_path_factory.getbasetemp().glob(f"**/{SCREENSHOTS}/*.png"))
+    if shots:
+        terminalreporter.section("screenshots of the browser tests")
+        for path in shots:
+            terminalreporter.write_line(str(path))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 Selenium), on the tiny figures run: the MLflow UI served by `mlflow ui` opens an experiment on
 its runs table with the runs' names, a run page shows its image artifact, and the map
 explorer loads without JavaScript errors, draws every test point and shows a point's label
-on hover. Screenshots go to the test's temporary folder (printed: run with -s to see them)."""
+on hover. Screenshots go to each test's temporary folder; the run's summary lists them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import mlflow_process
+from conftest import SCREENSHOTS, mlflow_process
 from layermaps.tracking.store import ui_links
 
 pytestmark = pytest.mark.workflow
@@ -44,9 +44,10 @@ def browser():
 
 
 def shot(driver, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.png"
+    """A screenshot in the test's temporary folder (the run's summary lists them: conftest)."""
+    path = folder / SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
     driver.save_screenshot(str(path))
-    print(f"screenshot: {path}")
     return path
 
 
