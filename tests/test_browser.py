@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import SCREENSHOTS, mlflow_process
+from conftest import SCREENSHOTS, mlflow_process, skip_unless_ci
 from layermaps.tracking.store import ui_links
 
 pytestmark = pytest.mark.workflow
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.workflow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
-    pytest.skip("no browser: install Debian's chromium and chromium-driver (.ci/run does) to run "
-                "the browser tests", allow_module_level=True)
+    skip_unless_ci("no browser: install Debian's chromium and chromium-driver (.ci/run does) to "
+                   "run the browser tests")
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,13 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, mlflow_server, snakemake, write_config
+from conftest import REPO, mlflow_server, snakemake, write_config, skip_unless_ci
 
 ACCOUNT, PARTITION = os.environ.get("SLURM_ACCOUNT"), os.environ.get("SLURM_PARTITION")
-pytestmark = [
-    pytest.mark.workflow,
-    pytest.mark.skipif(not (shutil.which("sbatch") and shutil.which("sacct") and ACCOUNT and PARTITION),
-                       reason="no SLURM cluster: start one with `eval \"$(bash ../shared/slurm/start-slurm.sh)\"` "
-                              "(as root; .ci/run does) so that sbatch, sacct, SLURM_ACCOUNT and SLURM_PARTITION exist"),
-]
+pytestmark = pytest.mark.workflow
+if not (shutil.which("sbatch") and shutil.which("sacct") and ACCOUNT and PARTITION):
+    skip_unless_ci("no SLURM cluster: start one with `eval \"$(bash ../shared/slurm/start-slurm.sh)\"` "
+                   "(as root; .ci/run does) so that sbatch, sacct, SLURM_ACCOUNT and SLURM_PARTITION exist")
 
 # Every stage on one dataset: prepare, train, activations, graph, two reducers, scores, figures.
 REDUCERS = {"pca": {}, "umap": {"n_epochs": 200}}
