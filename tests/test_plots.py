@@ -116,6 +116,56 @@ def test_training_figures_job_confusions_and_input_pair(tmp_path, rng, monkeypat
         training_figures_job(**kw)
 
 
+# Names a dataset or config may hold (issue 29, item 4): a `$` pair or a lone `$...$` that
+# matplotlib would read as math text (`$x_$` fails to parse), a comma and quotes for the CSV.
+ODD_NAMES = ["cost $x_$", "it's $5 & $x^2$", 'a, "b"']
+
+
+def test_figures_draw_class_names_as_written_and_the_confusion_csv_keeps_them(tmp_path, rng,
+                                                                               monkeypatch):
+    from layermaps.models.stage import write_confusion
+
+    data = {"train_images": rng.integers(0, 256, (60, 16)).astype(np.uint8),
+            "test_images": rng.integers(0, 256, (15, 16)).astype(np.uint8),
+            "train_labels": np.repeat([0, 1, 2], 20), "test_labels": np.repeat([0, 1, 2], 5),
+            "class_names": np.array(ODD_NAMES), "image_shape": np.array([4, 4]),
+            "scale_offset": np.zeros(16, np.float32), "scale_factor": np.full(16, 255, np.float32)}
+    np.savez(tmp_path / "data.npz", **data)
+    np.save(tmp_path / "out_train.npy", np.eye(3)[data["train_labels"]])
+    np.save(tmp_path / "out_test.npy", np.eye(3)[data["test_labels"]])
+    (tmp_path / "history.csv").write_text("epoch,loss,accuracy\n0,1.0,0.5\n1,0.5,0.8\n")
+    (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy": 1.0, "epochs_run": 2}))
+    counts = np.array([[5, 0, 0], [1, 4, 0], [0, 2, 3]])
+    write_confusion(tmp_path / "confusion_test.csv", counts, ODD_NAMES)
+    got, names = read_confusion(tmp_path / "confusion_test.csv")
+    assert names == ODD_NAMES and got.tolist() == counts.tolist()
+    figs = []
+    for name in ("confusion_heatmaps", "input_pair_figure"):  # spies: the real figures, kept
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name,
+                            lambda *a, _real=real, **k: figs.append(_real(*a, **k)) or figs[-1])
+    out = {k: tmp_path / f"{k}.png" for k in ("curves", "confusion", "pair")}
+    training_figures_job(dataset="d", model="m", history_path=tmp_path / "history.csv",
+                         confusion_path=tmp_path / "confusion_test.csv",
+                         metrics_path=tmp_path / "metrics.json", data_path=tmp_path / "data.npz",
+                         train_outputs_path=tmp_path / "out_train.npy",
+                         test_outputs_path=tmp_path / "out_test.npy", input_pair=[0, 15],
+                         out_curves=out["curves"], out_confusion=out["confusion"],
+                         out_input_pair=out["pair"], dpi=DPI, cmap="tab10", point_size=2.0,
+                         log=lambda _: None)
+    assert all(p.stat().st_size > 1000 for p in out.values())
+    confusion, pair = figs
+    ticks = confusion.axes[1].get_xticklabels()
+    assert [t.get_text() for t in ticks] == ODD_NAMES and not any(t.get_parse_math() for t in ticks)
+    legend = pair.legends[0].get_texts()
+    assert [t.get_text() for t in legend] == ODD_NAMES
+    assert not any(t.get_parse_math() for t in legend)
+    fig = plots.embedding_figure(rng.normal(size=(30, 2)), np.arange(30) % 3,
+                                 rng.normal(size=(9, 2)), np.arange(9) % 3, ODD_NAMES, "d | pca")
+    assert saved_size(fig, tmp_path / "e.png") == plots.pixel_size(plots.EMBEDDING_FIGSIZE, DPI)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ODD_NAMES
+
+
 def test_class_colors_distinct():
     c = plots.class_colors(10, "tab10")
     assert c.shape == (10, 4) and len({tuple(x) for x in c}) == 10
@@ -426,6 +476,38 @@ def test_summary_tables_and_seed_references(tmp_path):
     assert seed_sweep("mnist", "msds", 5, {"train_accuracy": 0.99, "val_accuracy": 0.97,
                                            "test_accuracy": 0.97}).endswith(": within ±0.01")
     assert SEED_REFERENCE["sweep"]["rows"][512][2] == 0.979
+
+
+def test_summary_md_shows_the_strings_of_a_config_as_written(tmp_path):
+    """A study's description and a sweep's values come from the config: a newline, a `|`, a
+    <script> or Markdown's own marks in them neither break a heading or table nor run."""
+    from markdown_it import MarkdownIt
+
+    description = "two lines\n## not a heading | <script>alert(1)</script> *not bold* `x` _y_"
+    scores = [score_json(tmp_path / "s.json", "mnist", "m_1/hidden1", "pca")]
+    metrics = tmp_path / "mnist" / "models" / "m_1" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"test_accuracy": 0.5, "epochs_run": 2}))
+    plan = {"key": "activation",
+            "members": [{"value": "a|b <i>", "model": "m_1", "layer": "hidden1"}]}
+    studies = [{"name": "s", "description": description, "datasets": {"mnist": {
+        "models": ["m_1"], "sources": {"m_1/hidden1": ["pca"]}, "sweeps": ["w"]}}}]
+    text = write_summary(tmp_path / "summary.md", studies=studies, score_paths=scores,
+                         metrics_paths=[metrics], hidden={"m_1": [4]}, sweeps={"w": plan},
+                         ks=[3, 5], k_sweep=5, notes=["mnist: <b>note</b>"])
+    title = next(line for line in text.splitlines() if line.startswith("## Study"))
+    assert title == ("## Study `s`: two lines \\#\\# not a heading \\| "
+                     "&lt;script&gt;alert(1)&lt;/script&gt; \\*not bold\\* \\`x\\` \\_y\\_")
+    page = MarkdownIt("commonmark").enable("table").render(text)
+    assert "<script" not in page and "<i>" not in page and "<b>" not in page
+    assert [h for h in page.splitlines() if h.startswith("<h2")] == [
+        "<h2>Study <code>s</code>: two lines ## not a heading | "
+        "&lt;script&gt;alert(1)&lt;/script&gt; *not bold* `x` _y_</h2>", "<h2>Notes</h2>"]
+    table = next(t for t in page.split("<table>") if "a|b" in t).split("</table>")[0]
+    header, row = table.split("<tbody>")
+    assert "<td>a|b &lt;i&gt;</td>" in row  # one cell, as written
+    assert row.count("<td>") == header.count("<th>") == 8
+    assert "<li>mnist: &lt;b&gt;note&lt;/b&gt;</li>" in page
 
 
 def test_the_msds_reports_table_and_code_stand_next_to_ours():

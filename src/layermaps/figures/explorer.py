@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +86,7 @@ def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_
                   k: int) -> str:
     """The page's HTML. maps: [{dataset, source, reducer, embedding, score}] in display order;
     prediction_paths: {(dataset, model): output_test.npy} for the models that have one."""
-    from bokeh.embed import file_html
+    from bokeh.embed import file_html, json_item
     from bokeh.layouts import column, row
     from bokeh.models import (Checkbox, CustomJS, Div, HoverTool, Legend, LegendItem, Select,
                               ColumnDataSource)
@@ -152,8 +154,70 @@ def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_
     doc = Document()
     doc.add_root(layout)
     doc.js_on_event("document_ready", init)
-    doc.title = f"layermaps explorer: {study}"
-    return file_html(doc, INLINE, doc.title)
+    # The page is the same bytes for the same inputs (a rerun that changes nothing shows no
+    # change): file_html's own render items carry random ids (uuid4), so the template below
+    # renders the document from json_item instead, its model ids numbered in document order.
+    item = stable_ids(json_item(layout, ROOT_ID))
+    return file_html(doc, INLINE, f"layermaps explorer: {study}", template=PAGE,
+                     template_variables={"item": script_json(item)})
+
+
+ROOT_ID = "layermaps-explorer"
+# file_html's page (base: Bokeh's resources and <title>) with the document embedded by
+# Bokeh.embed.embed_item, its JSON in a <script> element (script_json).
+PAGE = f"""{{% block inner_body %}}
+<div id="{ROOT_ID}" style="display: contents;"></div>
+<script type="application/json" id="{ROOT_ID}-item">{{{{ item }}}}</script>
+<script>
+Bokeh.embed.embed_item(JSON.parse(document.getElementById("{ROOT_ID}-item").textContent));
+</script>
+{{% endblock %}}"""
+
+
+# <, > and & inside JSON strings as \u escapes: no string of a dataset or config can end the
+# <script> element that holds the JSON ("</script>") or open another.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_json(obj) -> str:
+    return json.dumps(obj, allow_nan=False).translate(_SCRIPT_SAFE)
+
+
+def stable_ids(item: dict) -> dict:
+    """json_item's output with every model id renamed p1, p2, ... in order of appearance.
+    Bokeh numbers models from a process-wide counter: the same page built after other models
+    (a second build in one process) would otherwise get other ids."""
+    defined = set()
+
+    def collect(x):
+        if isinstance(x, dict):
+            if x.get("type") == "object" and isinstance(x.get("id"), str):
+                defined.add(x["id"])
+            for v in x.values():
+                collect(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                collect(v)
+
+    collect(item)
+    names, counter = {}, itertools.count(1)
+
+    def rename(x):
+        if isinstance(x, dict):
+            out = {}
+            for k, v in x.items():
+                if k in ("id", "root_id") and isinstance(v, str) and v in defined:
+                    if v not in names:
+                        names[v] = f"p{next(counter)}"
+                    out[k] = names[v]
+                else:
+                    out[k] = rename(v)
+            return out
+        if isinstance(x, (list, tuple)):
+            return [rename(v) for v in x]
+        return x
+
+    return rename(item)
 
 
 def explorer_job(*, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict,
@@ -174,6 +238,10 @@ const dec = (b64, Type) => { const s = atob(b64); const u = new Uint8Array(s.len
 const cache = {};
 const once = (key, make) => (key in cache ? cache[key] : (cache[key] = make()));
 const uniq = (xs) => [...new Set(xs)];
+// Every name from a dataset or the config reaches the panels' HTML escaped: shown as written,
+// never run as markup (a class name may hold <, &, quotes).
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
+  '"': "&quot;", "'": "&#39;"})[c]);
 const app = {
   current: null,
   labels(d) { return once("labels|" + d, () => dec(datasets[d].labels, Uint8Array)); },
@@ -226,9 +294,10 @@ const app = {
     const acc = m.accuracy == null ? "n/a" : m.accuracy.toFixed(4);
     const trust = m.trust == null ? "n/a" : m.trust.toFixed(4);
     const source = m.model === "raw" ? "raw pixels" : m.model + " / " + m.layer;
-    stats.text = `<b>${m.dataset} | ${source} | ${m.reducer}</b>: kNN accuracy (k=${k}) of the test points ` +
-      `<b id="knn">${acc}</b>, trustworthiness ${trust}; ${labels.length} test points placed in a map ` +
-      `fitted on ${m.n_fit} training points (${m.protocol}); ${bad.length} misvoted.`;
+    stats.text = `<b>${esc(m.dataset)} | ${esc(source)} | ${esc(m.reducer)}</b>: ` +
+      `kNN accuracy (k=${k}) of the test points <b id="knn">${acc}</b>, trustworthiness ` +
+      `${trust}; ${labels.length} test points placed in a map fitted on ${m.n_fit} training ` +
+      `points (${esc(m.protocol)}); ${bad.length} misvoted.`;
     plot.title.text = `${m.dataset} | ${source} | ${m.reducer}: ${labels.length} test points`;
   },
   ringWrong() { wrong_r.visible = show_wrong.active; },
@@ -239,9 +308,11 @@ const app = {
     if (!hit) return;
     const i = hit[0].data.i[hit[1][0]], d = datasets[m.dataset], names = d.classes;
     const label = app.labels(m.dataset)[i], vote = app.votes(m)[i], pred = app.pred(m);
-    let html = `<div id="hover-info"><b>test point ${i}</b><br>label: <b id="hover-label">${names[label]}</b>`;
-    if (pred) html += `<br>${m.model} predicts: <b>${names[pred[i]]}</b>`;
-    html += `<br>kNN vote in this map: <b>${names[vote]}</b>${vote === label ? "" : " (wrong)"}`;
+    let html = `<div id="hover-info"><b>test point ${i}</b><br>label: <b id="hover-label">` +
+      `${esc(names[label])}</b>`;
+    if (pred) html += `<br>${esc(m.model)} predicts: <b id="hover-pred">${esc(names[pred[i]])}</b>`;
+    html += `<br>kNN vote in this map: <b id="hover-vote">${esc(names[vote])}</b>` +
+      (vote === label ? "" : " (wrong)");
     if (d.sheet) {
       const [h, w] = d.shape, c = document.createElement("canvas"), scale = 4;
       c.width = w * scale; c.height = h * scale;

@@ -15,6 +15,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# Every text is drawn as written: no figure uses math text, and a `$` in a class, dataset or
+# model name would otherwise start it (a lone `$...$` pair, or a parse error that fails the job).
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -27,11 +27,11 @@ def read_history(path) -> dict[str, list[float]]:
 
 
 def read_confusion(path) -> tuple[np.ndarray, list[str]]:
-    """The counts and class names of confusion_test.csv (header: class names)."""
-    with open(path) as f:
-        names = f.readline().strip().split(",")
-    counts = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    return counts, names
+    """The counts and class names of confusion_test.csv (header: class names, quoted by the csv
+    module where they hold a comma or a quote: models.stage.write_confusion)."""
+    with open(path, newline="") as f:
+        names, *rows = csv.reader(f)
+    return np.array(rows, dtype=np.int64).reshape(len(rows), len(names)), names
 
 
 def source_label(source: str) -> str:

@@ -4,8 +4,10 @@ to the numbers the original authors reported (SEEDS.md), where they reported any
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 from pathlib import Path
 
 from layermaps.atomic import write_text
@@ -130,6 +132,19 @@ def _f(x, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
+# Markdown's punctuation that would format the text around it (emphasis, code, links, a table
+# cell's end); `_` only where it can start or end emphasis (not inside a word: msds_w1 stays).
+_MD_PUNCT = re.compile(r"[\\`*\[\]|~#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md(text) -> str:
+    """A string from a config or a dataset (a name, a study's description, a sweep's value) as
+    literal Markdown text on one line: its whitespace runs (newlines too) one space, < > & as
+    HTML entities (a <script> is shown, never run), Markdown's punctuation backslash-escaped."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return _MD_PUNCT.sub(lambda m: "\\" + m.group(0), text)
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -191,12 +206,13 @@ def knn_section(dataset: str, scores: list[Score], ks, sources: dict[str, list[s
                 continue
             accs = [_f(s.accuracy(k)) for k in ks]
             trust = "-" if reducer == "unreduced" else _f(s.trustworthiness)
-            rows.append([source, reducer, *accs, trust, seed_knn(dataset, source, reducer, ks, s)])
+            rows.append([md(source), md(reducer), *accs, trust,
+                         seed_knn(dataset, source, reducer, ks, s)])
     notes = [note for (d, reducer), note in SEED_REFERENCE["knn_notes"].items()
              if d == dataset and any(r[1] == reducer and r[-1] and r[0] != "raw" for r in rows)]
     header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
               "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
-    return [f"#### {dataset}", "", *_table(header, rows), "", *[f"{n}\n" for n in notes]]
+    return [f"#### {md(dataset)}", "", *_table(header, rows), "", *[f"{n}\n" for n in notes]]
 
 
 def widths(hidden: list) -> str:
@@ -209,12 +225,12 @@ def widths(hidden: list) -> str:
 def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list]) -> list[str]:
     rows = []
     for model, m in metrics.items():
-        rows.append([model, widths(hidden.get(model, [])), m.get("epochs_run", "-"),
+        rows.append([md(model), widths(hidden.get(model, [])), m.get("epochs_run", "-"),
                      _f(m.get("train_accuracy")), _f(m.get("val_accuracy")), _f(m.get("test_accuracy")),
                      _f(m.get("train_seconds"), 1), seed_model(dataset, model, m)])
     header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)",
               "seed"]
-    return [f"#### {dataset}", "", *_table(header, rows), ""]
+    return [f"#### {md(dataset)}", "", *_table(header, rows), ""]
 
 
 def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[Score],
@@ -229,13 +245,15 @@ def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict]
         for r in cols:
             s = by_key.get((f"{m['model']}/{m['layer']}", r))
             knn.append(_f(s.accuracy(k)) if s else "-")
-        rows.append([m["value"], m["model"], mt.get("epochs_run", "-"), _f(mt.get("train_accuracy")),
+        rows.append([md(m["value"]), md(m["model"]), mt.get("epochs_run", "-"),
+                     _f(mt.get("train_accuracy")),
                      _f(mt.get("val_accuracy")), _f(mt.get("test_accuracy")), *knn,
                      seed_sweep(dataset, sweep, m["value"], mt)])
-    layers = ", ".join(sorted({m["layer"] for m in plan["members"]}))
-    header = [plan["key"], "model", "epochs", "train acc.", "val. acc.", "test acc.",
-              *[f"kNN k={k} {r} ({layers})" for r in cols], "seed (train / val / test)"]
-    return [f"#### {sweep} on {dataset} (varies `{plan['key']}`)", "", *_table(header, rows), ""]
+    layers = md(", ".join(sorted({m["layer"] for m in plan["members"]})))
+    header = [md(plan["key"]), "model", "epochs", "train acc.", "val. acc.", "test acc.",
+              *[f"kNN k={k} {md(r)} ({layers})" for r in cols], "seed (train / val / test)"]
+    return [f"#### {md(sweep)} on {md(dataset)} (varies `{plan['key']}`)", "",
+            *_table(header, rows), ""]
 
 
 # A test accuracy below this is a collapsed run (chance is 0.1 with ten classes; the MSDS
@@ -262,11 +280,12 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
         accs = [metrics.get(n, {}).get("test_accuracy") for n in names]
         st = spread(accs)
         collapsed = sum(1 for a in accs if a is not None and a < COLLAPSED)
-        rows.append([first, f"{st['n']} of {len(names)}", *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
+        rows.append([md(first), f"{st['n']} of {len(names)}",
+                     *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
                      f"{collapsed} of {st['n']}"])
     header = ["model", "repeats run", "test acc. mean", "sd", "min", "max",
               f"collapsed (test acc. < {COLLAPSED:g})"]
-    lines = [f"#### {dataset}: test accuracy over seeds", "", *_table(header, rows), ""]
+    lines = [f"#### {md(dataset)}: test accuracy over seeds", "", *_table(header, rows), ""]
     by_key = {s.key: s for s in scores}
     knn_rows = []
     for first, names in groups.items():
@@ -277,10 +296,10 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
                 got = [by_key[(f"{n}/{layer}", r)].accuracy(k) for n in names if (f"{n}/{layer}", r) in by_key]
                 if len(got) > 1:
                     st = spread(got)
-                    knn_rows.append([f"{first}/{layer}", r, st["n"],
+                    knn_rows.append([md(f"{first}/{layer}"), md(r), st["n"],
                                      *(_f(st[x]) for x in ("mean", "sd", "min", "max"))])
     if knn_rows:
-        lines += [f"#### {dataset}: kNN accuracy (k={k}) over the embedded repeats", "",
+        lines += [f"#### {md(dataset)}: kNN accuracy (k={k}) over the embedded repeats", "",
                   *_table(["source", "map", "repeats", "mean", "sd", "min", "max"], knn_rows), ""]
     return lines
 
@@ -307,10 +326,11 @@ def snapshots_section(dataset: str, scores: list[Score], sources: dict[str, list
                 got = [by_key.get((f"{snapshot_name(model, e)}/{layer}", r)) for e in plan["epochs"]]
                 accs = [None if g is None else g.accuracy(k) for g in got]
                 change = (accs[-1] - accs[0]) if None not in (accs[0], accs[-1]) and len(accs) > 1 else None
-                rows.append([layer, *map(_f, accs), "-" if change is None else f"{change:+.4f}"])
+                rows.append([md(layer), *map(_f, accs),
+                             "-" if change is None else f"{change:+.4f}"])
             header = ["layer", *(f"epoch {e}" for e in plan["epochs"]), "last - first"]
             n = next((s.n_train for s in by_key.values() if s.model.startswith(f"{model}@")), None)
-            lines += [f"#### {dataset}: {model}, {r} (kNN accuracy, k={k}"
+            lines += [f"#### {md(dataset)}: {md(model)}, {md(r)} (kNN accuracy, k={k}"
                       + (f", maps of {n:,} training rows)" if n else ")"), "", *_table(header, rows), ""]
     return lines
 
@@ -404,7 +424,8 @@ def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str,
                   hidden: dict, sweeps: dict, ks, k_sweep: int, explorer: str | None = None) -> list[str]:
     """One study: its models, its kNN tables and its sweeps, per dataset; a link to its map
     explorer (a path relative to summary.md) if it has one."""
-    title = f"## Study `{plan['name']}`" + (f": {plan['description']}" if plan.get("description") else "")
+    title = f"## Study `{plan['name']}`" + (f": {md(plan['description'])}"
+                                            if plan.get("description") else "")
     lines = [title, ""]
     if explorer:
         lines += [f"Every map of this study, interactive (choose source, layer and map; hover a "
@@ -462,7 +483,7 @@ def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, 
         lines += study_section(plan, scores, metrics, hidden=hidden, sweeps=sweeps, ks=ks,
                                k_sweep=k_sweep, explorer=(explorers or {}).get(plan["name"]))
     if notes:
-        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## Notes", "", *[f"- {md(note)}" for note in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"
     write_text(out_path, text)
     return text

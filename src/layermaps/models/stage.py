@@ -56,6 +56,15 @@ def write_history(path, history: dict) -> None:
             w.writerow([i + 1, *(f"{history[k][i]:.6g}" for k in keys)])
 
 
+def write_confusion(path, counts, class_names) -> None:
+    """confusion_test.csv: a header of class names, then a row of counts per true class; the
+    csv module quotes a name that holds a comma or a quote (figures.stage.read_confusion)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(class_names)
+        w.writerows(np.asarray(counts, dtype=np.int64).tolist())
+
+
 def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: int,
               out: dict, snapshots: dict | None = None, log=print) -> dict:
     """Train, evaluate and save one model; log everything to the active run; return metrics.
@@ -97,8 +106,7 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
         model.save(tmp)
     write_history(out["history"], result.history)
     write_text(out["metrics"], json.dumps(metrics, indent=2) + "\n")
-    with atomic_path(out["confusion"]) as tmp:
-        np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(class_names), comments="")
+    write_confusion(out["confusion"], cm, class_names)
 
     # the curves and the confusion figure are plot_training's (figures/ of this same run)
     mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
