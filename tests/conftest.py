@@ -294,30 +294,53 @@ def project_copy(tmp_path) -> Path:
     return project
 
 
+# uvicorn's line once it listens: the port it bound (the server picks it: no port chosen here
+# that another test's server could take first) and the proof that this server bound it.
+LISTENING = re.compile(r"Uvicorn running on https?://\S+:(\d+)")
+
+
+def wait_listening(proc: subprocess.Popen, log: Path, what: str,
+                   timeout: float = 600) -> int | None:
+    """The port `proc` (an mlflow server writing to `log`) serves on, once it answers /health; or
+    None if it exited first (e.g. its port was taken). With several workers uvicorn names the
+    port before a worker accepts a connection: /health says when one does. The limit only
+    keeps a broken server from hanging the suite."""
+    deadline, port = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        if port is None and (m := LISTENING.search(log.read_text(errors="replace"))):
+            port = int(m.group(1))
+        if port is not None:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10)
+                return port
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not start within {timeout:g} s:\n{log.read_text()[-3000:]}")
+
+
 @contextlib.contextmanager
-def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None, own_group: bool = False):
-    """A real `mlflow server` or `mlflow ui` (command) on a free port of 127.0.0.1 for the SQLite
-    store: yields (url, process). `before()` runs while it starts; with own_group it runs in
-    its own process group, which a test may stop or kill (it is continued and killed at the end)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None,
+                   own_group: bool = False, host: str = "127.0.0.1", env: dict | None = None):
+    """A real `mlflow server` or `mlflow ui` (command) on a port it picks itself, on `host`, for the
+    SQLite store: yields (url, process); the url names 127.0.0.1, or this machine's name when
+    host is 0.0.0.0 (as a compute node reaches it). Its output goes to <store>.log; `env` adds
+    to its environment. `before()` runs while it starts; with own_group it runs in its own
+    process group, which a test may stop or kill (it is continued and killed at the end)."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{store}", *extra], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=own_group)
-    url = f"http://127.0.0.1:{port}"
+    log = store.with_suffix(".log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), command, "--host", host, "--port", "0",
+             "--backend-store-uri", f"sqlite:///{store}", *extra], stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=own_group,
+            env={**os.environ, **(env or {})})
     try:
         before()
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"mlflow {command} did not start")
+        port = wait_listening(proc, log, f"mlflow {command}")
+        if port is None:
+            pytest.fail(f"mlflow {command} exited:\n{log.read_text()[-3000:]}")
+        url = f"http://{socket.gethostname() if host == '0.0.0.0' else host}:{port}"
         yield url, proc
     finally:
         if own_group:
@@ -335,3 +358,55 @@ def mlflow_server(folder: Path):
     with mlflow_process("server", folder / "mlflow.db", "--artifacts-destination", str(folder / "artifacts"),
                         "--workers", "1") as (url, _):
         yield url
+
+
+def cluster_recipe() -> list[str]:
+    """The commands of README "On a cluster" (its first bash block), one per logical line."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### On a cluster"):]
+    start = section.index("```bash\n") + len("```bash\n")
+    block = section[start:section.index("```", start)]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+@contextlib.contextmanager
+def recipe_server(work: Path, home: Path):
+    """The tracking server of README "On a cluster", started by its own commands as written (in
+    `work`, `home` as $HOME, the port changed; another port if that one is taken): yields (the
+    commands that set the jobs' environment and run snakemake, the server's URL, its output).
+    A user runs them from the project folder: `work` gets a link to the project's profiles."""
+    lines = cluster_recipe()
+    (server,) = [line for line in lines if "mlflow server" in line]
+    (work / "profiles").symlink_to(REPO / "profiles")
+    env = {**os.environ, "HOME": str(home),  # the commands of an activated .venv
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    port = free_port()
+    for attempt in range(20):
+        script = lines[:lines.index(server) + 1]
+        log = work / f"recipe-server.{attempt}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["bash", "-ec", "\n".join(script).replace("5000", str(port))
+                                     + "\nwait"], cwd=work, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            if wait_listening(proc, log, "the README's mlflow server") == port:
+                rest = "\n".join(line for line in lines if line != server)
+                rest = rest.replace("5000", str(port))
+                yield rest, f"http://{socket.gethostname()}:{port}", log
+                return
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+        port = free_port()  # taken (by another test's server?): another one
+    pytest.fail("the README's mlflow server did not start on any of 20 ports")
+
+
+def free_port() -> int:
+    """A port nobody listens on now: only for a command that names its port (the README's), which
+    tries another when this one is taken by the time it starts."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]

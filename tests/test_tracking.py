@@ -20,15 +20,20 @@ JOB = textwrap.dedent("""
     import sys, time, mlflow
     from layermaps.tracking.store import job_run
     index, mode, run_id_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    with job_run(experiment="layermaps/test", rule="job", wildcards={"i": index % 4 if mode != "parallel" else index},
-                 params={"index": index, "nested": {"a": [1, 2]}}, outputs=["x"], run_id_file=run_id_file,
-                 log=lambda m: print(m, flush=True)):
+    if mode == "together":  # imports done: wait until every job is ready, then all write at once
+        print("ready", flush=True)
+        sys.stdin.readline()
+    alone = mode in ("parallel", "together")  # a job key of its own
+    with job_run(experiment="layermaps/test", rule="job",
+                 wildcards={"i": index if alone else index % 4},
+                 params={"index": index, "nested": {"a": [1, 2]}}, outputs=["x"],
+                 run_id_file=run_id_file, log=lambda m: print(m, flush=True)):
         mlflow.log_metric("value", index * 1.5)
         print("started", flush=True)
         if mode == "fail":
             raise ValueError("boom")
         if mode == "sleep":
-            time.sleep(60)
+            time.sleep(3600)  # until the test's signal
 """)
 
 
@@ -48,8 +53,10 @@ def start_job(store, index, mode):
     script = store["tmp"] / "job.py"
     if not script.exists():  # written once: rewriting it while others start would race
         script.write_text(JOB)
+    stdin = subprocess.PIPE if mode == "together" else subprocess.DEVNULL  # the barrier's "go"
     return subprocess.Popen([sys.executable, str(script), str(index), mode, str(store["tmp"] / f"run{index}.id")],
-                            env=store["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=store["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, stdin=stdin)
 
 
 def runs(store):
@@ -61,8 +68,15 @@ def test_experiment_has_explicit_artifact_location(store):
 
 
 def test_sixteen_concurrent_jobs_lose_nothing(store):
-    procs = [start_job(store, i, "parallel") for i in range(16)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    """16 jobs write to one SQLite store at once: each waits, its imports done, until all are
+    ready (a barrier on their stdin), so they overlap however slowly this machine starts them."""
+    procs = [start_job(store, i, "together") for i in range(16)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready", p.communicate()[0]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outputs = [p.communicate(timeout=900)[0] for p in procs]  # a hang guard only
     assert [p.returncode for p in procs] == [0] * 16, "\n".join(outputs)
     assert all("started" in out for out in outputs)
     found = runs(store)
@@ -81,7 +95,7 @@ def test_sixteen_concurrent_jobs_lose_nothing(store):
 
 def test_exception_ends_run_failed_without_run_id_file(store):
     proc = start_job(store, 1, "fail")
-    out = proc.communicate(timeout=120)[0]
+    out = proc.communicate(timeout=600)[0]
     assert proc.returncode != 0 and "boom" in out
     (run,) = runs(store)
     assert run.info.status == "FAILED"
@@ -99,7 +113,7 @@ def test_sigterm_ends_run_killed(store):
     proc = start_job(store, 2, "sleep")
     wait_started(proc)
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=600)
     assert proc.returncode != 0
     (run,) = runs(store)
     assert run.info.status == "KILLED"
@@ -119,7 +133,7 @@ def test_leftover_running_run_marked_killed_by_next_attempt(store):
     (run,) = runs(store)
     assert run.info.status == "RUNNING"
     retry = start_job(store, 3, "parallel")  # same job key
-    out = retry.communicate(timeout=120)[0]
+    out = retry.communicate(timeout=600)[0]
     assert retry.returncode == 0, out
     (current,) = runs(store)  # the leftover left the default view ...
     (old,) = deleted_runs(store)  # ... ended KILLED, pointing to its successor
@@ -154,11 +168,11 @@ def test_rerun_supersedes_the_run_of_the_same_output_only(store):
 
 def test_mlflow_run_id_in_environment_is_not_resumed(store):
     first = start_job(store, 5, "parallel")
-    first.communicate(timeout=120)
+    first.communicate(timeout=600)
     first_id = (store["tmp"] / "run5.id").read_text().strip()
     store["env"]["MLFLOW_RUN_ID"] = first_id
     second = start_job(store, 6, "parallel")
-    out = second.communicate(timeout=120)[0]
+    out = second.communicate(timeout=600)[0]
     assert second.returncode == 0, out
     assert (store["tmp"] / "run6.id").read_text().strip() != first_id
     assert len(runs(store)) == 2
@@ -232,3 +246,53 @@ def test_a_record_for_a_deleted_run_is_dropped(store):
         os.environ.pop("MLFLOW_TRACKING_URI")
     assert not list((store["tmp"] / "pending").glob("*.json"))
     assert any("dropped what score logged" in line for line in said)
+
+
+# A SIGTERM delivered the moment the job enters one of these functions (a profile hook of the
+# interpreter, not a timer): before the run exists, while it is made, while earlier runs are
+# retired, while MLflow resumes it, while its params are logged, while it ends.
+KILLED_IN = textwrap.dedent("""
+    import os, signal, sys
+    from layermaps.tracking.store import job_run
+    target, fired = sys.argv[1], []
+
+    def deliver(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == target and not fired:
+            fired.append(frame.f_code.co_filename)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    sys.setprofile(deliver)
+    try:
+        with job_run(experiment="layermaps/test", rule="job", wildcards={"i": 7}, params={"a": 1},
+                     outputs=["x"], log=lambda m: print(m, flush=True)):
+            print("the job's body ran", flush=True)
+    finally:
+        sys.setprofile(None)
+        print("signal delivered in", target, "of", fired, flush=True)
+""")
+BEFORE_THE_RUN = ["check_server", "get_or_create_experiment"]
+WITH_A_RUN = ["create_run", "retire_earlier_runs", "start_run", "log_params", "end_run"]
+
+
+@pytest.mark.parametrize("target", BEFORE_THE_RUN + WITH_A_RUN)
+def test_sigterm_anywhere_in_the_job_ends_it_killed(store, target):
+    """Wherever the signal lands, the job stops as killed (JobKilled) and leaves no run RUNNING:
+    the run ends KILLED, or was never made."""
+    if target == "retire_earlier_runs":  # an earlier FINISHED run of the same job to retire
+        first = start_job(store, 7, "parallel")
+        assert first.wait(timeout=600) == 0, first.communicate()[0]
+    script = store["tmp"] / "killed_in.py"
+    script.write_text(KILLED_IN)
+    proc = subprocess.run([sys.executable, str(script), target], env=store["env"], text=True,
+                          capture_output=True, timeout=600)  # a hang guard only
+    out = proc.stdout + proc.stderr
+    assert "signal delivered in" in out and "[]" not in out, out  # the hook fired
+    assert proc.returncode == 1 and "JobKilled" in out, out
+    assert ("the job's body ran" in out) == (target == "end_run")
+    found = [r for r in runs(store) if r.data.params.get("a") == "1" or r.info.status != "FINISHED"]
+    if target in BEFORE_THE_RUN:
+        assert found == [] and "before its MLflow run was made" in out, out
+    else:
+        (run,) = found
+        assert run.info.status == "KILLED", out
+        assert f"job ended KILLED (run {run.info.run_id})" in out

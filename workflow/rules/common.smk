@@ -27,7 +27,9 @@ from layermaps.tracking.display import STUDY_INDEX_ENV, study_index
 
 _SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 check_config_files(workflow.configfiles)  # a key given twice: YAML would keep the last silently
-coerce_overrides(config, workflow.config_settings.overwrite_config, _SCHEMA)  # nested --config: strings
+# nested --config values arrive as strings: typed by the schema. Only --config's own
+# (config_settings.config; overwrite_config adds every --configfile, typed by YAML already)
+coerce_overrides(config, workflow.config_settings.config, _SCHEMA)
 validate_config(config, _SCHEMA)
 check_results_dir(config["results_dir"])
 check_data_mirror(os.environ)
@@ -128,6 +130,10 @@ os.environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(P.state())
 # A tracking server that stops answering fails a job within a minute, not MLflow's ~4 minutes
 # of retries per request: short MLflow retries and timeouts, a user's own values kept.
 _HTTP_ENV = set_http_env(os.environ)
+# The credentials of a tracking server's basic-auth app (README "On a cluster"), when set:
+# declared for executors that pass only what envvars: names. The SLURM executor passes the whole
+# environment (sbatch --export=ALL), never a value on a command line; never params or tags.
+_AUTH_ENV = [n for n in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD") if n in os.environ]
 # A refused lock says whether a running snakemake holds it (which) or a killed one left it.
 guard_locks()
 
@@ -141,6 +147,7 @@ envvars:
     "LAYERMAPS_STATE_DIR",
     "LAYERMAPS_STUDY_INDEX",
     *_HTTP_ENV,
+    *_AUTH_ENV,
 
 
 def drop_default_rate_limit():

@@ -76,10 +76,12 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str
 
 
 SERVER_HINT = (
-    "start it on the submit host (README \"On a cluster\"), e.g.\n"
-    "  mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri sqlite:///$PWD/results/mlflow.db "
-    "--artifacts-destination $PWD/results/mlartifacts\n"
-    "or unset MLFLOW_TRACKING_URI to track into the local store (results/mlflow.db: one machine only)")
+    "start it on the submit host as README \"On a cluster\" shows (mlflow server --host 0.0.0.0 "
+    "--port 5000 --allowed-hosts $(hostname):5000 --app-name basic-auth ...), or unset "
+    "MLFLOW_TRACKING_URI to track into the local store (results/mlflow.db: one machine only)")
+# The credentials of a server's basic-auth app, as MLflow's client reads them. They reach jobs
+# through the environment only (envvars:): never params, tags, logs or a command line.
+AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 class TrackingUnreachable(RuntimeError):
@@ -98,23 +100,77 @@ class TrackingLost(TrackingUnreachable):
     """The tracking server stopped answering while a job ran."""
 
 
+class TrackingRefused(TrackingUnreachable):
+    """The tracking server answers but refuses the workflow's requests (host name, credentials)."""
+
+
+class Refusal(str):
+    """Why a server refuses the workflow's requests (server_problem), with what to do."""
+
+    def __new__(cls, why: str, fix: str):
+        self = super().__new__(cls, why)
+        self.fix = fix
+        return self
+
+
+# What the check asks: an API endpoint every job uses. /health answers any Host header and any
+# client (MLflow 3.17): a server that refuses the host name a job uses (--allowed-hosts), or a
+# job without credentials (the basic-auth app), passed it, and the first job failed instead.
+PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+def _refusal(code: int, body: str, uri: str) -> Refusal | None:
+    """A 403 for the host name (MLflow's DNS-rebinding guard) or a 401 (no or wrong credentials)
+    in words a person can act on; None for any other status."""
+    import urllib.parse
+
+    user, password = (os.environ.get(name) for name in AUTH_ENV)
+    if code == 403 and "Invalid Host header" in body:
+        netloc = urllib.parse.urlsplit(uri).netloc.rpartition("@")[2]
+        return Refusal(f"HTTP 403 Invalid Host header: it does not accept the host name {netloc}",
+                       f"start it with --allowed-hosts {netloc} (README \"On a cluster\"), or "
+                       f"name it in {URI_ENV} by a host it accepts")
+    if code == 401 and user and password:
+        return Refusal(f"HTTP 401: it does not accept the credentials of {AUTH_ENV[0]}={user}",
+                       f"check {AUTH_ENV[0]} and {AUTH_ENV[1]} (README \"On a cluster\")")
+    if code == 401:
+        unset = " and ".join(name for name in AUTH_ENV if not os.environ.get(name))
+        return Refusal(f"HTTP 401: it asks for credentials and {unset} "
+                       f"{'is' if ' and ' not in unset else 'are'} not set",
+                       f"export {AUTH_ENV[0]} and {AUTH_ENV[1]}: a user of its basic-auth app "
+                       f"(README \"On a cluster\")")
+    if code == 403:
+        return Refusal(f"HTTP 403: {body.strip()[:200]}",
+                       "ask its admin for permission (README \"On a cluster\")")
+    return None
+
+
 def server_problem(uri: str, timeout: float = 10.0) -> str | None:
-    """Why the tracking server at `uri` does not answer its /health ("OK"), or None; None also
-    for a local store (sqlite, file), which is not checked."""
+    """Why the tracking server at `uri` does not take the workflow's requests, or None; None also
+    for a local store (sqlite, file), which is not checked. It asks an API endpoint (PROBE) with
+    the jobs' credentials (AUTH_ENV); a refusal comes as a Refusal, which says what to do."""
+    import base64
     import socket
     import urllib.error
     import urllib.request
 
     if not uri.startswith(("http://", "https://")):
         return None
-    url = uri.rstrip("/") + "/health"
+    url = uri.rstrip("/") + PROBE
+    request = urllib.request.Request(url)
+    user, password = (os.environ.get(name) for name in AUTH_ENV)
+    if user and password:  # as MLflow's client sends them (basic auth)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             if reply.status == 200:
                 return None
             return f"HTTP {reply.status}"
     except urllib.error.HTTPError as err:
-        return f"HTTP {err.code} from {url}: is it an MLflow server?"
+        body = err.read().decode(errors="replace")
+        return (_refusal(err.code, body, uri)
+                or f"HTTP {err.code} from {url}: is it an MLflow server?")
     except (OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -126,6 +182,9 @@ def check_server(uri: str, timeout: float = 10.0, hint: str = SERVER_HINT) -> No
     """A tracking server must answer before any job is submitted (onstart), and before a job
     starts its work: every job (on any node) logs to it."""
     why = server_problem(uri, timeout)
+    if isinstance(why, Refusal):
+        raise TrackingRefused(f"{URI_ENV}={uri}: the MLflow tracking server refuses this "
+                              f"workflow's requests ({why}); {why.fix}")
     if why:
         raise TrackingUnreachable(f"{URI_ENV}={uri}: the MLflow tracking server does not answer "
                                   f"({why}); " + hint)
@@ -174,6 +233,31 @@ def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outp
     return retired
 
 
+class _Sigterm:
+    """The job's SIGTERM handler: it raises JobKilled, so the run ends KILLED on the way out.
+    Inside `held()` a signal waits until the block is done: the run that `create_run` makes has
+    its id here (a signal in the middle would leave it RUNNING, unknown), and its end is written
+    whole. `arrived` says that one came, even when another exception ended the job first."""
+
+    def __init__(self):
+        self.holding = self.arrived = False
+
+    def __call__(self, signum, frame):
+        self.arrived = True
+        if not self.holding:
+            raise JobKilled(f"signal {signum}")
+
+    @contextlib.contextmanager
+    def held(self, deliver: bool = True):
+        self.holding, arrived = True, self.arrived
+        try:
+            yield
+        finally:
+            self.holding = False
+        if deliver and self.arrived and not arrived:
+            raise JobKilled(f"signal {signal.SIGTERM.value} (held until the block ended)")
+
+
 @contextlib.contextmanager
 def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
             run_id_file: str | Path | None = None, parent_run_id: str | None = None,
@@ -183,74 +267,121 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
     name their upstream run (parent_run_id) and a failed job leaves no id behind. (Jobs that
     add to another job's run do not come here: layermaps.tracking.runlog.deferred_run.)
+    SIGTERM (scancel, a killed snakemake) ends the run KILLED wherever it lands, from before the
+    run exists (then there is none to end) to its end (_Sigterm).
     """
-    if os.environ.pop("MLFLOW_RUN_ID", None):
-        log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
+    sigterm = _Sigterm()
+    previous = signal.signal(signal.SIGTERM, sigterm)
     uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    check_server(uri, timeout=5.0, hint=JOB_HINT)  # before the job's work: a server gone since onstart
-    client = MlflowClient(uri)
-    experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
-    key = job_key(rule, wildcards)
-    tags = {**(tags or {}), **job_tags(rule, wildcards, outputs, wildcard_tags=False)}
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    tags.setdefault("mlflow.note.content", describe(rule, wildcards, outputs))  # the run's description
-    run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
-    for old, old_status in retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id):
-        log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
-            f"superseded by {run_id}: tagged and moved out of the default view")
-
-    def on_sigterm(signum, frame):
-        raise JobKilled(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    status, lost = "FAILED", None  # lost: why the server stopped answering during the job
+    run_id, client, status, lost = None, None, "FAILED", None  # lost: why the server went away
     try:
-        with mlflow.start_run(run_id=run_id):
-            if params:
-                mlflow.log_params(flatten(params))
-            try:
-                yield mlflow.active_run()
-                status = "FINISHED"
-            except BaseException as err:
-                status = "KILLED" if isinstance(err, (JobKilled, KeyboardInterrupt)) else "FAILED"
-                lost = _gone(uri) if isinstance(err, (Exception, JobKilled)) else None
-                raise
-            finally:
-                with contextlib.suppress(*((MlflowException,) if lost else ())):
-                    mlflow.end_run(status)
-    except MlflowException as err:  # MLflow gave up on the server (its retries are short: HTTP_ENV)
-        lost = lost or _gone(uri)
-        if not lost:
+        if os.environ.pop("MLFLOW_RUN_ID", None):
+            log("[tracking] ignoring MLFLOW_RUN_ID from the environment (it would resume that run)")
+        mlflow.set_tracking_uri(uri)
+        check_server(uri, timeout=5.0, hint=JOB_HINT)  # a server gone since onstart: no work done
+        client = MlflowClient(uri)
+        experiment_id = get_or_create_experiment(client, experiment,
+                                                 os.environ.get(ARTIFACT_ROOT_ENV))
+        key = job_key(rule, wildcards)
+        tags = {**(tags or {}), **job_tags(rule, wildcards, outputs, wildcard_tags=False)}
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        # the run's description
+        tags.setdefault("mlflow.note.content", describe(rule, wildcards, outputs))
+        with sigterm.held():
+            run_id = client.create_run(experiment_id, run_name=run_name or key,
+                                       tags=tags).info.run_id
+        earlier = retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id)
+        for old, old_status in earlier:
+            log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
+                f"superseded by {run_id}: tagged and moved out of the default view")
+        mlflow.start_run(run_id=run_id)
+        if params:
+            mlflow.log_params(flatten(params))
+        yield mlflow.active_run()
+        with sigterm.held():
+            mlflow.end_run("FINISHED")
+        status = "FINISHED"
+    except BaseException as err:
+        if isinstance(err, (JobKilled, KeyboardInterrupt)) or sigterm.arrived:
+            status = "KILLED"
+        if run_id and isinstance(err, (Exception, JobKilled)):
+            lost = _gone(uri)
+        if not (lost and isinstance(err, MlflowException)):
             raise
+        # MLflow gave up on the server (its retries are short: HTTP_ENV)
         log(f"[tracking] MLflow: {err}")
         raise TrackingLost(
             f"{URI_ENV}={uri}: the MLflow tracking server stopped answering during this job ({lost}); "
             f"its run {run_id} is left RUNNING there. Start the server again and rerun snakemake: "
             f"this job reruns (and ends that run KILLED), finished jobs are kept") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if status != "FINISHED":
-            # start_run's own exit may have overwritten our status; the store must say the truth
-            with contextlib.suppress(*((MlflowException,) if lost else ())):
-                client.set_terminated(run_id, status)
-            log(f"[tracking] {rule} ended {status} (run {run_id})"
+            status = "KILLED" if sigterm.arrived else status  # one that landed in `except`
+            with sigterm.held(deliver=False):  # a second signal: the status is still written
+                _end_run(client, run_id, status, lost)
+            log(f"[tracking] {rule} ended {status} "
+                + (f"(run {run_id})" if run_id else "before its MLflow run was made")
                 + (" (not recorded: the tracking server does not answer)" if lost else ""))
+        signal.signal(signal.SIGTERM, previous)
     if run_id_file:
         write_text(run_id_file, run_id + "\n")
     log(f"[tracking] run {run_id} FINISHED ({experiment})")
 
 
+def _end_run(client: MlflowClient | None, run_id: str | None, status: str, lost: str | None):
+    """End the job's run (if it was made) with `status`: through MLflow's active run if it got
+    that far, else in the store; with the server gone, one brief try (_gone)."""
+    if run_id is None:
+        return
+    with contextlib.suppress(*((MlflowException,) if lost else ())):
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run_id:
+            mlflow.end_run(status)
+        else:
+            client.set_terminated(run_id, status)
+
+
+@contextlib.contextmanager
+def _pending_lock(state_dir: str | Path, log):
+    """Held while pending records are applied. Two invocations in one results folder (Snakemake
+    allows it when their outputs differ) take turns: each record is applied exactly once, and a
+    run's records in the order they were written (a later tag wins). The kernel drops the lock
+    of a process that dies, and what it had not applied is still in pending/ for the next."""
+    import fcntl
+
+    path = Path(state_dir, "pending.lock")
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"[tracking] waiting for another invocation in this results folder to finish "
+                f"applying pending records ({path})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError as err:  # a filesystem without locks: records are still never lost
+            log(f"[tracking] cannot lock {path} ({err}): two invocations at once in this "
+                f"results folder may apply a record twice")
+        yield
+
+
 def apply_pending(state_dir: str | Path, log=print) -> int:
-    """Log every pending record (layermaps.tracking.runlog) to its run, oldest first; -> records applied.
+    """Log every pending record (layermaps.tracking.runlog) to its run, oldest first; -> the
+    number applied.
 
     A record whose run is gone (deleted, or superseded by a rerun of its upstream job) is
     dropped with a line in the log: the files it describes were remade for the new run.
+    Concurrent callers take turns (`_pending_lock`): each record is applied once.
     """
+    if not any(Path(state_dir, "pending").glob("*.json")):
+        return 0
+    with _pending_lock(state_dir, log):
+        return _apply_pending(state_dir, log)
+
+
+def _apply_pending(state_dir: str | Path, log) -> int:
     from mlflow.entities import Metric, RunTag
 
-    pending = sorted(Path(state_dir, "pending").glob("*.json"))
+    pending = sorted(Path(state_dir, "pending").glob("*.json"))  # after the lock: none taken
     if not pending:
         return 0
     uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
@@ -262,7 +393,10 @@ def apply_pending(state_dir: str | Path, log=print) -> int:
     client = MlflowClient(uri)
     applied = 0
     for path in pending:
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:  # applied by a caller that could not lock (see above)
+            continue
         run_id = record["run_id"]
         try:
             if client.get_run(run_id).info.lifecycle_stage != "active":
@@ -282,7 +416,7 @@ def apply_pending(state_dir: str | Path, log=print) -> int:
                 log(f"{kept} ({why})")
                 break
             log(f"[tracking] dropped what {record['rule']} logged for run {run_id}: {err}")
-        path.unlink()
+        path.unlink(missing_ok=True)
     log(f"[tracking] applied {applied} pending record(s) to MLflow")
     return applied
 
