@@ -1,10 +1,11 @@
 """Bad configs are refused by the real snakemake CLI before any job, naming the key.
 
-Each case of BAD_CONFIGS is a bad input (a config value, a config file, a dataset, a command-line
-override, an environment variable) and the words its one-line message must contain. Every case
-runs the real CLI as a dry run (a check that stopped refusing plans jobs, it never runs them),
-except those refused when the run starts (`Bad.start`). `python tests/test_config.py` prints
-every case's real message as the Markdown table of README "When something goes wrong".
+Each case of BAD_CONFIGS is a bad input (a config value, a config file, a dataset, a
+command-line override, an environment variable) and the words its one-line message must contain.
+Every case runs the real CLI for real, on its cheapest jobs (a check that stopped refusing runs
+the downloads and the test finds their files), and must exit with status 1. `python
+tests/test_config.py` prints every case's real message as the Markdown table of README "When
+something goes wrong".
 """
 
 import re
@@ -49,8 +50,59 @@ def _own(path, **extra):
     return {"datasets": {"mnist": {}, "mine": {"kind": "npz", "path": path, "scale": "none", **extra}}}
 
 
+def header_only_npz(path, **arrays):
+    """A .npz whose members given as (shape, dtype) are .npy headers alone: each declares that
+    and holds no data (a few hundred bytes that declare any size; a compressed file of zeros
+    does the same); members given as arrays are written whole."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            if isinstance(array, np.ndarray):
+                np.lib.format.write_array(member, array)
+            else:
+                shape, dtype = array
+                header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(member, header)
+            z.writestr(f"{name}.npy", member.getvalue())
+    return path
+
+
+def _declaring(rows, width, dtype="<f4"):
+    """header_only_npz of `rows` x `width` training inputs, 1,000 test rows and int64 labels:
+    each array of more than 100,000 values (more than start-up reads) as its header alone."""
+    def inputs(n):
+        return np.zeros((n, width), dtype) if n * width <= 100_000 else ((n, width), dtype)
+
+    def labels(n):
+        return np.arange(n) % 2 if n <= 100_000 else ((n,), "<i8")
+
+    return lambda path: header_only_npz(path, x_train=inputs(rows), y_train=labels(rows),
+                                        x_test=inputs(1000), y_test=labels(1000))
+
+
+def _idx_folder(images_shape, magic=b"\x00\x00\x08\x03"):
+    """The four .gz files of an IDX folder: the training images' header alone (declaring
+    images_shape), the other three real and small."""
+    import gzip
+    import struct
+
+    def idx(a):
+        return struct.pack(f">HBB{a.ndim}I", 0, 8, a.ndim, *a.shape) + a.tobytes()
+
+    labels = (np.arange(30) % 3).astype(np.uint8)
+    header = magic + struct.pack(">3I", *images_shape)
+    return {"letters/train-images-idx3-ubyte.gz": gzip.compress(header),
+            "letters/train-labels-idx1-ubyte.gz": gzip.compress(idx(labels)),
+            "letters/t10k-images-idx3-ubyte.gz": gzip.compress(idx(np.zeros((30, 4, 4), np.uint8))),
+            "letters/t10k-labels-idx1-ubyte.gz": gzip.compress(idx(labels))}
+
+
 _X, _Y = np.ones((60, 4)), np.arange(60) % 3
 MNIST = {"datasets": ["mnist"]}
+LETTERS = {"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "letters"}}}
 
 BAD_CONFIGS = [
     # Bad(overrides, words the message must contain); a plain (overrides, words) tuple is one too
@@ -132,6 +184,30 @@ BAD_CONFIGS = [
         ["datasets.letters.path", "no such folder"]),
     Bad({"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "empty"}}},
         ["datasets.letters.path", "holds no IDX files"], files={"empty/README": b"nothing here"}),
+    # ---- what a dataset's files declare, read from their headers before anything reads the data
+    Bad(_own("big.npz"), ["datasets.mine.path = big.npz", "4.0 GB",
+                          "x_train of big.npz: 1,000,000 x 1,000 float32 (4.0 GB)",
+                          "data.max_dataset_gb = 2", "raise data.max_dataset_gb"],
+        label="`datasets.mine` a 9 KB .npz whose header declares 1,000,000 x 1,000 float32",
+        files={"big.npz": _declaring(1_000_000, 1_000)}),
+    Bad(LETTERS, ["datasets.letters.path = letters",
+                  "letters/train-images-idx3-ubyte.gz: 600,000 x 100 x 100 uint8 (6.0 GB)",
+                  "data.max_dataset_gb = 2"],
+        label="`datasets.letters` an IDX folder whose images header declares 600,000 x 100 x 100",
+        files=_idx_folder((600_000, 100, 100))),
+    Bad(LETTERS, ["datasets.letters.path = letters", "train-images-idx3-ubyte.gz: wrong magic",
+                  "in the IDX format of MNIST"],
+        label="`datasets.letters` an IDX folder whose images file is not IDX",
+        files=_idx_folder((30, 4, 4), magic=b"PK\x03\x04")),
+    # ---- a dataset named like one of the workflow's own files in results_dir
+    Bad({"datasets": {"mnist": {}, "mlflow.db": {"kind": "two_cosines"}}},
+        ["datasets.mlflow.db", "reserved",
+         "results/mlflow.db is the local MLflow store (tracking.store)"]),
+    # ---- a value in an extra --configfile is what it is in config.yaml: never coerced
+    Bad(label="`--configfile extra.yaml` giving `reducers.umap.n_neighbors: \"15\"` (quoted)",
+        args=("--configfile", "extra.yaml"),
+        files={"extra.yaml": b'reducers:\n  umap:\n    n_neighbors: "15"\n'},
+        words=["reducers.umap.n_neighbors = \"15\" is a string (quoted)", "without quotes"]),
     # ---- the environment
     Bad(MNIST, ["LAYERMAPS_DATA_MIRROR=ftp://mirror.example/mnist", "file:// or http(s)://"],
         label="`LAYERMAPS_DATA_MIRROR=ftp://mirror.example/mnist`",
@@ -157,10 +233,11 @@ def run_bad(work: Path, case: Bad):
         path = work / name
         path.parent.mkdir(parents=True, exist_ok=True)
         content(path) if callable(content) else path.write_bytes(content)
-    # A dry run unless the check runs when the run starts; then one cheap target (a download
-    # from the file:// mirror), so that a check that stopped refusing never runs much.
-    mode = ("--cores", "1", "results/mnist/raw/download.run_id") if case.start else ("-n",)
-    proc = snakemake(work, *mode, *case.args, check=False, timeout=120, env=case.env,
+    # A real run, not a dry run (-n writes nothing, so "nothing written" could not fail), of
+    # cheap jobs only: the downloads (from the file:// mirror), or one download for a check made
+    # when the run starts. A check that stopped refusing runs them, and the test sees their files.
+    mode = ("results/mnist/raw/download.run_id",) if case.start else ("--until", "download")
+    proc = snakemake(work, "--cores", "1", *mode, *case.args, check=False, timeout=300, env=case.env,
                      tracking_uri=case.tracking_uri)
     return proc, proc.stdout + proc.stderr
 
@@ -177,7 +254,7 @@ def message(output: str) -> str:
 @pytest.mark.parametrize("case", BAD_CONFIGS, ids=[str(i) for i in range(len(BAD_CONFIGS))])
 def test_bad_config_refused_before_any_job(tmp_path, case):
     proc, output = run_bad(tmp_path, case)
-    assert proc.returncode != 0, output
+    assert proc.returncode == 1, output  # README: exit status 1
     for word in case.words:
         assert word in output, f"{word!r} missing from:\n{output[-3000:]}"
     assert message(output), f"no one-line `layermaps: ` message in:\n{output[-3000:]}"
@@ -207,6 +284,59 @@ def test_a_nested_command_line_override_is_typed_by_the_schema(tmp_path):
     assert "download" in jobs[0]  # and a nested override of a model's key or a reducer setting
     snakemake(override, "-n", "--config", 'models={"seed_mlp":{"epochs":3}}',
               'reducers={"umap":{"n_neighbors":10},"pca":{}}')
+
+
+def refusal(proc) -> str:
+    """The one line of a refusal at start-up: exit status 1, `layermaps: ...` the only line of
+    stderr after Snakemake's own preamble, no traceback."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("layermaps: ")]
+    assert len(lines) == 1 and proc.stderr.rstrip().endswith(lines[0]), proc.stderr[-3000:]
+    assert "Traceback" not in output and not FRAME.search(output), output[-3000:]
+    return lines[0]
+
+
+RESERVED = ["mlflow.db", "summary.md", "mlartifacts", "studies", "logs", "knn_summary.csv",
+            "figures", "summary.run_id", "knn_summary.run_id", "mlflow.db-journal"]
+
+
+def test_the_reserved_names_are_the_results_folders_own():
+    """Derived from layermaps.paths and the store settings: a store moved elsewhere frees its name
+    and reserves its new folder."""
+    from layermaps.config import reserved_names
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    assert set(RESERVED) <= set(reserved_names(config))
+    config["tracking"].update(store="db/runs.db", artifact_root="/srv/artifacts")
+    names = reserved_names(config)
+    assert "db" in names and "mlflow.db" not in names and "mlartifacts" not in names
+    assert {"summary.md", "studies", "logs", ".layermaps"} <= set(names)
+
+
+@pytest.mark.parametrize("name", RESERVED)
+def test_a_dataset_named_like_a_file_of_the_results_folder_is_refused(tmp_path, name):
+    """Before: a traceback (a dataset folder `mlflow.db` beside the store) or a dataset hidden
+    under the workflow's own files (`studies`, `logs`)."""
+    write_config(tmp_path, datasets={"mnist": {}, name: {"kind": "two_cosines"}})
+    line = refusal(snakemake(tmp_path, "-n", check=False, timeout=120))
+    assert line.startswith(f"layermaps: invalid config: datasets.{name}: the name '{name}' is "
+                           f"reserved: results/{name} is "), line
+    assert line.endswith("give the dataset another name."), line
+
+
+def test_only_command_line_values_are_coerced_never_a_config_files(tmp_path):
+    """A quoted "15" is refused in an extra --configfile as in config.yaml (before: Snakemake put
+    the file's values in overwrite_config and they were coerced like --config strings); the
+    same value given with --config, which Snakemake reads as a string anyway, is typed."""
+    write_config(tmp_path)
+    (tmp_path / "extra.yaml").write_text('reducers:\n  umap:\n    n_neighbors: "15"\n')
+    line = refusal(snakemake(tmp_path, "-n", "--configfile", "extra.yaml", check=False,
+                             timeout=120))
+    assert 'reducers.umap.n_neighbors = "15" is a string (quoted)' in line
+    (tmp_path / "extra.yaml").write_text("reducers:\n  umap:\n    n_neighbors: 15\n")
+    snakemake(tmp_path, "-n", "--configfile", "extra.yaml", "--config",
+              'reducers={"umap":{"n_neighbors":"12"}}', "--quiet", "rules")
 
 
 def test_the_minimum_train_subsample_is_what_the_split_needs():

@@ -63,6 +63,13 @@ BAD = [  # (what changes, the words the message must hold)
     ({"y_train": np.eye(3, dtype=int)[np.arange(30) % 3]}, r"y_train has shape \(30, 3\): labels must be 1-D"),
     ({"x_test": np.ones((9, 5))}, r"x_train has 12 features per row but x_test has 5"),
     ({"x_train": np.array([["a", "b"]] * 30), "x_test": np.ones((9, 2))}, r"x_train has dtype <U1"),
+    # class names reach legends, the explorer, summary.md and CSV tables: one short line each
+    ({"class_names": np.array(["a", "b\nc", "c"])},
+     r"class_names: name 1 'b\\nc' holds the control character U\+000A; give each class a plain"),
+    ({"class_names": np.array(["a", "\x1b[31mred", "c"])},
+     r"name 1 '\\x1b\[31mred' holds .* U\+001B"),
+    ({"class_names": np.array(["a", "x" * 65, "c"])},
+     r"name 1 'x{40}\.\.\.' is 65 characters long"),
 ]
 
 
@@ -110,6 +117,27 @@ def test_idx_folder_plain_or_gzip(tmp_path):
         load_idx_folder(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte\(\.gz\) missing"):
+        load_idx_folder(tmp_path)
+
+
+def test_class_names_of_64_characters_and_markup_are_kept(tmp_path):
+    names = ["x" * 64, "<img src=x onerror=\"alert(1)\">", "$a$ & 'b', \u00e9"]
+    data = load_npz(write(tmp_path, good(class_names=np.array(names))))
+    assert list(data["class_names"]) == names  # escaped where they are shown, not refused
+
+
+def test_an_idx_gzip_bomb_is_refused_reading_no_more_than_declared(tmp_path):
+    from test_idx import gzip_bomb
+
+    rng = np.random.default_rng(1)
+    arrays = {"train-labels-idx1-ubyte": np.arange(20) % 4,
+              "t10k-images-idx3-ubyte": rng.integers(0, 255, (8, 5, 5)),
+              "t10k-labels-idx1-ubyte": np.arange(8) % 4}
+    for name, a in arrays.items():
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(a)))
+    gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((20, 5, 5), np.uint8), 64)
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz: holds more than the 500 "
+                                           r"data bytes its header declares"):
         load_idx_folder(tmp_path)
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import snakemake, write_config
 from layermaps.figures import plots
+from layermaps.measured import dry_run_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -149,13 +150,97 @@ def test_decision_regions_for_every_model_on_two_dimensional_data(own_run):
         assert im.size == plots.pixel_size(plots.input_pair_figsize(False), 100)  # not an image
 
 
-def test_a_bad_dataset_is_refused_before_training(tmp_path):
-    np.savez(tmp_path / "bad.npz", x_train=np.ones((40, 4)), y_train=np.arange(40) % 2,
+def _absent_class(work):
+    np.savez(work / "bad.npz", x_train=np.ones((40, 4)), y_train=np.arange(40) % 2,
              x_test=np.ones((10, 4)), y_test=np.zeros(10, int))
-    configure(tmp_path, {"bad": {"kind": "npz", "path": "bad.npz", "scale": "none"}})
+    return {"kind": "npz", "path": "bad.npz", "scale": "none"}
+
+
+def _class_names(names):
+    def make(work):
+        np.savez(work / "bad.npz", x_train=np.ones((40, 4)), y_train=np.arange(40) % 2,
+                 x_test=np.ones((10, 4)), y_test=np.arange(10) % 2, class_names=np.array(names))
+        return {"kind": "npz", "path": "bad.npz", "scale": "none"}
+    return make
+
+
+def _idx_bomb(work):
+    """An IDX folder whose training images (.gz, 65 KB) declare 40 x 5 x 5 bytes and inflate to
+    64 MiB more: prepare reads one chunk past the declared 1,000 bytes and stops."""
+    import gzip
+
+    from test_idx import gzip_bomb, idx_bytes
+
+    (work / "bad").mkdir()
+    gzip_bomb(work / "bad/train-images-idx3-ubyte.gz", np.zeros((40, 5, 5), np.uint8), 64)
+    for name, a in (("train-labels-idx1-ubyte", np.arange(40) % 2),
+                    ("t10k-images-idx3-ubyte", np.zeros((10, 5, 5))),
+                    ("t10k-labels-idx1-ubyte", np.arange(10) % 2)):
+        (work / f"bad/{name}.gz").write_bytes(gzip.compress(idx_bytes(a)))
+    return {"kind": "idx", "path": "bad"}
+
+
+@pytest.mark.parametrize("make,words", [
+    (_absent_class, "bad.npz: class(es) 1 of 0..1 never occur in y_test"),
+    (_class_names(["a", "b\nc"]), "bad.npz: array class_names: name 1 'b\\nc' holds the control "
+                                   "character U+000A; give each class a plain one-line name"),
+    (_class_names(["a", "b" * 65]),
+     f"bad.npz: array class_names: name 1 '{'b' * 40}...' is 65 characters long"),
+    (_idx_bomb, "bad/train-images-idx3-ubyte.gz: holds more than the 1,000 data bytes its header "
+                "declares (shape (40, 5, 5)): stopped reading"),
+], ids=["absent class", "newline in a class name", "long class name", "idx gzip bomb"])
+def test_a_bad_dataset_is_refused_by_prepare_before_training(tmp_path, make, words):
+    configure(tmp_path, {"bad": make(tmp_path)})
     proc = snakemake(tmp_path, "--cores", "1", check=False)
-    assert proc.returncode != 0
-    assert "bad.npz: class(es) 1 of 0..1 never occur in y_test" in proc.stderr
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert words in proc.stderr, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "results/bad/data.npz").exists()
     assert not (tmp_path / "results/bad/models").exists()
+
+
+def test_a_dataset_declaring_more_than_the_limit_is_refused_at_start_up(tmp_path):
+    """A 9 KB .npz whose header declares 1,000,000 x 1,000 float32 (4 GB; a compressed file of
+    zeros declares the same in 4 MB, and numpy allocates what it declares) is refused while the
+    DAG is built, naming the file and the size; data.max_dataset_gb raises the limit."""
+    from test_config import _declaring, refusal
+
+    _declaring(1_000_000, 1_000)(tmp_path / "huge.npz")
+    configure(tmp_path, {"huge": {"kind": "npz", "path": "huge.npz", "scale": "none"}})
+    line = refusal(snakemake(tmp_path, "-n", check=False, timeout=120))
+    assert line == ("layermaps: invalid config: datasets.huge.path = huge.npz: its arrays declare "
+                    "4.0 GB (largest: x_train of huge.npz: 1,000,000 x 1,000 float32 (4.0 GB)), "
+                    "more than data.max_dataset_gb = 2; prepare would need about 8 GB of memory. "
+                    "Give a smaller file, or raise data.max_dataset_gb if the machine that runs "
+                    "prepare has that memory.")
+    assert not (tmp_path / "results").exists()
+    jobs = dry_run_jobs(snakemake(tmp_path, "-n", "results/huge/data.npz", "--config",
+                                  'data={"max_dataset_gb":5}').stdout)
+    assert [(rule, res(fields)["mem_mb"]) for rule, fields in jobs] == [("prepare", "12500")]
+
+
+def res(fields):
+    return dict(p.split("=", 1) for p in fields.get("resources", "").split(", ") if "=" in p)
+
+
+def test_prepare_asks_for_memory_that_follows_the_declared_size(tmp_path):
+    """mem_mb of prepare = 1.5 x (300 MB + 2 x the declared bytes, + 16 bytes per training
+    input with scale standardize), at least resources.yaml's 1,000, rounded up to 500 MB."""
+    from test_config import _declaring
+
+    _declaring(1_000_000, 1_000, "|u1")(tmp_path / "bytes.npz")  # the issue's 1 GB of uint8
+    _declaring(100_000, 1_000)(tmp_path / "floats.npz")
+    _declaring(100, 10)(tmp_path / "tiny.npz")
+    configure(tmp_path, {"mnist": {}, "bytes": {"kind": "npz", "path": "bytes.npz", "scale": "255"},
+                         "floats": {"kind": "npz", "path": "floats.npz", "scale": "standardize"},
+                         "tiny": {"kind": "npz", "path": "tiny.npz", "scale": "none"}})
+    jobs = dry_run_jobs(snakemake(tmp_path, "-n", *(f"results/{d}/data.npz" for d in
+                                                    ("mnist", "bytes", "floats", "tiny"))).stdout)
+    asked = {fields["wildcards"]: int(res(fields)["mem_mb"])
+             for rule, fields in jobs if rule == "prepare"}
+    # mnist: 54,950,000 bytes -> 1.5 x 409.9 = 615 -> 1,000 (the floor)
+    # bytes: 1e9 + 8e6 + 1e6 + 8e3 = 1,009,008,000 -> 1.5 x (300 + 2,018.0) = 3,477 -> 3,500
+    # floats: 4e8 + 8e5 + 4e6 + 8e3 = 404,808,000 -> 1.5 x (300 + 809.6 + 16 x 1e8 / 1e6) = 4,064
+    #   -> 4,500
+    assert asked == {"dataset=mnist": 1000, "dataset=bytes": 3500, "dataset=floats": 4500,
+                     "dataset=tiny": 1000}

@@ -431,10 +431,13 @@ def _wanted(schemas: list[dict]) -> set[str]:
 
 
 def coerce_overrides(config: dict, overrides: dict, schema_path: str) -> None:
-    """Give --config values their types. Snakemake parses a top-level `--config key=value`
-    as a number or boolean, but reads a nested one (`data={"subsample":{"train":600}}`) with
-    YAML's BaseLoader, which makes every value a string. Each string that came from the command
-    line, where the schema takes no string but a number, boolean or null, is read as YAML again
+    """Give --config values their types. `overrides` is what came from --config alone
+    (Snakemake's config_settings.config), never a config file's values: a quoted "15" in an
+    extra --configfile is refused as it is in config.yaml. Snakemake parses a top-level
+    `--config key=value` as a number or boolean, but reads a nested one
+    (`data={"subsample":{"train":600}}`) with YAML's BaseLoader, which makes every value a
+    string. Each string that came from the command line, where the schema takes no string but a
+    number, boolean or null, is read as YAML again
     (600 -> 600, true -> True, null -> None) and kept if that gives a type the schema takes;
     where the schema leaves the value to its owner (a model's keys, a reducer's settings) it
     becomes what the same text means in a config file. (BaseLoader keeps no quotes: a quoted
@@ -479,7 +482,7 @@ def coerce_overrides(config: dict, overrides: dict, schema_path: str) -> None:
             return value
         return _KEEP
 
-    walk(overrides or {}, config, [])
+    walk(dict(overrides or {}), config, [])  # an immutables.Map when none were given
 
 
 _KEEP = object()
@@ -549,67 +552,84 @@ BUILTIN_CLASSES = 10
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _npz_rows(name: str, path) -> tuple[int, int, int | None]:
-    """(train rows, test rows, classes or None) of a .npz dataset, from its array headers."""
-    import zipfile
+def declared(name: str, spec: dict):
+    """What dataset `name`'s own files declare (layermaps.data.datasets.declared_arrays), their
+    problems as one line naming the setting; None for a dataset without files of its own."""
+    from pathlib import Path
 
-    from layermaps.data.datasets import _npz_member
+    from layermaps.data.datasets import declared_arrays
+    from layermaps.data.sources import DatasetError
 
-    where = f"invalid config: datasets.{name}.path = {path}"
-    if not path.exists():
+    if spec["kind"] not in ("npz", "idx"):
+        return declared_arrays(spec)
+    path = Path(spec["path"])
+    where = f"invalid config: datasets.{name}.path = {spec['path']}"
+    if spec["kind"] == "npz" and not path.is_file():
         raise ConfigError(f"{where}: no such file (relative to the working directory "
                           f"{path.cwd()}); give the .npz file's path.")
+    if spec["kind"] == "idx":
+        if not path.is_dir():
+            raise ConfigError(f"{where}: no such folder (relative to the working directory "
+                              f"{Path.cwd()}); give the folder holding its four IDX files.")
+        if not any(path.glob("*idx*-ubyte*")):
+            raise ConfigError(f"{where}: the folder holds no IDX files "
+                              f"(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+                              f"t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]).")
     try:
-        with zipfile.ZipFile(path) as z:
-            names = {n.removesuffix(".npy") for n in z.namelist()}
-    except (OSError, zipfile.BadZipFile) as err:
-        raise ConfigError(f"{where}: not a .npz file ({err}); save it with numpy.savez.") from None
-    missing = [a for a in NPZ_ARRAYS if a not in names]
-    if missing:
-        raise ConfigError(f"{where}: it has no array(s) {', '.join(missing)} (it has: "
-                          f"{', '.join(sorted(names)) or 'none'}); a dataset .npz holds "
-                          f"{', '.join(NPZ_ARRAYS)}.")
-    try:
-        (x_train, _), (y_train, ytr), (x_test, _), (y_test, yte) = (
-            _npz_member(path, a) for a in NPZ_ARRAYS)
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"{where}: its arrays cannot be read ({err}).") from None
-    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
-        if not x or not y or x[0] != y[0]:
-            raise ConfigError(f"{where}: x_{split} has shape {x} but y_{split} {y}: they need "
-                              f"one label per row.")
-    classes = None
-    if ytr is not None and yte is not None and ytr.size and yte.size and ytr.dtype.kind in "iu":
-        classes = int(max(ytr.max(), yte.max())) + 1
-    return int(x_train[0]), int(x_test[0]), classes
+        return declared_arrays(spec)
+    except DatasetError as err:
+        text = str(err).removeprefix(f"{path}: ")
+        if spec["kind"] == "idx" and "missing" not in text:  # a header that is not IDX
+            text += "; each file must be in the IDX format of MNIST (gzip-compressed or not)."
+        raise ConfigError(f"{where}: {text}") from None
 
 
 def dataset_rows(name: str, spec: dict, specs: dict) -> tuple[int | None, int | None, int | None]:
-    """(train rows, test rows, classes) of a dataset before subsampling, None where not known
-    before its job runs (an IDX folder's sizes are in its files' headers: not read here)."""
-    from pathlib import Path
-
+    """(train rows, test rows, classes) of a dataset before subsampling, from its files' headers
+    (and its labels where they are small); None where not known before its job runs."""
     kind = spec["kind"]
     if kind in BUILTIN_ROWS:
         return (*BUILTIN_ROWS[kind], BUILTIN_CLASSES)
     if kind == "two_cosines":
         return 2 * spec["n_per_class"], 2 * spec["n_per_class"], 2
-    if kind == "npz":
-        return _npz_rows(name, Path(spec["path"]))
-    if kind == "idx":
-        folder = Path(spec["path"])
-        if not folder.is_dir():
-            raise ConfigError(f"invalid config: datasets.{name}.path = {spec['path']}: no such "
-                              f"folder (relative to the working directory {Path.cwd()}); give the "
-                              f"folder holding its four IDX files.")
-        found = sorted(p.name for p in folder.glob("*idx*-ubyte*"))
-        if not found:
-            raise ConfigError(f"invalid config: datasets.{name}.path = {spec['path']}: the folder "
-                              f"holds no IDX files (train-images-idx3-ubyte[.gz], "
-                              f"train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
-                              f"t10k-labels-idx1-ubyte[.gz]).")
-        return None, None, None
-    return None, None, None  # reduced: its parent's rows
+    if kind not in ("npz", "idx"):
+        return None, None, None  # reduced: its parent's rows
+    found = declared(name, spec)
+    missing = [a for a in NPZ_ARRAYS if a not in found.arrays]
+    where = f"invalid config: datasets.{name}.path = {spec['path']}"
+    if missing:
+        raise ConfigError(f"{where}: it has no array(s) {', '.join(missing)} (it has: "
+                          f"{', '.join(sorted(found.arrays)) or 'none'}); a dataset .npz holds "
+                          f"{', '.join(NPZ_ARRAYS)}.")
+    shape = {a: found.arrays[a][0] for a in NPZ_ARRAYS}
+    # an array by its name in a .npz, by its file in an IDX folder
+    called = {a: a if kind == "npz" else found.files[a].name for a in NPZ_ARRAYS}
+    for split in ("train", "test"):
+        x, y = shape[f"x_{split}"], shape[f"y_{split}"]
+        if not x or not y or x[0] != y[0]:
+            raise ConfigError(f"{where}: {called[f'x_{split}']} has shape {x} but "
+                              f"{called[f'y_{split}']} {y}: they need one label per row.")
+    ytr, yte = found.small.get("y_train"), found.small.get("y_test")
+    classes = None
+    if ytr is not None and yte is not None and ytr.size and yte.size and ytr.dtype.kind in "iu":
+        classes = int(max(ytr.max(), yte.max())) + 1
+    return int(shape["x_train"][0]), int(shape["x_test"][0]), classes
+
+
+def check_declared_size(name: str, spec: dict, limit_gb: float) -> None:
+    """A dataset's own arrays, as their headers declare them, within data.max_dataset_gb: a small
+    file can declare gigabytes (a compressed .npz of zeros), and prepare reads all of it."""
+    from layermaps.data.datasets import gigabytes, prepare_peak_mb
+
+    found = declared(name, spec)
+    if found is None or found.nbytes <= limit_gb * 1e9:
+        return
+    raise ConfigError(
+        f"invalid config: datasets.{name}.path = {spec['path']}: its arrays declare "
+        f"{gigabytes(found.nbytes)} (largest: {found.largest()}), more than data.max_dataset_gb = "
+        f"{limit_gb:g}; prepare would need about {prepare_peak_mb(spec, found) / 1e3:.0f} GB of "
+        f"memory. Give a smaller file, or raise data.max_dataset_gb if the machine that runs "
+        f"prepare has that memory.")
 
 
 def min_train_rows(classes: int, validation_fraction: float) -> int:
@@ -626,11 +646,47 @@ def min_train_rows(classes: int, validation_fraction: float) -> int:
         n += 1
 
 
+def reserved_names(config: dict) -> dict[str, str]:
+    """name -> what it is, of every top-level entry of results_dir that is the workflow's own: a
+    dataset's folder of that name would collide with it. Spelled in layermaps.paths (the one
+    place), and the local store's files (tracking.store, tracking.artifact_root)."""
+    import os
+
+    from layermaps.paths import Paths
+
+    p = Paths("R")
+    own = {p.knn_summary(): "the kNN table of every dataset", p.summary(): "every study's summary",
+           p.knn_summary(suffix=".run_id"): "the run of the kNN table",
+           p.summary(".run_id"): "the run of the summary",
+           p.figures(): "the figures across datasets",
+           p.study_file("s", "f"): "the studies' figures and summaries",
+           p.log("x"): "the jobs' logs", p.state(): "the records of its runs"}
+    names = {path.removeprefix("R/").split("/")[0]: what for path, what in own.items()}
+    for key, what in (("store", "the local MLflow store"), ("artifact_root", "its artifacts")):
+        path = os.path.normpath(config["tracking"][key])
+        if not os.path.isabs(path) and not path.startswith(".."):
+            top = path.split(os.sep)[0]
+            names[top] = f"{what} (tracking.{key})"
+            if key == "store" and top == path:  # SQLite's files beside it
+                names.update({f"{top}{end}": f"a file of {what}"
+                              for end in ("-journal", "-wal", "-shm")})
+    return names
+
+
 def check_datasets(config: dict, specs: dict) -> None:
-    """Each dataset's file or folder exists (a .npz: with its arrays), and the subsample sizes
-    fit every dataset they apply to (all but reduced ones, which keep their parent's rows)."""
+    """No dataset is named like one of the workflow's own files; each dataset's file or folder
+    exists (a .npz: with its arrays) and declares no more than data.max_dataset_gb; the
+    subsample sizes fit every dataset they apply to (all but reduced ones, which keep their
+    parent's rows)."""
+    reserved = reserved_names(config)
+    for name in specs:
+        if name in reserved:
+            raise ConfigError(f"invalid config: datasets.{name}: the name {name!r} is reserved: "
+                              f"{config['results_dir']}/{name} is {reserved[name]}; give the "
+                              f"dataset another name.")
     sub = config["data"].get("subsample") or {}
     for name, spec in specs.items():
+        check_declared_size(name, spec, config["data"]["max_dataset_gb"])
         n_train, n_test, classes = dataset_rows(name, spec, specs)
         if spec["kind"] == "reduced":
             continue

@@ -2,6 +2,8 @@
 # scaling). A dataset of one's own is read from its path; two_cosines is generated; a reduced
 # dataset is its parent's prepared rows put through a transform fitted on the training rows.
 
+from layermaps.data.datasets import declared_arrays, prepare_mem_mb
+
 
 rule download:
     output:
@@ -38,8 +40,13 @@ rule prepare:
         validation_fraction=lambda wc: DATASET_SPECS[wc.dataset].get(
             "validation_fraction", config["data"]["validation_fraction"]),
         seed=config["data"]["seed"],
+    # prepare holds every array of the dataset, more than once: its memory follows what the
+    # dataset's files declare (read at start-up; layermaps.data.datasets.prepare_mem_mb), never
+    # less than workflow/resources.yaml's entry.
     resources:
-        **RESOURCES["prepare"],
+        runtime=RESOURCES["prepare"]["runtime"],
+        mem_mb=lambda wc: prepare_mem_mb(spec := DATASET_SPECS[wc.dataset], declared_arrays(spec),
+                                         RESOURCES["prepare"]["mem_mb"]),
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:

@@ -9,6 +9,8 @@ splits and records the input scaling that every later stage applies (`scaled`).
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -137,19 +139,150 @@ def dataset_specs(datasets) -> dict[str, dict]:
     return out
 
 
-def _npz_member(path: Path, key: str):
-    """(shape, small array or None) of one array of a .npz, without reading a large one."""
+# ---- What a dataset's files declare, read from their headers at start-up (while Snakemake builds
+# the DAG: layermaps.config.check_datasets refuses a dataset larger than data.max_dataset_gb,
+# data.smk sizes prepare's memory, figures.smk plans the figures) before anything reads the data.
+SMALL = 100_000  # labels of at most this many rows are read at start-up (the class count)
+BUILTIN_SHAPES = {"x_train": (60_000, 28, 28), "y_train": (60_000,), "x_test": (10_000, 28, 28),
+                  "y_test": (10_000,)}
+
+
+class Declared(NamedTuple):
+    arrays: dict  # name (x_train, y_train, x_test, y_test, ...) -> (shape, dtype)
+    files: dict  # name -> the file that declares it (a .npz, or one IDX file of a folder)
+    small: dict  # y_train, y_test -> the labels, where they are small (SMALL)
+
+    @property
+    def nbytes(self) -> int:
+        """What reading every array takes: the sum of their declared sizes."""
+        return sum(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                   for shape, dtype in self.arrays.values())
+
+    def largest(self) -> str:
+        """The largest array in words: "x_train of big.npz: 1,000,000 x 1,000 float64 (8.0 GB)",
+        or "letters/train-images-idx3-ubyte.gz: ..." in an IDX folder."""
+        key = max(self.arrays, key=lambda k: int(np.prod(self.arrays[k][0], dtype=np.int64))
+                  * self.arrays[k][1].itemsize)
+        shape, dtype = self.arrays[key]
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        dims = " x ".join(f"{d:,}" for d in shape) or "scalar"
+        named = f"{key} of " if len(set(map(str, self.files.values()))) == 1 else ""  # a .npz
+        return f"{named}{self.files[key]}: {dims} {dtype.name} ({gigabytes(size)})"
+
+
+def gigabytes(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
+
+
+def _npy_header(f):
+    """(shape, dtype) from the header of one .npy stream."""
+    fmt = np.lib.format
+    read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read(f)  # 3.0 differs from 2.0 only in non-ASCII field names
+    return tuple(shape), np.dtype(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _declared_npz(path: Path, stamp) -> Declared:
     import zipfile
 
-    with zipfile.ZipFile(path) as z, z.open(f"{key}.npy") as f:
-        fmt = np.lib.format
-        read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
-        shape, _, _ = read(f)
-    small = None
-    if int(np.prod(shape)) <= 100_000:
-        with np.load(path, allow_pickle=False) as npz:
-            small = npz[key]
-    return shape, small
+    from layermaps.data.sources import DatasetError
+
+    arrays, small = {}, {}
+    try:
+        z = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as err:
+        raise DatasetError(f"{path}: not a .npz file ({err}); save it with numpy.savez.") from None
+    with z:
+        for info in z.infolist():
+            name = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy"):  # np.load gives such a member as bytes
+                arrays[name] = ((info.file_size,), np.dtype(np.uint8))
+                continue
+            try:
+                with z.open(info) as f:
+                    arrays[name] = _npy_header(f)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+                raise DatasetError(f"{path}: array {name} cannot be read ({err}).") from None
+    labels = [k for k in ("y_train", "y_test")
+              if k in arrays and int(np.prod(arrays[k][0], dtype=np.int64)) <= SMALL]
+    with np.load(path, allow_pickle=False) as npz:
+        for key in labels:
+            try:  # a read stops at the array's declared size
+                small[key] = npz[key]
+            except (OSError, ValueError, EOFError) as err:
+                raise DatasetError(f"{path}: array {key} cannot be read ({err}).") from None
+    return Declared(arrays, dict.fromkeys(arrays, path), small)
+
+
+@functools.lru_cache(maxsize=None)
+def _declared_idx(folder: Path, stamp) -> Declared:
+    from layermaps.data.idx import IdxError, declared_idx, read_idx
+    from layermaps.data.sources import DatasetError, idx_files
+
+    names = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test",
+             "test_labels": "y_test"}
+    arrays, files, small = {}, {}, {}
+    try:
+        for key, path in idx_files(folder).items():
+            arrays[names[key]], files[names[key]] = declared_idx(path), path
+            if key.endswith("labels") and int(np.prod(arrays[names[key]][0])) <= SMALL:
+                small[names[key]] = read_idx(path)
+    except IdxError as err:
+        raise DatasetError(str(err)) from None
+    return Declared(arrays, files, small)
+
+
+def _stamp(path: Path):
+    """What changes when a file or folder is replaced: the cache of headers follows it."""
+    paths = sorted(path.iterdir()) if path.is_dir() else [path]
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+
+
+def declared_arrays(spec: dict) -> Declared | None:
+    """What a dataset's files declare (read once per file version), None for one that is
+    generated (two_cosines) or made from another (reduced). DatasetError (naming the file) when
+    a file cannot be read."""
+    kind = spec["kind"]
+    if kind in DATASETS:
+        arrays = {k: (shape, np.dtype(np.uint8)) for k, shape in BUILTIN_SHAPES.items()}
+        return Declared(arrays, dict.fromkeys(arrays, f"the downloaded {kind}"), {})
+    if kind not in ("npz", "idx"):
+        return None
+    from layermaps.data.sources import DatasetError
+
+    path = Path(spec["path"])
+    try:
+        stamp = _stamp(path)
+    except OSError as err:
+        raise DatasetError(f"{path}: {err.strerror or err}") from None
+    return (_declared_npz if kind == "npz" else _declared_idx)(path, stamp)
+
+
+# prepare's peak memory (MB): about 300 MB for the interpreter, numpy, scikit-learn and MLflow
+# (the full MNIST job peaked at 411 MB with 55 MB of arrays), the arrays as read plus their
+# subsampled copy (2 x the declared bytes), and with scale standardize a float64 copy of the
+# training inputs and its deviation's temporary (16 bytes a value). Measured past the imports
+# (load_dataset, prepare and save_npz of 100,000 to 300,000 rows of uint8 or float32, README "A
+# dataset of your own"): 1.95 x the declared bytes with scale 255 or none; with standardize
+# 2 x plus 15 bytes a value (uint8) or 14.4 (float32).
+PREPARE_BASE_MB = 300
+
+
+def prepare_peak_mb(spec: dict, declared: Declared | None) -> float:
+    """The peak memory a `prepare` job of this dataset needs, from its declared sizes."""
+    if declared is None:
+        return PREPARE_BASE_MB
+    peak = PREPARE_BASE_MB + 2 * declared.nbytes / 1e6
+    if spec.get("scale") == "standardize" and "x_train" in declared.arrays:
+        peak += 16 * int(np.prod(declared.arrays["x_train"][0], dtype=np.int64)) / 1e6
+    return peak
+
+
+def prepare_mem_mb(spec: dict, declared: Declared | None, floor: int) -> int:
+    """prepare's `mem_mb`, as workflow/resources.yaml sets every rule's: 1.5 x the peak, at least
+    `floor` (that file's entry), rounded up to 500 MB."""
+    return max(floor, 500 * math.ceil(1.5 * prepare_peak_mb(spec, declared) / 500))
 
 
 class DatasetInfo(NamedTuple):
@@ -159,8 +292,8 @@ class DatasetInfo(NamedTuple):
 
 
 def dataset_info(spec: dict) -> DatasetInfo:
-    """What Snakemake needs to plan a dataset's figures, read cheaply (headers and labels, not
-    the inputs); prepare checks the dataset in full later."""
+    """What Snakemake needs to plan a dataset's figures, read cheaply (headers and small labels,
+    not the inputs); prepare checks the dataset in full later."""
     kind = spec["kind"]
     if kind in DATASETS:
         return DatasetInfo(True, len(DATASETS[kind].class_names), 784)
@@ -169,20 +302,14 @@ def dataset_info(spec: dict) -> DatasetInfo:
     if kind == "reduced":  # its inputs are columns picked or mixed from the parent's, not images
         return DatasetInfo(False, None, spec["keep"])
     try:
-        if kind == "idx":  # an idx3 images file holds images; labels are not read here
-            return DatasetInfo(True, None, None)
-        path = Path(spec["path"])
-        import zipfile
-
-        with zipfile.ZipFile(path) as z:
-            names = {n.removesuffix(".npy") for n in z.namelist()}
-        x_shape, _ = _npz_member(path, "x_train")
-        image = len(x_shape) > 2 or ("image_shape" in names and _npz_member(path, "image_shape")[0] != (0,))
-        labels = [_npz_member(path, key)[1] for key in ("y_train", "y_test")]
-        n_classes = (int(max(y.max() for y in labels)) + 1 if all(y is not None and y.size for y in labels)
-                     else None)
+        declared = declared_arrays(spec)
+        x_shape = declared.arrays["x_train"][0]
+        image = len(x_shape) > 2 or declared.arrays.get("image_shape", ((0,),))[0] != (0,)
+        labels = [declared.small.get(key) for key in ("y_train", "y_test")]
+        known = all(y is not None and y.size and y.dtype.kind in "iu" for y in labels)
+        n_classes = int(max(y.max() for y in labels)) + 1 if known else None
         return DatasetInfo(image, n_classes, int(np.prod(x_shape[1:])))
-    except (OSError, KeyError, ValueError):  # prepare reports what is wrong with the file
+    except (KeyError, ValueError):  # prepare reports what is wrong with the file
         return DatasetInfo(False, None, None)
 
 

@@ -69,6 +69,23 @@ def _labels(y: np.ndarray, name: str, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+# A class name is shown in figure legends, the map explorer's hover panel, summary.md and CSV
+# tables: one short line (longer ones overflow legends; a control character or a line break
+# breaks the tables and the terminal's one-line messages).
+MAX_CLASS_NAME = 64
+
+
+def _class_name_problem(name: str) -> str | None:
+    import unicodedata
+
+    if len(name) > MAX_CLASS_NAME:
+        return f"is {len(name)} characters long"
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        return f"holds the control character U+{ord(bad):04X}"
+    return None
+
+
 def check_dataset(arrays: dict, where: str) -> dict:
     """The checked, flattened arrays; DatasetError naming the first problem found."""
     x_train = _inputs(np.asarray(arrays["train_images"]), "x_train", where)
@@ -86,6 +103,13 @@ def check_dataset(arrays: dict, where: str) -> dict:
     if min(y_train.min(), y_test.min()) < 0:
         raise DatasetError(f"{where}: labels must be integers 0..C-1, found "
                            f"{int(min(y_train.min(), y_test.min()))}")
+    for i, name in enumerate(names):
+        problem = _class_name_problem(name)
+        if problem:
+            shown = repr(name if len(name) <= 40 else name[:40] + "...")
+            raise DatasetError(f"{where}: array class_names: name {i} {shown} {problem}; give "
+                               f"each class a plain one-line name of at most {MAX_CLASS_NAME} "
+                               f"characters")
     if names and len(names) != n_classes:
         raise DatasetError(f"{where}: array class_names has {len(names)} names but the labels have "
                            f"{n_classes} classes (0..{n_classes - 1}); give one name per class")
@@ -144,25 +168,28 @@ IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-l
              "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
 
-def load_idx_folder(folder: str | Path) -> dict:
-    """A folder holding the four MNIST-style IDX files, gzip-compressed (.gz) or not."""
-    from layermaps.data.idx import IdxError, parse_idx
-
-    folder, arrays = Path(folder), {}
+def idx_files(folder: str | Path) -> dict[str, Path]:
+    """key (train_images ...) -> the IDX file of a dataset folder, its .gz copy first."""
+    folder, files = Path(folder), {}
     for key, stem in IDX_FILES.items():
         found = [p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()]
         if not found:
             raise DatasetError(f"{folder}: {stem}(.gz) missing (an IDX dataset folder holds "
                                f"{', '.join(IDX_FILES.values())}, each optionally .gz)")
-        data = found[0].read_bytes()
-        try:
-            if found[0].suffix == ".gz":
-                import gzip
+        files[key] = found[0]
+    return files
 
-                data = gzip.decompress(data)
-            arrays[key] = parse_idx(data, name=str(found[0]))
-        except (IdxError, OSError, EOFError) as err:
-            raise DatasetError(f"{found[0]}: {err}") from None
+
+def load_idx_folder(folder: str | Path) -> dict:
+    """A folder holding the four MNIST-style IDX files, gzip-compressed (.gz) or not."""
+    from layermaps.data.idx import IdxError, read_idx
+
+    folder, arrays = Path(folder), {}
+    for key, path in idx_files(folder).items():
+        try:  # in chunks, never beyond the size its header declares
+            arrays[key] = read_idx(path)
+        except IdxError as err:
+            raise DatasetError(str(err)) from None
     shape = arrays["train_images"].shape[1:]
     return check_dataset({**arrays, "image_shape": np.array(shape if len(shape) > 1 else ())},
                          str(folder))
