@@ -99,9 +99,6 @@ def test_an_idx_dataset_of_ones_own_runs_every_stage(runs):
 # Left out of the comparison, as they differ between any two runs, whatever --cores:
 NOT_RESULTS = ("logs/", ".layermaps/", "mlflow.db", "mlartifacts/")  # job records, times, stores
 RUN_IDS = ("run_id", ".run_id")  # the MLflow run of each output: a new id in every run
-# The map explorer is compared without the random ids Bokeh gives its elements in every build
-# (issue 29, item 7).
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def timing(key: str) -> bool:
@@ -153,9 +150,7 @@ def content(path):
         with zipfile.ZipFile(path) as z:  # Python object ids Keras writes; not its save date
             config = z.read("config.json").decode()
             return z.read("model.weights.h5"), re.sub(r'"shared_object_id": \d+', "", config)
-    if path.suffix == ".html":
-        return UUID.sub("<id>", path.read_text())
-    return path.read_bytes()  # figures (PNG, GIF) and the rest: byte for byte
+    return path.read_bytes()  # figures (PNG, GIF), the explorer and the rest: byte for byte
 
 
 def result_files(work) -> list[str]:
