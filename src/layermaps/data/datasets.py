@@ -155,19 +155,22 @@ class Declared(NamedTuple):
     @property
     def nbytes(self) -> int:
         """What reading every array takes: the sum of their declared sizes."""
-        return sum(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                   for shape, dtype in self.arrays.values())
+        return sum(_array_bytes(*declared) for declared in self.arrays.values())
 
     def largest(self) -> str:
         """The largest array in words: "x_train of big.npz: 1,000,000 x 1,000 float64 (8.0 GB)",
         or "letters/train-images-idx3-ubyte.gz: ..." in an IDX folder."""
-        key = max(self.arrays, key=lambda k: int(np.prod(self.arrays[k][0], dtype=np.int64))
-                  * self.arrays[k][1].itemsize)
+        key = max(self.arrays, key=lambda k: _array_bytes(*self.arrays[k]))
         shape, dtype = self.arrays[key]
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = _array_bytes(shape, dtype)
         dims = " x ".join(f"{d:,}" for d in shape) or "scalar"
         named = f"{key} of " if len(set(map(str, self.files.values()))) == 1 else ""  # a .npz
         return f"{named}{self.files[key]}: {dims} {dtype.name} ({gigabytes(size)})"
+
+
+def _array_bytes(shape: tuple, dtype: np.dtype) -> int:
+    """The bytes an array of this declared shape and dtype takes (int64: no overflow)."""
+    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
 
 def gigabytes(nbytes: int) -> str:
