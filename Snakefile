@@ -20,35 +20,31 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 configfile: "config.yaml"
 
 
-# A mistake in the config found while the DAG is built is one message, not Python's frames
-# (layermaps.errors); anything else is a bug and keeps its traceback.
 from layermaps.errors import stop
 
-try:
-    include: "workflow/rules/common.smk"
-    include: "workflow/rules/data.smk"
-    include: "workflow/rules/train.smk"
-    include: "workflow/rules/embed.smk"
-    include: "workflow/rules/figures.smk"
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/figures.smk"
 
 
-    rule all:
-        default_target: True
-        input:
-            final_targets(),
+rule all:
+    default_target: True
+    input:
+        PLAN.final_targets(),
 
 
-    # One target rule per study (config `studies:`): `snakemake --cores 8 <study>` makes that
-    # study and nothing else. A study's name may not be another rule's.
-    checked(check_study_names, STUDIES, [r.name for r in workflow.rules])
-    for _study in STUDIES:
-        if _study != IMPLICIT:
+# One target rule per study (config `studies:`): `snakemake --cores 8 <study>` makes that
+# study and nothing else. A study's name may not be another rule's.
+or_stop(checked, check_study_names, PLAN.studies, [r.name for r in workflow.rules])
+for _study in PLAN.studies:
+    if _study != IMPLICIT:
 
-            rule:
-                name:
-                    _study
-                input:
-                    study_targets(_study),
-                localrule: True
-except Exception as _err:
-    stop(_err)
+        rule:
+            name:
+                _study
+            input:
+                PLAN.study_targets(_study),
+            localrule: True

@@ -18,10 +18,7 @@ from layermaps.figures.stage import (
 from layermaps.figures.summary import (
     SEED_REFERENCE, assignment_section, report_section, seed_knn, seed_model, seed_sweep, widths, write_summary,
 )
-from layermaps.planning import (
-    choose_k, compared_sources, figure_models, gif_datasets, grid_models, study_figures, sweep_plan,
-    varied_layer,
-)
+from layermaps.planning import choose_k, figure_models, gif_datasets, sweep_plan, varied_layer
 
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
          "Bag", "Ankle boot"]
@@ -308,45 +305,6 @@ def test_figure_models():
     assert figure_models("all", models) == ["a", "b"] and figure_models(["b"], models) == ["b"]
     with pytest.raises(ConfigError, match="figures.models.*nope"):
         figure_models(["nope"], models)
-
-
-def test_study_figures():
-    sources = {"raw": ["pca", "umap"], "m/hidden1": ["pca", "umap"], "m/hidden2": ["pca", "umap"],
-               "w1/hidden2": ["pca"]}
-    assert grid_models(["m", "w1", "w2"], sources) == ["m", "w1"]  # w2 is not embedded
-    kw = dict(results="results", study="s", models={"mnist": ["m"]}, class_index=5,
-              hidden_layers={"m": ["hidden1", "hidden2"]})
-    one = study_figures(sources={"mnist": sources}, sweeps={"mnist": ["sw"]}, **kw)
-    # 7 maps, 1 grid (w1 has no pictures), heatmap, sweep, 3 per model + 2 GIFs, 2 x 2 per
-    # layer, summary
-    assert len(one) == len(set(one)) == 7 + 1 + 1 + 1 + 5 + 2 * 2 + 1
-    assert "results/mnist/figures/embeddings/m/hidden2/umap.png" in one
-    assert "results/mnist/figures/embeddings/w1/hidden2/umap.png" not in one  # not asked for
-    assert "results/mnist/figures/models/m/running_mean_class5.gif" in one
-    assert "results/mnist/figures/grid_m.png" in one and "results/mnist/figures/sweep_sw.png" in one
-    assert "results/studies/s/knn_heatmap_mnist.png" in one and "results/studies/s/summary.md" in one
-    assert not any("mnist_vs_fashion" in p for p in one)
-    both = study_figures(sources={"mnist": sources, "fashion-mnist": {"raw": ["pca"]}},
-                         sweeps={}, **kw)
-    assert "results/studies/s/knn_mnist_vs_fashion.png" in both
-    assert compared_sources({"mnist": sources, "fashion-mnist": {"raw": ["pca"]}}) == ["raw"]
-    # GIFs only where the inputs are images; decision regions only on 2-D data; a model with no
-    # hidden layer has neither layer figures nor GIFs
-    kw.update(models={"mnist": ["m", "logreg"], "plane": ["m", "logreg"]},
-              hidden_layers={"m": ["hidden1", "hidden2"], "logreg": []})
-    mixed = study_figures(sources={"mnist": sources, "plane": {}}, sweeps={}, gifs=["mnist"],
-                          plane=["plane"], **kw)
-    assert {p.rsplit("/", 1)[1] for p in mixed if "/plane/figures/models/" in p} == {
-        "training_curves.png", "confusion.png", "input_pair.png", "decision_regions.png", "boxplots_hidden1.png",
-        "boxplots_hidden2.png", "pca_hidden1.png", "pca_hidden2.png"}
-    assert {p.rsplit("/", 1)[1] for p in mixed if "/mnist/figures/models/logreg/" in p} == {
-        "training_curves.png", "confusion.png", "input_pair.png"}
-    assert "results/mnist/figures/models/m/activations_class5.gif" in mixed
-    assert "results/studies/s/knn_heatmap_plane.png" not in mixed  # nothing embedded there
-    # one figure of every model's curves where a study trains two or more on a dataset
-    curves = study_figures(sources={"mnist": sources, "plane": {}}, sweeps={}, gifs=["mnist"],
-                           plane=["plane"], curves={"mnist": ["m", "w1", "w2"], "plane": ["m"]}, **kw)
-    assert sorted(set(curves) - set(mixed)) == ["results/studies/s/training_curves_mnist.png"]
 
 
 def test_curves_by_model_one_colour_per_model(tmp_path):

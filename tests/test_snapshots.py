@@ -7,7 +7,7 @@ import pytest
 
 from layermaps.models.spec import ModelSpecError, normalize_model, snapshot_epochs
 from layermaps.paths import Paths, snapshot_name, split_snapshot
-from layermaps.planning import snapshot_figures, snapshot_plan
+from layermaps.planning import snapshot_plan
 from test_studies import CONFIG, plan
 
 
@@ -65,16 +65,6 @@ def test_a_study_of_snapshots_without_any_is_refused():
     config["studies"]["training"]["models"] = ["ws_one"]
     with pytest.raises(ValueError, match="studies.training.embed.snapshots: none of its models keeps snapshots"):
         plan(config)
-
-
-def test_snapshot_figures_one_grid_per_map_one_animation_per_layer_and_aligned_map():
-    *_, per_study = plan(_snapshot_config(layers=["hidden2", "output"]))
-    out = snapshot_figures(Paths("r"), "training", "mnist", per_study["training"]["mnist"], aligned=["umap"])
-    assert out == ["r/mnist/figures/models/seed_mlp/snapshots_pca.png",
-                   "r/mnist/figures/models/seed_mlp/snapshots_umap.png",
-                   "r/mnist/figures/models/seed_mlp/snapshots_hidden2_umap.gif",
-                   "r/mnist/figures/models/seed_mlp/snapshots_output_umap.gif",
-                   "r/studies/training/knn_over_training_mnist.png"]
 
 
 def test_snapshot_names_round_trip():

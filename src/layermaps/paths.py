@@ -1,14 +1,20 @@
-"""Where every output of a run lies: the one table that the rules, the figure lists and
-`python -m layermaps.measured` read, so a path is spelled in one place.
+"""Where every output of a run lies, and how its names are spelled: the one table that the
+rules, the plan (layermaps.plan) and `python -m layermaps.measured` read, so a path or a name
+is spelled in one place.
 
 Each method takes plain values or Snakemake wildcards ("{dataset}") and returns the path or
 the pattern: `Paths("results").embedding("{dataset}", "{source}", "{reducer}")` is the embed
-rule's output, `Paths("results").embedding("mnist", "raw", "umap")` one file of it. A source
-is `raw` or `{model}/{layer}`.
+rule's output, `Paths("results").embedding("mnist", "raw", "umap")` one file of it.
+
+Names inside paths: a source (`Source`) is `raw`, `{model}/{layer}` or, for a model at one
+epoch of its training, `{model}@epoch{e}/{layer}`; a map (`MapName`) is a reducer, or a reducer
+fitted on a subset of the fit rows, `tsne_p40@first10000`.
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 
 # Job timing records and pending MLflow records of a run (layermaps.tracking.runlog, worktime)
@@ -19,6 +25,8 @@ SNAPSHOT_SEP = "@epoch"
 # Beside a source's arrays that hold only some of the fit rows (a snapshot's): their positions
 # within the dataset's fit rows (layermaps.embed.stage.load_source reads it).
 SOURCE_ROWS = "fit_rows.npy"
+RAW = "raw"  # the source of the inputs themselves (pixels scaled as a layer's input)
+MAP_SEP = "@"  # a map's name: its reducer, MAP_SEP, its fit subset's key
 
 
 def snapshot_name(model: str, epoch) -> str:
@@ -29,6 +37,88 @@ def split_snapshot(name: str) -> tuple[str, int | None]:
     """'seed_mlp@epoch10' -> ('seed_mlp', 10); 'seed_mlp' -> ('seed_mlp', None)."""
     model, sep, epoch = name.partition(SNAPSHOT_SEP)
     return (model, int(epoch)) if sep else (model, None)
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """'raw' -> ('raw', 'raw'); 'seed_mlp/hidden2' -> ('seed_mlp', 'hidden2')."""
+    return ("raw", "raw") if source == "raw" else tuple(source.split("/", 1))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a map embeds: the raw inputs, or one layer of a model or of a model's snapshot.
+
+    `Source.parse("seed_mlp@epoch10/hidden2")` -> Source("seed_mlp", "hidden2", 10);
+    `str()` gives the name back. `owner` is whose activations they are (`seed_mlp@epoch10`).
+    """
+
+    model: str  # RAW for the raw inputs
+    layer: str = RAW
+    epoch: int | None = None  # a snapshot's epoch
+
+    @classmethod
+    def parse(cls, name: str) -> Source:
+        owner, layer = split_source(str(name))
+        model, epoch = split_snapshot(owner)
+        return cls(model, layer, epoch)
+
+    @classmethod
+    def of(cls, owner: str, layer: str) -> Source:
+        """The layer of a model or snapshot name: Source.of("seed_mlp@epoch10", "hidden2")."""
+        model, epoch = split_snapshot(owner)
+        return cls(model, layer, epoch)
+
+    @property
+    def is_raw(self) -> bool:
+        return self.model == RAW
+
+    @property
+    def owner(self) -> str:
+        """The model, or `{model}@epoch{e}` for a snapshot's layer ("raw" for the inputs)."""
+        return self.model if self.epoch is None else snapshot_name(self.model, self.epoch)
+
+    def __str__(self) -> str:
+        return RAW if self.is_raw else f"{self.owner}/{self.layer}"
+
+
+@dataclass(frozen=True)
+class MapName:
+    """A map's name: its reducer's config entry, and the key of its fit subset if it has one
+    (layermaps.embed.subsets): `MapName.parse("tsne_p40@first10000")` -> ("tsne_p40", "first10000")."""
+
+    reducer: str
+    subset: str | None = None
+
+    @classmethod
+    def parse(cls, name: str) -> MapName:
+        reducer, sep, subset = str(name).partition(MAP_SEP)
+        return cls(reducer, subset if sep else None)
+
+    def __str__(self) -> str:
+        return self.reducer if self.subset is None else f"{self.reducer}{MAP_SEP}{self.subset}"
+
+
+# Per-model figures: a Paths method marked with @per_model_figure is drawn for every model that
+# gets pictures (config figures.models) on every dataset it trains on, where `where` allows;
+# the plan lists them from here, so a new one is a method here and a rule that makes it.
+MODEL_FIGURES: list[str] = []
+
+
+def per_model_figure(where: str = "always"):
+    """Mark a per-model figure. Its method's arguments after (dataset, model) say what it is
+    drawn for: `layer`, each hidden layer; `cls`, the class config figures.class_index names.
+    where: "always", "images" (datasets whose inputs are images, for a model with a hidden
+    layer) or "plane" (2-D datasets)."""
+    def mark(method):
+        method.model_figure = where
+        MODEL_FIGURES.append(method.__name__)
+        return method
+    return mark
+
+
+def figure_arguments(method) -> list[str]:
+    """What a per-model figure is drawn for beyond (dataset, model): [], ["layer"] or ["cls"]."""
+    return list(inspect.signature(method).parameters)[3:]
 
 
 class Paths:
@@ -81,10 +171,10 @@ class Paths:
         return self._in(dataset, "activations", model, "run_id")
 
     def source_array(self, dataset: str, source: str, split: str) -> str:
-        if source == "raw":
+        src = Source.parse(source)
+        if src.is_raw:
             return self.raw_activation(dataset, split)
-        model, layer = source.split("/")
-        return self.activation(dataset, model, layer, split)
+        return self.activation(dataset, src.owner, src.layer, split)
 
     # ------------------------------------------------------------------ embeddings, scores
     def graph(self, dataset: str, source: str, size: str = "") -> str:
@@ -119,13 +209,82 @@ class Paths:
     def embedding_figure(self, dataset: str, source: str, reducer: str) -> str:
         return f"{self.figures(dataset)}/embeddings/{source}/{reducer}.png"
 
+    def grid(self, dataset: str, model: str) -> str:
+        """Every map of raw and a model's embedded layers, rows by source, columns by map."""
+        return self.figure(dataset, f"grid_{model}.png")
+
+    def sweep(self, dataset: str, sweep: str, suffix: str = ".png") -> str:
+        return self.figure(dataset, f"sweep_{sweep}{suffix}")
+
+    def input_transform(self, dataset: str) -> str:
+        """A reduced dataset's inputs next to its parent's."""
+        return self.figure(dataset, "input_transform.png")
+
     def model_figure(self, dataset: str, model: str, name: str) -> str:
-        """A per-model picture: training_curves.png, confusion.png, pca_{layer}.png ..."""
+        """A per-model picture (the @per_model_figure methods below name each one)."""
         return f"{self.figures(dataset)}/models/{model}/{name}"
 
+    @per_model_figure()
+    def training_curves(self, dataset: str, model: str) -> str:
+        return self.model_figure(dataset, model, "training_curves.png")
+
+    @per_model_figure()
+    def confusion(self, dataset: str, model: str) -> str:
+        return self.model_figure(dataset, model, "confusion.png")
+
+    @per_model_figure()
+    def input_pair(self, dataset: str, model: str) -> str:
+        return self.model_figure(dataset, model, "input_pair.png")
+
+    @per_model_figure("images")
+    def activations_gif(self, dataset: str, model: str, cls) -> str:
+        return self.model_figure(dataset, model, f"activations_class{cls}.gif")
+
+    @per_model_figure("images")
+    def running_mean_gif(self, dataset: str, model: str, cls) -> str:
+        return self.model_figure(dataset, model, f"running_mean_class{cls}.gif")
+
+    @per_model_figure("plane")
+    def decision_regions(self, dataset: str, model: str) -> str:
+        return self.model_figure(dataset, model, "decision_regions.png")
+
+    @per_model_figure()
+    def boxplots(self, dataset: str, model: str, layer: str) -> str:
+        return self.model_figure(dataset, model, f"boxplots_{layer}.png")
+
+    @per_model_figure()
+    def pca(self, dataset: str, model: str, layer: str) -> str:
+        return self.model_figure(dataset, model, f"pca_{layer}.png")
+
+    def snapshot_grid(self, dataset: str, model: str, reducer: str) -> str:
+        """A model's layers (rows) over its snapshots (columns), one map."""
+        return self.model_figure(dataset, model, f"snapshots_{reducer}.png")
+
+    def snapshot_animation(self, dataset: str, model: str, layer: str, reducer: str) -> str:
+        return self.model_figure(dataset, model, f"snapshots_{layer}_{reducer}.gif")
+
     def study_file(self, study: str, name: str) -> str:
-        """A file of one study: knn_heatmap_{dataset}.png, knn_mnist_vs_fashion.png, summary.md."""
+        """A file of one study (the methods below name each one)."""
         return f"{self.root}/studies/{study}/{name}"
+
+    def knn_heatmap(self, study: str, dataset: str, suffix: str = ".png") -> str:
+        return self.study_file(study, f"knn_heatmap_{dataset}{suffix}")
+
+    def knn_over_training(self, study: str, dataset: str, suffix: str = ".png") -> str:
+        return self.study_file(study, f"knn_over_training_{dataset}{suffix}")
+
+    def study_curves(self, study: str, dataset: str, suffix: str = ".png") -> str:
+        """The training curves of every model a study trains on one dataset."""
+        return self.study_file(study, f"training_curves_{dataset}{suffix}")
+
+    def knn_comparison(self, study: str, suffix: str = ".png") -> str:
+        return self.study_file(study, f"knn_mnist_vs_fashion{suffix}")
+
+    def explorer(self, study: str) -> str:
+        return self.study_file(study, "explorer.html")
+
+    def study_summary(self, study: str, suffix: str = ".md") -> str:
+        return self.study_file(study, f"summary{suffix}")
 
     def summary(self, suffix: str = ".md") -> str:
         """Every study's summary in one file."""

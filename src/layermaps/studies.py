@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from layermaps.embed.subsets import check_subset, is_subset_spec, map_name, ordered_maps
 from layermaps.models.spec import expand_sweep, layer_names, snapshot_epochs
-from layermaps.paths import snapshot_name
+from layermaps.paths import RAW, Source, snapshot_name
 
 # A config without `studies:` is one study of everything, configured by the global `embed:`
 # keys (the layout of configs written before studies existed). Its name is that of the
@@ -239,7 +239,7 @@ def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
                 layers = chosen_layers(models[m], study.layers)
                 names = ([snapshot_name(m, e) for e in snapshot_epochs(models[m])]
                          if study.snapshots else [m])
-                chosen += [f"{name}/{l}" for name in names for l in layers]
+                chosen += [str(Source.of(name, l)) for name in names for l in layers]
         maps = [map_name(r, study.fit.get(r)) for r in reducer_order if r in study.reducers]
         out[dataset] = {s: list(maps) for s in chosen}
     return out
@@ -271,10 +271,9 @@ def model_sources(per_study: dict[str, dict], studies: dict[str, Study], dataset
                   models, reducer_order: list[str]) -> dict[str, list[str]]:
     """{source: [reducers]} on one dataset of the studies that have any of `models`: raw and
     those models' layers (the rows of a model's grid, the panels of a sweep's figure)."""
-    prefixes = tuple(f"{m}/" for m in models)
     merged = merge_sources({n: {dataset: s.get(dataset, {})} for n, s in per_study.items()
                             if set(studies[n].models) & set(models)}, reducer_order,
-                           keep=lambda s: s == "raw" or s.startswith(prefixes))
+                           keep=lambda s: s == RAW or Source.parse(s).owner in models)
     found = merged.get(dataset, {})
     ordered = [s for s in found if s == "raw"] + [s for s in found if s != "raw"]
     return {s: found[s] for s in ordered}

@@ -17,7 +17,7 @@ rule download:
     log:
         P.log("{dataset}", "download"),
     wildcard_constraints:
-        dataset=one_of(DOWNLOADED),
+        dataset=one_of(PLAN.downloaded),
     localrule: True  # compute nodes of a cluster often have no internet
     retries: 1
     conda:
@@ -28,16 +28,16 @@ rule download:
 
 rule prepare:
     input:
-        unpack(prepare_inputs),
+        unpack(lambda wc: PLAN.prepare_inputs(wc.dataset)),
     output:
         data=P.data("{dataset}"),
         run_id=P.data_run("{dataset}"),
     params:
         code=code("prepare.py", "data"),
-        spec=lambda wc: DATASET_SPECS[wc.dataset],  # kind, scale, path: a change reruns the dataset
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],  # kind, scale, path: a change reruns the dataset
         train_size=config["data"]["subsample"].get("train"),
         test_size=config["data"]["subsample"].get("test"),
-        validation_fraction=lambda wc: DATASET_SPECS[wc.dataset].get(
+        validation_fraction=lambda wc: PLAN.dataset_specs[wc.dataset].get(
             "validation_fraction", config["data"]["validation_fraction"]),
         seed=config["data"]["seed"],
     # prepare holds every array of the dataset, more than once: its memory follows what the
@@ -45,12 +45,12 @@ rule prepare:
     # less than workflow/resources.yaml's entry.
     resources:
         runtime=RESOURCES["prepare"]["runtime"],
-        mem_mb=lambda wc: prepare_mem_mb(spec := DATASET_SPECS[wc.dataset], declared_arrays(spec),
+        mem_mb=lambda wc: prepare_mem_mb(spec := PLAN.dataset_specs[wc.dataset], declared_arrays(spec),
                                          RESOURCES["prepare"]["mem_mb"]),
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
-        dataset=one_of([d for d in DATASETS if d not in REDUCED]),
+        dataset=one_of([d for d in PLAN.datasets if d not in PLAN.reduced]),
     conda:
         "../envs/data.yaml"
     script:
@@ -60,20 +60,20 @@ rule prepare:
 # A reduced dataset keeps its parent's rows, labels and split: no subsample or split settings.
 rule prepare_reduced:
     input:
-        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+        parent=lambda wc: P.data(PLAN.dataset_specs[wc.dataset]["from"]),
         transform=P.transform("{dataset}"),
     output:
         data=P.data("{dataset}"),
         run_id=P.data_run("{dataset}"),
     params:
         code=code("prepare_reduced.py", "data"),
-        spec=lambda wc: DATASET_SPECS[wc.dataset],
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
     resources:
         **RESOURCES["prepare_reduced"],
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
-        dataset=one_of(REDUCED),
+        dataset=one_of(PLAN.reduced),
     conda:
         "../envs/data.yaml"
     script:
@@ -85,19 +85,19 @@ rule prepare_reduced:
 # logs it to its run. The forest's result does not depend on its thread count.
 rule fit_input_transform:
     input:
-        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+        parent=lambda wc: P.data(PLAN.dataset_specs[wc.dataset]["from"]),
     output:
         transform=P.transform("{dataset}"),
     params:
         code=code("fit_input_transform.py", "data"),
-        spec=lambda wc: DATASET_SPECS[wc.dataset],
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
     threads: THREADS["train"]
     resources:
         **RESOURCES["fit_input_transform"],
     log:
         P.log("{dataset}", "fit_input_transform"),
     wildcard_constraints:
-        dataset=one_of(REDUCED),
+        dataset=one_of(PLAN.reduced),
     conda:
         "../envs/data.yaml"
     script:

@@ -1,18 +1,19 @@
 # Embedding and scoring stage: neighbors(source) -> embed(reducer x source) -> score; unreduced
-# ceiling; summaries. A source is `raw` or `{model}/{layer}`.
+# ceiling; summaries. A source is `raw` or `{model}/{layer}` (layermaps.paths.Source).
+
 
 
 # No MLflow run of its own: every embedding that reads the graph logs its size and cost. The
 # exact search gives the same graph on any number of threads: no `threads` in params.
 rule neighbors:
     input:
-        unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
+        unpack(lambda wc: source_arrays(wc)),
     output:
         graph=P.graph("{dataset}", "{source}"),
     params:
         code=code("neighbors.py", "neighbors"),
-        k_train=GRAPH_K[0],
-        k_test=GRAPH_K[1],
+        k_train=PLAN.graph_k[0],
+        k_test=PLAN.graph_k[1],
     threads: THREADS["embed"]
     resources:
         **RESOURCES["neighbors"],
@@ -39,14 +40,14 @@ use rule neighbors as neighbors_sized with:
 
 rule embed:
     input:
-        unpack(embed_inputs),
+        unpack(lambda wc: PLAN.embed_inputs(wc.dataset, wc.source, wc.reducer)),
     output:
         embedding=P.embedding("{dataset}", "{source}", "{reducer}"),
         run_id=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     params:
         code=embed_code,
         threads=THREADS["embed"],
-        settings=map_settings,  # only this reducer's settings (and its fit subset)
+        settings=lambda wc: PLAN.maps[wc.reducer].settings,  # only this map's (and its fit subset)
         seed=config["embed"]["seed"],
     threads: THREADS["embed"]
     resources:
@@ -61,7 +62,7 @@ rule embed:
 
 rule score:
     input:
-        unpack(lambda wc: {k: v for k, v in source_inputs(wc).items() if k != "parent_run"}),
+        unpack(lambda wc: source_arrays(wc)),
         embedding=rules.embed.output.embedding,
         resume_run=rules.embed.output.run_id,
     output:
@@ -84,7 +85,7 @@ rule score:
 
 rule ceiling:
     input:
-        unpack(source_inputs),
+        unpack(lambda wc: PLAN.source_inputs(wc.dataset, wc.source)),
     output:
         scores=P.score("{dataset}", "{source}", "unreduced"),
         run_id=P.score("{dataset}", "{source}", "unreduced", ".run_id"),
@@ -105,7 +106,7 @@ rule ceiling:
 
 rule knn_summary:
     input:
-        scores=lambda wc: score_files(wc.dataset),
+        scores=lambda wc: PLAN.score_files(wc.dataset),
         parent_run=P.data_run("{dataset}"),
     output:
         csv=P.knn_summary("{dataset}"),
@@ -124,7 +125,7 @@ rule knn_summary:
 
 rule knn_summary_all:
     input:
-        [P.knn_summary(d) for d in DATASETS],
+        [P.knn_summary(d) for d in PLAN.datasets],
     output:
         P.knn_summary(),
     params:

@@ -3,44 +3,22 @@
 #   snakemake results/mnist/figures/embeddings/seed_mlp/hidden2/umap.png
 # Plot-only settings (config `figures:`) reach the rules through params:, so changing one
 # reruns plot jobs only. Figures are logged to the MLflow run of the data they draw.
-# `figure_targets()` lists every figure and report file of the configured experiment.
+# `PLAN.study_figures(study)` lists every figure and report file of a study.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
-
-import math
-
-from layermaps.data.datasets import dataset_info
-from layermaps.models.spec import hidden_layer_names
-from layermaps.planning import choose_k, figure_models, gif_datasets, sweep_plan
-from layermaps.studies import grid_cells
-
-FIG = config["figures"]
-FIG_K, FIG_K_NOTE = choose_k(config["knn"]["k"], FIG["k"])  # k shown in grid/heatmap/sweep
-FIG_MODELS = figure_models(FIG["models"], MODELS, LATER_REPEATS)  # models with per-model pictures
-SWEEP_PLANS = {name: sweep_plan(name, sweep) for name, sweep in SWEEP_CONFIG.items()}
-# Activation GIFs draw inputs as images of one class: skipped (noted in summary.md) elsewhere.
-DATASET_INFO = {d: dataset_info(DATASET_SPECS[d]) for d in DATASETS}
-GIF_DATASETS, FIG_NOTES = gif_datasets(DATASET_INFO, FIG["class_index"])
-PLANE_DATASETS = [d for d, info in DATASET_INFO.items() if info.width == 2]  # decision regions
-
 
 report: "../report/workflow.rst"
 
 
-# ---------------------------------------------------------------------------- embeddings
 rule plot_embedding:
     input:
         embedding=P.embedding("{dataset}", "{source}", "{reducer}"),
         data=P.data("{dataset}"),
         resume_run=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     output:
-        figure=report(P.embedding_figure("{dataset}", "{source}", "{reducer}"),
-                      caption="../report/embedding.rst", category="{dataset}",
-                      subcategory="2-D embeddings", labels={"source": "{source}", "reducer": "{reducer}"}),
+        figure=listed("embedding_figure", "{dataset}", "{source}", "{reducer}"),
     params:
         code=code("plot_embedding.py", "figures"),
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["point_size"],
+        **style("dpi", "cmap", "point_size"),
     resources:
         **RESOURCES["plot"],
     log:
@@ -53,23 +31,19 @@ rule plot_embedding:
 
 rule plot_grid:
     input:
-        embeddings=lambda wc: [P.embedding(wc.dataset, s, r) for s, r in grid_plan(wc)[2]],
-        scores=lambda wc: [P.score(wc.dataset, s, r) for s, r in grid_plan(wc)[2]],
+        embeddings=lambda wc: [P.embedding(wc.dataset, s, r) for s, r in grid_cells(wc)],
+        scores=lambda wc: [P.score(wc.dataset, s, r) for s, r in grid_cells(wc)],
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        figure=report(P.figure("{dataset}", "grid_{model}.png"), caption="../report/grid.rst",
-                      category="{dataset}", subcategory="embedding grids", labels={"model": "{model}"}),
+        figure=listed("grid", "{dataset}", "{model}"),
     params:
         code=code("plot_grid.py", "figures"),
-        rows=lambda wc: grid_plan(wc)[0],
-        reducers=lambda wc: grid_plan(wc)[1],
-        cells=lambda wc: [list(cell) for cell in grid_plan(wc)[2]],  # in the order of the inputs
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["grid_point_size"],
+        rows=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[0],
+        reducers=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[1],
+        cells=lambda wc: [list(cell) for cell in grid_cells(wc)],  # in the order of the inputs
+        **K_SHOWN,
+        **style("dpi", "cmap", point_size="grid_point_size"),
     resources:
         **RESOURCES["plot"],
     log:
@@ -80,31 +54,23 @@ rule plot_grid:
         "../scripts/plot_grid.py"
 
 
-# ---------------------------------------------------------------------------- layers over training
 rule plot_snapshot_grid:
     input:
-        embeddings=lambda wc: [P.embedding(wc.dataset, f"{snapshot_name(wc.model, e)}/{l}", wc.reducer)
-                               for l, e in snapshot_cells(wc)],
-        scores=lambda wc: [P.score(wc.dataset, f"{snapshot_name(wc.model, e)}/{l}", wc.reducer)
-                           for l, e in snapshot_cells(wc)],
+        embeddings=lambda wc: [P.embedding(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
+        scores=lambda wc: [P.score(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        figure=report(P.model_figure("{dataset}", "{model}", "snapshots_{reducer}.png"),
-                      caption="../report/snapshot_grid.rst", category="{dataset}",
-                      subcategory="model {model}", labels={"figure": "maps over training", "reducer": "{reducer}"}),
+        figure=listed("snapshot_grid", "{dataset}", "{model}", "{reducer}"),
     wildcard_constraints:
-        model=one_of(SNAPSHOTS),
+        model=one_of(PLAN.snapshots),
     params:
         code=code("plot_snapshot_grid.py", "figures"),
-        epochs=lambda wc: snapshots_of(wc)["epochs"],
-        layers=lambda wc: snapshots_of(wc)["layers"],
-        cells=snapshot_cells,  # in the order of the inputs
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["grid_point_size"],
+        epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
+        layers=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["layers"],
+        cells=lambda wc: PLAN.snapshot_cells(wc.dataset, wc.model, wc.reducer),  # the inputs' order
+        **K_SHOWN,
+        **style("dpi", "cmap", point_size="grid_point_size"),
     resources:
         **RESOURCES["plot"],
     log:
@@ -124,25 +90,19 @@ rule animate_snapshots:
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        animation=report(P.model_figure("{dataset}", "{model}", "snapshots_{layer}_{reducer}.gif"),
-                         caption="../report/snapshot_animation.rst", category="{dataset}",
-                         subcategory="model {model}",
-                         labels={"figure": "aligned maps over training (animation)", "layer": "{layer}"}),
+        animation=listed("snapshot_animation", "{dataset}", "{model}", "{layer}", "{reducer}"),
     wildcard_constraints:
-        model=one_of(SNAPSHOTS),
+        model=one_of(PLAN.snapshots),
         layer="hidden[0-9]+|output",
-        reducer=one_of(ALIGNED_MAPS),
+        reducer=one_of(PLAN.aligned_maps),
     params:
         code=code("animate_snapshots.py", "aligned"),
-        epochs=lambda wc: snapshots_of(wc)["epochs"],
-        settings=lambda wc: config["reducers"][wc.reducer],
+        epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
+        settings=lambda wc: PLAN.maps[wc.reducer].entry,
         seed=config["embed"]["seed"],
         threads=THREADS["embed"],
-        k=FIG_K,
-        fps=FIG["snapshot_fps"],
-        dpi=FIG["gif_dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["point_size"],
+        k=K_SHOWN["k"],
+        **style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
     threads: THREADS["embed"]
     resources:
         **RESOURCES["animate_snapshots"],
@@ -156,19 +116,15 @@ rule animate_snapshots:
 
 rule plot_knn_over_training:
     input:
-        scores=lambda wc: score_files(wc.dataset, {s: rs for s, rs in heatmap_sources(wc).items()
-                                                   if split_snapshot(s.partition("/")[0])[1] is not None}),
+        scores=lambda wc: PLAN.score_files(wc.dataset, PLAN.snapshot_sources_of(wc.study, wc.dataset)),
         parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.study_file("{study}", "knn_over_training_{dataset}.png"),
-                      caption="../report/knn_over_training.rst", category="{dataset}",
-                      subcategory="kNN scores", labels={"figure": "kNN accuracy over training", "study": "{study}"}),
-        run_id=P.study_file("{study}", "knn_over_training_{dataset}.run_id"),
+        figure=listed("knn_over_training", "{study}", "{dataset}"),
+        run_id=P.knn_over_training("{study}", "{dataset}", ".run_id"),
     params:
         code=code("plot_knn_over_training.py", "figures"),
-        plans=lambda wc: snapshot_plan(heatmap_sources(wc)),
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
+        plans=lambda wc: PLAN.snapshot_plan(wc.study, wc.dataset),
+        **K_SHOWN,
         dpi=FIG["dpi"],
     resources:
         **RESOURCES["plot"],
@@ -180,22 +136,18 @@ rule plot_knn_over_training:
         "../scripts/plot_knn_over_training.py"
 
 
-# ---------------------------------------------------------------------------- scores
 rule plot_knn_heatmap:
     input:
-        scores=lambda wc: score_files(wc.dataset, heatmap_sources(wc)),
+        scores=lambda wc: PLAN.score_files(wc.dataset, study_sources(wc)),
         parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.study_file("{study}", "knn_heatmap_{dataset}.png"), caption="../report/knn_heatmap.rst",
-                      category="{dataset}", subcategory="kNN scores",
-                      labels={"figure": "kNN heatmap", "study": "{study}"}),
-        run_id=P.study_file("{study}", "knn_heatmap_{dataset}.run_id"),
+        figure=listed("knn_heatmap", "{study}", "{dataset}"),
+        run_id=P.knn_heatmap("{study}", "{dataset}", ".run_id"),
     params:
         code=code("plot_knn_heatmap.py", "figures"),
-        sources=lambda wc: list(heatmap_sources(wc)),
-        reducers=lambda wc: grid_cells(heatmap_sources(wc), MAP_NAMES)[1],
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
+        sources=lambda wc: list(study_sources(wc)),
+        reducers=lambda wc: PLAN.map_columns(study_sources(wc)),
+        **K_SHOWN,
         dpi=FIG["dpi"],
     resources:
         **RESOURCES["plot"],
@@ -209,16 +161,14 @@ rule plot_knn_heatmap:
 
 rule plot_study_curves:
     input:
-        histories=lambda wc: list(curve_histories(wc).values()),
+        histories=lambda wc: list(PLAN.curve_histories(wc.study, wc.dataset).values()),
         parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.study_file("{study}", "training_curves_{dataset}.png"), caption="../report/study_curves.rst",
-                      category="{dataset}", subcategory="training curves",
-                      labels={"figure": "training curves of every model", "study": "{study}"}),
-        run_id=P.study_file("{study}", "training_curves_{dataset}.run_id"),
+        figure=listed("study_curves", "{study}", "{dataset}"),
+        run_id=P.study_curves("{study}", "{dataset}", ".run_id"),
     params:
         code=code("plot_study_curves.py", "figures"),
-        models=lambda wc: list(curve_histories(wc)),
+        models=lambda wc: PLAN.curve_models(wc.study, wc.dataset),
         dpi=FIG["dpi"],
     resources:
         **RESOURCES["plot"],
@@ -232,20 +182,17 @@ rule plot_study_curves:
 
 rule plot_knn_comparison:
     input:
-        mnist=lambda wc: score_files("mnist", compared_scores(wc)["mnist"]),
-        fashion=lambda wc: score_files("fashion-mnist", compared_scores(wc)["fashion-mnist"]),
+        mnist=lambda wc: PLAN.score_files("mnist", PLAN.compared_scores(wc.study)["mnist"]),
+        fashion=lambda wc: PLAN.score_files("fashion-mnist", PLAN.compared_scores(wc.study)["fashion-mnist"]),
     output:
-        figure=report(P.study_file("{study}", "knn_mnist_vs_fashion.png"), caption="../report/knn_comparison.rst",
-                      category="summary", subcategory="MNIST vs Fashion-MNIST",
-                      labels={"figure": "kNN accuracy, MNIST vs Fashion-MNIST", "study": "{study}"}),
-        run_id=P.study_file("{study}", "knn_mnist_vs_fashion.run_id"),
+        figure=listed("knn_comparison", "{study}"),
+        run_id=P.knn_comparison("{study}", ".run_id"),
     params:
         code=code("plot_knn_comparison.py", "figures"),
-        datasets=list(COMPARED),
-        sources=lambda wc: list(compared_scores(wc)["mnist"]),
-        reducers=lambda wc: grid_cells(compared_scores(wc)["mnist"], MAP_NAMES)[1],
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
+        datasets=list(PLAN.compared_datasets),
+        sources=lambda wc: list(PLAN.compared_scores(wc.study)["mnist"]),
+        reducers=lambda wc: PLAN.map_columns(PLAN.compared_scores(wc.study)["mnist"]),
+        **K_SHOWN,
         dpi=FIG["dpi"],
     resources:
         **RESOURCES["plot"],
@@ -259,22 +206,19 @@ rule plot_knn_comparison:
 
 rule plot_sweep:
     input:
-        metrics=lambda wc: [P.model_file(wc.dataset, r, "metrics.json")
-                            for m in SWEEP_PLANS[wc.sweep]["members"] for r in m["repeats"]],
-        scores=lambda wc: score_files(wc.dataset, sweep_scores(wc)),
+        metrics=lambda wc: PLAN.sweep_metrics(wc.dataset, wc.sweep),
+        scores=lambda wc: PLAN.score_files(wc.dataset, PLAN.sweep_scores(wc.dataset, wc.sweep)),
         parent_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.figure("{dataset}", "sweep_{sweep}.png"), caption="../report/sweep.rst",
-                      category="{dataset}", subcategory="sweeps", labels={"sweep": "{sweep}"}),
-        run_id=P.figure("{dataset}", "sweep_{sweep}.run_id"),
+        figure=listed("sweep", "{dataset}", "{sweep}"),
+        run_id=P.sweep("{dataset}", "{sweep}", ".run_id"),
     wildcard_constraints:
-        sweep=one_of(SWEEP_PLANS),
+        sweep=one_of(PLAN.sweeps),
     params:
         code=code("plot_sweep.py", "figures"),
-        plan=lambda wc: SWEEP_PLANS[wc.sweep],
-        reducers=lambda wc: grid_cells(sweep_scores(wc), MAP_NAMES)[1],
-        k=FIG_K,
-        k_note=FIG_K_NOTE,
+        plan=lambda wc: PLAN.sweeps[wc.sweep],
+        reducers=lambda wc: PLAN.map_columns(PLAN.sweep_scores(wc.dataset, wc.sweep)),
+        **K_SHOWN,
         dpi=FIG["dpi"],
     resources:
         **RESOURCES["plot"],
@@ -286,15 +230,13 @@ rule plot_sweep:
         "../scripts/plot_sweep.py"
 
 
-# ---------------------------------------------------------------------------- per dataset
 rule plot_input_transform:
     input:
         transform=P.transform("{dataset}"),
-        parent=lambda wc: P.data(DATASET_SPECS[wc.dataset]["from"]),
+        parent=lambda wc: P.data(PLAN.dataset_specs[wc.dataset]["from"]),
         resume_run=P.data_run("{dataset}"),
     output:
-        figure=report(P.figure("{dataset}", "input_transform.png"), caption="../report/input_transform.rst",
-                      category="{dataset}", labels={"figure": "reduced inputs"}),
+        figure=listed("input_transform", "{dataset}"),
     params:
         code=code("plot_input_transform.py", "figures"),
         dpi=FIG["dpi"],
@@ -303,14 +245,13 @@ rule plot_input_transform:
     log:
         P.log("{dataset}", "figures", "input_transform"),
     wildcard_constraints:
-        dataset=one_of(REDUCED),
+        dataset=one_of(PLAN.reduced),
     conda:
         "../envs/figures.yaml"
     script:
         "../scripts/plot_input_transform.py"
 
 
-# ---------------------------------------------------------------------------- per model
 rule plot_training:
     input:
         history=P.model_file("{dataset}", "{model}", "history.csv"),
@@ -321,21 +262,12 @@ rule plot_training:
         test_outputs=P.activation("{dataset}", "{model}", "output", "test"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        curves=report(P.model_figure("{dataset}", "{model}", "training_curves.png"), caption="../report/training_curves.rst",
-                      category="{dataset}", subcategory="model {model}",
-                      labels={"figure": "training curves", "layer": "all"}),
-        confusion=report(P.model_figure("{dataset}", "{model}", "confusion.png"), caption="../report/confusion.rst",
-                         category="{dataset}", subcategory="model {model}",
-                         labels={"figure": "confusion matrices", "layer": "all"}),
-        input_pair=report(P.model_figure("{dataset}", "{model}", "input_pair.png"), caption="../report/input_pair.rst",
-                          category="{dataset}", subcategory="model {model}",
-                          labels={"figure": "two inputs by predicted class", "layer": "input"}),
+        curves=listed("training_curves", "{dataset}", "{model}"),
+        confusion=listed("confusion", "{dataset}", "{model}"),
+        input_pair=listed("input_pair", "{dataset}", "{model}"),
     params:
         code=code("plot_training.py", "figures"),
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["point_size"],
-        input_pair=FIG["input_pair"],
+        **style("dpi", "cmap", "point_size", "input_pair"),
     resources:
         **RESOURCES["plot_training"],
     log:
@@ -353,20 +285,16 @@ rule plot_decision_regions:
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        figure=report(P.model_figure("{dataset}", "{model}", "decision_regions.png"),
-                      caption="../report/decision_regions.rst", category="{dataset}",
-                      subcategory="model {model}", labels={"figure": "decision regions", "layer": "all"}),
+        figure=listed("decision_regions", "{dataset}", "{model}"),
     wildcard_constraints:
-        dataset=one_of(PLANE_DATASETS),
+        dataset=one_of(PLAN.figures.plane_datasets),
     params:
         code=code("plot_decision_regions.py", "model_figures"),
-        # two_cosines: the workshop's window (SEEDS.md D) and its two curves; else the data's range
-        bounds=lambda wc: [[-math.pi, math.pi], [-1, 2]] if DATASET_SPECS[wc.dataset]["kind"] == "two_cosines" else None,
-        curves=lambda wc: DATASET_SPECS[wc.dataset]["kind"] == "two_cosines",
+        bounds=lambda wc: PLAN.decision_bounds(wc.dataset),
+        curves=lambda wc: PLAN.is_two_cosines(wc.dataset),  # the workshop's two curves
         resolution=200,
         threads=1,
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
+        **style("dpi", "cmap"),
     resources:
         **RESOURCES["plot_decision_regions"],
     log:
@@ -380,29 +308,19 @@ rule plot_decision_regions:
 rule plot_activation_gifs:
     input:
         data=P.data("{dataset}"),
-        layers=lambda wc: [P.activation(wc.dataset, wc.model, layer, "test")
-                           for layer in hidden_layer_names(MODELS[wc.model])],
+        layers=lambda wc: [P.activation(wc.dataset, wc.model, l, "test") for l in PLAN.hidden_layers(wc.model)],
         predictions=P.activation("{dataset}", "{model}", "output", "test"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        activations=report(P.model_figure("{dataset}", "{model}", "activations_class{cls}.gif"),
-                           caption="../report/activations_gif.rst", category="{dataset}",
-                           subcategory="model {model}",
-                           labels={"figure": "activations of class {cls} (animation)", "layer": "all"}),
-        running_mean=report(P.model_figure("{dataset}", "{model}", "running_mean_class{cls}.gif"),
-                            caption="../report/running_mean_gif.rst", category="{dataset}",
-                            subcategory="model {model}",
-                            labels={"figure": "running mean of class {cls} (animation)", "layer": "all"}),
+        activations=listed("activations_gif", "{dataset}", "{model}", "{cls}"),
+        running_mean=listed("running_mean_gif", "{dataset}", "{model}", "{cls}"),
     wildcard_constraints:
         cls="[0-9]+",
-        dataset=one_of(GIF_DATASETS),
+        dataset=one_of(PLAN.figures.gif_datasets),
     params:
         code=code("plot_activation_gifs.py", "figures"),
-        layers=lambda wc: hidden_layer_names(MODELS[wc.model]),
-        n_images=FIG["gif_images"],
-        n_running=FIG["running_mean_images"],
-        fps=FIG["gif_fps"],
-        dpi=FIG["gif_dpi"],
+        layers=lambda wc: PLAN.hidden_layers(wc.model),
+        **style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
     resources:
         **RESOURCES["plot"],
     log:
@@ -420,20 +338,13 @@ rule plot_hidden_layer:
         data=P.data("{dataset}"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
-        boxplots=report(P.model_figure("{dataset}", "{model}", "boxplots_{layer}.png"), caption="../report/boxplots.rst",
-                        category="{dataset}", subcategory="model {model}",
-                        labels={"figure": "unit activations by predicted class", "layer": "{layer}"}),
-        pca=report(P.model_figure("{dataset}", "{model}", "pca_{layer}.png"), caption="../report/pca.rst",
-                   category="{dataset}", subcategory="model {model}",
-                   labels={"figure": "PCA 2-D and 3-D", "layer": "{layer}"}),
+        boxplots=listed("boxplots", "{dataset}", "{model}", "{layer}"),
+        pca=listed("pca", "{dataset}", "{model}", "{layer}"),
     wildcard_constraints:
         layer="hidden[0-9]+",
     params:
         code=code("plot_hidden_layer.py", "figures"),
-        n_units=FIG["boxplot_units"],
-        dpi=FIG["dpi"],
-        cmap=FIG["cmap"],
-        point_size=FIG["point_size"],
+        **style("dpi", "cmap", "point_size", n_units="boxplot_units"),
     resources:
         **RESOURCES["plot"],
     log:
@@ -444,20 +355,19 @@ rule plot_hidden_layer:
         "../scripts/plot_hidden_layer.py"
 
 
-# ---------------------------------------------------------------------------- map explorer
 # A study's interactive page of all its maps (README "Map explorer"); summary.md links it and
 # the study's summary run logs it.
 rule plot_explorer:
     input:
-        unpack(explorer_inputs),
+        unpack(lambda wc: PLAN.explorer_inputs(wc.study)),
     output:
-        page=P.study_file("{study}", "explorer.html"),
+        page=P.explorer("{study}"),
     params:
         code=code("plot_explorer.py", "explorer"),
-        maps=lambda wc: explorer_plan(wc.study)[0],
-        predicted=lambda wc: explorer_plan(wc.study)[1],
-        datasets=lambda wc: list(STUDY_SOURCES[wc.study]),
-        k=FIG_K,
+        maps=lambda wc: PLAN.explorer_plan(wc.study)[0],
+        predicted=lambda wc: PLAN.explorer_plan(wc.study)[1],
+        datasets=lambda wc: list(PLAN.study_sources[wc.study]),
+        k=K_SHOWN["k"],
     resources:
         **RESOURCES["plot_explorer"],
     log:
@@ -468,24 +378,18 @@ rule plot_explorer:
         "../scripts/plot_explorer.py"
 
 
-# ---------------------------------------------------------------------------- summary.md
 # One section per study: results/summary.md has every study, results/studies/{study}/summary.md
 # one (the file `snakemake <study>` makes).
 rule report_summary:
     input:
-        unpack(lambda wc: summary_inputs(STUDIES)),
+        unpack(lambda wc: PLAN.summary_inputs(PLAN.studies)),
     output:
-        summary=report(P.summary(), caption="../report/summary.rst", category="summary",
-                       subcategory="tables", labels={"figure": "summary.md"}),
+        summary=listed("summary"),
         run_id=P.summary(".run_id"),
     params:
         code=code("report_summary.py", "tables"),
-        studies=[study_plan(name) for name in STUDIES],
-        hidden={m: spec["hidden"] for m, spec in MODELS.items()},
-        sweeps=SWEEP_PLANS,
-        k=config["knn"]["k"],
-        k_sweep=FIG_K,
-        notes=FIG_NOTES,
+        studies=[PLAN.study_plan(name) for name in PLAN.studies],
+        **SUMMARY,
     resources:
         **RESOURCES["plot"],
     log:
@@ -498,19 +402,13 @@ rule report_summary:
 
 use rule report_summary as study_summary with:
     input:
-        unpack(lambda wc: summary_inputs([wc.study])),
+        unpack(lambda wc: PLAN.summary_inputs([wc.study])),
     output:
-        summary=report(P.study_file("{study}", "summary.md"), caption="../report/summary.rst",
-                       category="summary", subcategory="tables",
-                       labels={"figure": "summary.md", "study": "{study}"}),
-        run_id=P.study_file("{study}", "summary.run_id"),
+        summary=listed("study_summary", "{study}"),
+        run_id=P.study_summary("{study}", ".run_id"),
     params:
         code=code("report_summary.py", "tables"),
-        studies=lambda wc: [study_plan(wc.study)],
-        hidden={m: spec["hidden"] for m, spec in MODELS.items()},
-        sweeps=SWEEP_PLANS,
-        k=config["knn"]["k"],
-        k_sweep=FIG_K,
-        notes=FIG_NOTES,
+        studies=lambda wc: [PLAN.study_plan(wc.study)],
+        **SUMMARY,
     log:
         P.log("studies", "{study}", "summary"),

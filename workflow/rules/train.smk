@@ -3,7 +3,7 @@
 
 # One rule for the models without snapshots, and one per model with them (its outputs list its
 # epochs, which a rule's fixed outputs cannot vary by model).
-for _model in [None, *SNAPSHOTS]:
+for _model in [None, *PLAN.snapshots]:
 
     rule:
         name:
@@ -12,15 +12,15 @@ for _model in [None, *SNAPSHOTS]:
             data=P.data("{dataset}"),
             parent_run=P.data_run("{dataset}"),
         output:
-            **train_outputs("{model}" if _model is None else _model, SNAPSHOTS.get(_model, ())),
+            **PLAN.train_outputs("{model}" if _model is None else _model, PLAN.snapshots.get(_model, ())),
         wildcard_constraints:
-            model=one_of([m for m in MODELS if m not in SNAPSHOTS]),
+            model=one_of([m for m in PLAN.models if m not in PLAN.snapshots]),
         params:
             code=code("train.py", "train"),
             threads=THREADS["train"],
             model=(lambda wc: wc.model) if _model is None else _model,
             # every model setting: a change reruns this model only
-            spec=(lambda wc: MODELS[wc.model]) if _model is None else MODELS[_model],
+            spec=(lambda wc: PLAN.models[wc.model]) if _model is None else PLAN.models[_model],
         threads: THREADS["train"]
         resources:
             **RESOURCES["train"],
@@ -53,7 +53,7 @@ rule raw_activations:
 
 # One activations rule per model: each model has its own list of layers, and one job writes
 # all of them (one forward pass), which a single rule with fixed outputs cannot express.
-for _model, _spec in MODELS.items():
+for _model, _spec in PLAN.models.items():
     _layers = [(layer, split) for layer in layer_names(_spec) for split in SPLITS]
 
     rule:
@@ -85,8 +85,8 @@ for _model, _spec in MODELS.items():
 
 # A snapshot's activations: every layer, the test rows and a seeded subset of the fit rows
 # (embed.snapshot_rows); its maps are ordinary embeddings of the source `{model}@epoch{e}/{layer}`.
-for _model, _epochs in SNAPSHOTS.items():
-    _layers = [(layer, split) for layer in layer_names(MODELS[_model]) for split in SPLITS]
+for _model, _epochs in PLAN.snapshots.items():
+    _layers = [(layer, split) for layer in layer_names(PLAN.models[_model]) for split in SPLITS]
     _name = snapshot_name(_model, "{epoch}")
 
     rule:
@@ -105,10 +105,10 @@ for _model, _epochs in SNAPSHOTS.items():
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],
-            model=snapshot_of(_model),
+            model=lambda wc, m=_model: snapshot_name(m, wc.epoch),
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
-            subset=SNAPSHOT_ROWS,
+            subset=PLAN.snapshot_rows,
         threads: THREADS["train"]
         resources:
             **RESOURCES["activations"],

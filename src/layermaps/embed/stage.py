@@ -15,16 +15,11 @@ import numpy as np
 from layermaps.tracking import runlog
 from layermaps.atomic import atomic_path
 from layermaps.embed.records import Embedding, Score
-from layermaps.paths import SOURCE_ROWS
+from layermaps.paths import SOURCE_ROWS, MapName, split_source
 from layermaps.tracking.worktime import work
 
 SUMMARY_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy",
                    "trustworthiness", "fit_seconds", "transform_seconds"]
-
-
-def split_source(source: str) -> tuple[str, str]:
-    """'raw' -> ('raw', 'raw'); 'seed_mlp/hidden2' -> ('seed_mlp', 'hidden2')."""
-    return ("raw", "raw") if source == "raw" else tuple(source.split("/", 1))
 
 
 def source_rows(train_path) -> np.ndarray | None:
@@ -81,7 +76,7 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
     (layermaps.embed.subsets). `graph_path` is given for the maps that read the shared graph."""
     from layermaps.embed.neighbors import NeighborGraph
     from layermaps.embed.reducers import embed
-    from layermaps.embed.subsets import SEP, subset_rows
+    from layermaps.embed.subsets import subset_rows
 
     settings = dict(settings)
     subset = settings.pop("fit_subset", None)
@@ -95,7 +90,7 @@ def embed_job(*, reducer: str, settings: dict, seed: int, threads: int, train_pa
         + f", placing {x_test.shape[0]} test rows, {threads} thread(s), "
         + ("the shared neighbour graph" if graph else "its own neighbour search"))
     with work("reduce"):
-        emb = embed(reducer.partition(SEP)[0], x_fit, x_test, seed=seed, n_jobs=threads,
+        emb = embed(MapName.parse(reducer).reducer, x_fit, x_test, seed=seed, n_jobs=threads,
                     settings=settings, graph=graph)
     # positions within the dataset's fit rows (a snapshot's source holds some of them only)
     held = source_rows(train_path)

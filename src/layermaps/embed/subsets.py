@@ -12,7 +12,8 @@ Cheap to import (the DAG is planned with it): numpy and scikit-learn only inside
 
 from __future__ import annotations
 
-SEP = "@"  # map name = reducer + SEP + subset key
+from layermaps.paths import MapName
+
 DEFAULT_SEED = 42
 
 
@@ -40,14 +41,14 @@ def subset_key(spec: dict) -> str:
 
 def map_name(reducer: str, spec: dict | None) -> str:
     """The name of a map (its files, its column in tables): the reducer, and its subset if any."""
-    return reducer if spec is None else f"{reducer}{SEP}{subset_key(spec)}"
+    return str(MapName(reducer, None if spec is None else subset_key(spec)))
 
 
 def ordered_maps(names, reducer_order: list[str]) -> list[str]:
     """Map names in the order of tables: by their reducer's place in the config (unknown ones
     last), a reducer's full map before its subsets."""
     def key(name):
-        reducer = name.partition(SEP)[0]
+        reducer = MapName.parse(name).reducer
         place = reducer_order.index(reducer) if reducer in reducer_order else len(reducer_order)
         return place, reducer, name != reducer, name
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from layermaps.atomic import atomic_path
 from layermaps.embed.records import Embedding, Score
-from layermaps.embed.stage import split_source
+from layermaps.paths import split_source
 
 SHEET_COLUMNS = 100  # images per row of a dataset's image sheet
 QUANT = 65535  # coordinates as uint16: 1/65535 of the map's extent is far below a pixel

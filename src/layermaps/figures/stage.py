@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from layermaps.embed.records import Embedding, accuracy_at, load_scores
+from layermaps.paths import Source
 from layermaps.tracking.worktime import work
 
 ARTIFACT_PATH = "figures"
@@ -109,7 +110,7 @@ def grid_job(*, dataset: str, model: str, rows: list[str], reducers: list[str], 
     title = (f"{dataset} | {model}: 2-D maps of the test points; kNN accuracy at k={k} "
              f"(training points as neighbours)" + (f"\n({k_note})" if k_note else ""))
     with work("draw"):
-        _save(grid_figure(panels, [source_label(s) if s == "raw" else s.split("/", 1)[1] for s in rows],
+        _save(grid_figure(panels, [source_label(s) if s == "raw" else Source.parse(s).layer for s in rows],
                           reducers, names, title, cmap=cmap, point_size=point_size), out_path, dpi)
     log_figures(out_path)
     log(f"[figures] {out_path}")

@@ -15,7 +15,7 @@ Only recording: nothing here changes a result (layermaps.fingerprint).
 
 from __future__ import annotations
 
-from layermaps.paths import split_snapshot
+from layermaps.paths import Source
 
 # rule -> name pattern, filled from the wildcards (and `model` for rules named per model)
 NAMES = {
@@ -93,12 +93,11 @@ def person_tags(rule: str, wildcards: dict, params: dict | None = None) -> dict[
     source = wildcards.get("source")
     if source:
         tags["source"] = source
-        if source != "raw":
-            name, _, layer = source.partition("/")
-            model_name, epoch = split_snapshot(name)
-            tags.update(model=model_name, layer=layer)
-            if epoch is not None:
-                tags["epoch"] = str(epoch)
+        src = Source.parse(source)
+        if not src.is_raw:
+            tags.update(model=src.model, layer=src.layer)
+            if src.epoch is not None:
+                tags["epoch"] = str(src.epoch)
     if "reducer" in wildcards:
         tags["reducer"] = str(wildcards["reducer"])
     elif rule == "ceiling":

@@ -1,0 +1,434 @@
+"""The plan of a run: everything a validated config makes, resolved once by `build(config)`.
+
+Datasets, models and where they train, studies, sources, maps (each reducer entry resolved
+once into its class, library settings, fit subset and neighbour-graph size), sweeps, figures
+and every target. The rule files read a `Plan` and nothing else: their input functions ask it
+(`plan.grid_plan(dataset, model)`), their outputs and its target lists come from the one path
+table (layermaps.paths), so a file is named once.
+
+Built while Snakemake builds the DAG, so cheap on purpose (no TensorFlow, MLflow or reducer
+libraries; dataset headers only). Frozen: nothing changes it after `build`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layermaps.config import (
+    check_config_files, check_data_mirror, check_datasets, check_layers, check_names, check_results_dir, checked,
+    coerce_overrides, validate_config,
+)
+from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_info, dataset_specs
+from layermaps.embed.neighbors import graph_size, graph_sizes
+from layermaps.embed.reducers import reducer_class
+from layermaps.embed.subsets import check_subset, map_name
+from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups, snapshot_epochs
+from layermaps.paths import MODEL_FIGURES, RAW, Paths, Source, figure_arguments, snapshot_name
+from layermaps.planning import (
+    COMPARED, choose_k, compared_sources, figure_models, gif_datasets, snapshot_plan, sweep_plan,
+)
+from layermaps.studies import (
+    IMPLICIT, Study, grid_cells, later_repeats, map_order, merge_sources, model_sources, read_studies,
+    split_model_datasets, study_models, study_sources, trained_models,
+)
+
+SPLITS = ("train", "test")
+RAW_FILES = tuple(Dataset.filename(key) for key in FILES)  # a built-in dataset's downloads
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """One map: a reducer entry of the config, fitted on every training row or on a subset."""
+
+    name: str  # `tsne_p40@first10000` (layermaps.paths.MapName)
+    reducer: str  # the config entry (`tsne_p40`)
+    subset: dict | None  # the fit subset (layermaps.embed.subsets), None: every fit row
+    cls: type  # the reducer class (layermaps.embed.reducers), whose code the embed job runs
+    entry: dict  # the config entry as given: the embed job's settings
+    graph_size: str | None  # the neighbour graph it reads ("" the base one, "k120x25" its own)
+
+    @property
+    def method(self) -> str:
+        return self.cls.name
+
+    @property
+    def settings(self) -> dict:
+        """The embed job's settings: the entry, and the fit subset if it has one (a map without
+        one keeps exactly the entry: its jobs see no change)."""
+        return self.entry if self.subset is None else {**self.entry, "fit_subset": self.subset}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Plot settings decided from the config: the k shown, which models and datasets get
+    which pictures (config `figures:`)."""
+
+    k: int  # the k shown in grid, heatmap and sweep titles
+    k_note: str  # why another k than the configured one is shown, or ""
+    models: tuple[str, ...]  # the models with per-model pictures
+    gif_datasets: tuple[str, ...]  # datasets whose inputs are images: activation GIFs
+    plane_datasets: tuple[str, ...]  # 2-D datasets: decision regions
+    notes: tuple[str, ...]  # what is not drawn, and why (summary.md)
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: dict
+    paths: Paths
+    dataset_specs: dict[str, dict]  # name -> kind, scale, path ... (layermaps.data.datasets)
+    models: dict[str, dict]  # name -> full spec, sweeps' members and repeats included
+    sweep_config: dict[str, dict]
+    repeats: dict[str, list[str]]  # first model -> all its repeats
+    later_repeats: frozenset[str]
+    snapshots: dict[str, list[int]]  # model -> the epochs it keeps snapshots of
+    snapshot_rows: dict  # the fit subset a snapshot's activations hold
+    studies: dict[str, Study]
+    trained: dict[str, list[str]]  # dataset -> models trained on it
+    study_models: dict[str, dict[str, list[str]]]  # study -> dataset -> models
+    study_sources: dict[str, dict[str, dict[str, list[str]]]]  # study -> dataset -> {source: [maps]}
+    maps: dict[str, MapSpec]  # in table order
+    embedded: dict[str, dict[str, list[str]]]  # dataset -> {source: [maps]} over every study
+    graph_k: tuple[int, int]  # the base neighbour graph's (k_train, k_test); (0, 0): none
+    sweeps: dict[str, dict]  # name -> members (layermaps.planning.sweep_plan)
+    figures: Figures
+    _aligned: tuple[str, ...] = field(default=())
+
+    # ------------------------------------------------------------ names
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.dataset_specs)
+
+    @property
+    def downloaded(self) -> list[str]:
+        return [d for d, s in self.dataset_specs.items() if s["kind"] in BUILTIN_DATASETS]
+
+    @property
+    def reduced(self) -> list[str]:
+        return [d for d, s in self.dataset_specs.items() if s["kind"] == "reduced"]
+
+    @property
+    def compared_datasets(self) -> tuple[str, ...]:
+        """The two datasets of the comparison figure (docs/experiments.md A)."""
+        return COMPARED
+
+    @property
+    def map_names(self) -> list[str]:
+        return list(self.maps)
+
+    @property
+    def aligned_maps(self) -> list[str]:
+        """Maps whose snapshots are animated, each frame fitted from the previous: UMAP's,
+        fitted on every row of the source (umap-learn takes an `init`)."""
+        return list(self._aligned)
+
+    def source_names(self) -> list[str]:
+        """Every source a rule may be asked for: raw, each layer of each model and snapshot."""
+        out = [RAW]
+        for m, spec in self.models.items():
+            owners = [m, *(snapshot_name(m, e) for e in self.snapshots.get(m, ()))]
+            out += [str(Source.of(o, layer)) for o in owners for layer in layer_names(spec)]
+        return out
+
+    def hidden_layers(self, model: str) -> list[str]:
+        return hidden_layer_names(self.models[model])
+
+    # ------------------------------------------------------------ inputs of the rules
+    def prepare_inputs(self, dataset: str) -> dict:
+        """The downloaded files, the dataset's own file(s), or nothing for a generated one."""
+        spec = self.dataset_specs[dataset]
+        if dataset in self.downloaded:
+            return {"files": [self.paths.raw_file(dataset, name) for name in RAW_FILES]}
+        if spec["kind"] == "npz":
+            return {"own": spec["path"]}
+        if spec["kind"] == "idx":
+            return {"own": sorted(str(p) for p in Path(spec["path"]).glob("*idx*-ubyte*"))}
+        return {}
+
+    def train_outputs(self, model: str, epochs=(), dataset: str = "{dataset}") -> dict:
+        """A training's files (the rule's outputs, or one dataset's); with snapshots, the model
+        after each of those epochs too."""
+        files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
+                 "confusion": "confusion_test.csv", "run_id": "run_id"}
+        out = {key: self.paths.model_file(dataset, model, name) for key, name in files.items()}
+        return out | ({"snapshots": [self.paths.snapshot(dataset, model, e) for e in epochs]} if epochs else {})
+
+    def source_inputs(self, dataset: str, source: str) -> dict:
+        """The source's activation arrays, the prepared data, and the run it nests under (a
+        snapshot's maps nest under the run of the model it is a snapshot of)."""
+        at, src = self.paths, Source.parse(source)
+        arrays = {s: at.source_array(dataset, source, s) for s in SPLITS}
+        parent = at.data_run(dataset) if src.is_raw else at.model_file(dataset, src.model, "run_id")
+        return {**arrays, "data": at.data(dataset), "parent_run": parent}
+
+    def embed_inputs(self, dataset: str, source: str, map_name: str) -> dict:
+        """The source, and its neighbour graph for a reducer that reads one; a map fitted on a
+        subset searches its own rows (the graph's neighbours are of every row)."""
+        inputs = self.source_inputs(dataset, source)
+        m = self.maps[map_name]
+        if self.config["embed"]["shared_neighbors"] and m.graph_size is not None and m.subset is None:
+            inputs["graph"] = self.paths.graph(dataset, source, m.graph_size)
+        return inputs
+
+    def score_files(self, dataset: str, sources: dict | None = None) -> list[str]:
+        """The score records of these {source: [maps]} (default: all embedded on the dataset),
+        each source's unreduced ceiling last."""
+        sources = self.embedded.get(dataset, {}) if sources is None else sources
+        return [self.paths.score(dataset, s, r) for s, rs in sources.items() for r in rs] + [
+            self.paths.score(dataset, s, "unreduced") for s in sources]
+
+    def grid_plan(self, dataset: str, model: str):
+        """(rows, maps, cells) of a model's grid: raw and its layers as the studies with the
+        model embed them on this dataset; a cell no study asked for stays empty."""
+        return grid_cells(model_sources(self.study_sources, self.studies, dataset, [model], self.map_names),
+                          self.map_names)
+
+    def study_sweeps(self, study: str) -> dict[str, list[str]]:
+        """dataset -> the study's sweeps with a member trained on it."""
+        return {d: [s for s in self.studies[study].sweeps
+                    if any(m["model"] in ms for m in self.sweeps[s]["members"])]
+                for d, ms in self.study_models[study].items()}
+
+    def sweep_scores(self, dataset: str, sweep: str) -> dict[str, list[str]]:
+        """{source: [maps]} of a sweep's figure: each member's varied layer, as embedded."""
+        members = self.sweeps[sweep]["members"]
+        found = model_sources(self.study_sources, self.studies, dataset,
+                              [r for m in members for r in m["repeats"]], self.map_names)
+        varied = [str(Source(r, m["layer"])) for m in members for r in m["repeats"]]
+        return {s: rs for s, rs in found.items() if s in varied}
+
+    def sweep_metrics(self, dataset: str, sweep: str) -> list[str]:
+        return [self.paths.model_file(dataset, r, "metrics.json")
+                for m in self.sweeps[sweep]["members"] for r in m["repeats"]]
+
+    def curve_models(self, study: str, dataset: str) -> list[str]:
+        """The models in a study's curves figure of one dataset: every model it trains there (of
+        a model's repeats the first)."""
+        return [m for m in self.study_models[study][dataset] if m not in self.later_repeats]
+
+    def curve_histories(self, study: str, dataset: str) -> dict[str, str]:
+        return {m: self.paths.model_file(dataset, m, "history.csv") for m in self.curve_models(study, dataset)}
+
+    def snapshot_sources_of(self, study: str, dataset: str) -> dict[str, list[str]]:
+        """{source: [maps]} of a study's snapshot sources on one dataset."""
+        return {s: rs for s, rs in self.study_sources[study][dataset].items()
+                if Source.parse(s).epoch is not None}
+
+    def compared_scores(self, study: str) -> dict[str, dict[str, list[str]]]:
+        """dataset -> {source: [maps]} of the study's sources embedded on both datasets."""
+        by_dataset = self.study_sources[study]
+        keep = compared_sources(by_dataset)
+        return {d: {s: by_dataset[d][s] for s in keep} for d in COMPARED}
+
+    def map_columns(self, sources: dict[str, list[str]]) -> list[str]:
+        """The maps of these {source: [maps]}, in table order (a figure's columns)."""
+        return grid_cells(sources, self.map_names)[1]
+
+    def snapshot_plan(self, study: str, dataset: str) -> dict[str, dict]:
+        """model -> {"epochs", "layers", "maps"} of a study's snapshot sources on one dataset."""
+        return snapshot_plan(self.study_sources[study][dataset])
+
+    def snapshots_of(self, dataset: str, model: str) -> dict:
+        """{"epochs", "layers", "maps"} of the model's snapshots on this dataset, over every study
+        that embeds them."""
+        empty = {"epochs": [], "layers": [], "maps": []}
+        return snapshot_plan(self.embedded.get(dataset, {})).get(model, empty)
+
+    def snapshot_cells(self, dataset: str, model: str, map_name: str) -> list[list]:
+        """[layer, epoch] of the snapshot grid's maps with this map, layers outer (a snapshot no
+        study maps with it leaves its cell empty)."""
+        plan, embedded = self.snapshots_of(dataset, model), self.embedded.get(dataset, {})
+        return [[layer, e] for layer in plan["layers"] for e in plan["epochs"]
+                if map_name in embedded.get(str(Source(model, layer, e)), [])]
+
+    def snapshot_sources(self, dataset: str, model: str, layer: str) -> list[str]:
+        return [str(Source(model, layer, e)) for e in self.snapshots_of(dataset, model)["epochs"]]
+
+    def decision_bounds(self, dataset: str):
+        """The window of a decision-regions figure: two_cosines' own (docs/experiments.md D),
+        else the data's range (None)."""
+        return [[-3.141592653589793, 3.141592653589793], [-1, 2]] if self.is_two_cosines(dataset) else None
+
+    def is_two_cosines(self, dataset: str) -> bool:
+        return self.dataset_specs[dataset]["kind"] == "two_cosines"
+
+    def explorer_plan(self, study: str):
+        """Every map of a study in display order: [{dataset, source, reducer}]; and the models
+        whose predictions the page shows, [[dataset, model]] (each has an output layer's test
+        array)."""
+        maps = [{"dataset": d, "source": s, "reducer": r}
+                for d, sources in self.study_sources[study].items() for s, rs in sources.items() for r in rs]
+        models = dict.fromkeys((m["dataset"], Source.parse(m["source"]).owner)
+                               for m in maps if m["source"] != RAW)
+        return maps, [list(dm) for dm in models]
+
+    def explorer_inputs(self, study: str) -> dict:
+        at = self.paths
+        maps, predicted = self.explorer_plan(study)
+        return {"embeddings": [at.embedding(m["dataset"], m["source"], m["reducer"]) for m in maps],
+                "scores": [at.score(m["dataset"], m["source"], m["reducer"]) for m in maps],
+                "data": [at.data(d) for d in self.study_sources[study]],
+                "predictions": [at.activation(d, m, "output", "test") for d, m in predicted]}
+
+    def explored(self, names) -> list[str]:
+        """The studies among these that have a map explorer: those that embed something."""
+        return [n for n in names if any(self.study_sources[n].values())]
+
+    def summary_inputs(self, names) -> dict:
+        scores, metrics = [], []
+        for name in names:
+            for d, ms in self.study_models[name].items():
+                scores += self.score_files(d, self.study_sources[name][d])
+                metrics += [self.paths.model_file(d, m, "metrics.json") for m in ms]
+        return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics)),
+                "explorers": [self.paths.explorer(n) for n in self.explored(names)]}
+
+    def study_plan(self, name: str) -> dict:
+        """What the summary shows of one study (params of report_summary: a change reruns it)."""
+        sweeps = self.study_sweeps(name)
+        return {"name": name, "description": self.studies[name].description,
+                "datasets": {d: {"models": ms, "sources": self.study_sources[name][d], "sweeps": sweeps[d],
+                                 "repeats": {m: self.repeats[m] for m in ms if m in self.repeats}}
+                             for d, ms in self.study_models[name].items()}}
+
+    # ------------------------------------------------------------ targets
+    def model_targets(self, dataset: str, models) -> list[str]:
+        """Everything the training stage makes for these models on one dataset that a person
+        opens (the model and its snapshots, history, metrics, confusion counts): targets, so a
+        deleted one is made again. The activation arrays are intermediate: remade only when a
+        job needs them (README "What reruns"); their run is a target where a study embeds the
+        model (a later repeat's metrics are what the tables use)."""
+        embedded = {Source.parse(s).owner for s in self.embedded.get(dataset, {})}
+        outputs = [self.train_outputs(m, self.snapshots.get(m, ()), dataset) for m in models]
+        files = [f for out in outputs for key, f in out.items() if key != "snapshots"]
+        files += [f for out in outputs for f in out.get("snapshots", [])]
+        return files + [self.paths.activations_run(dataset, m) for m in models
+                        if m not in self.later_repeats or m in embedded]
+
+    def embedding_files(self, dataset: str, sources: dict) -> list[str]:
+        """The embeddings of these {source: [maps]} with their runs: targets, like the scores."""
+        return [self.paths.embedding(dataset, s, r, suffix) for s, rs in sources.items() for r in rs
+                for suffix in (".npz", ".run_id")]
+
+    def study_targets(self, name: str) -> list[str]:
+        """Everything one study makes (its target rule's input)."""
+        out, at = [], self.paths
+        for d, models in self.study_models[name].items():
+            sources = self.study_sources[name][d]
+            out += [at.data(d), *self.model_targets(d, models), *self.score_files(d, sources),
+                    *self.embedding_files(d, sources)]
+            out += [at.input_transform(d)] if d in self.reduced else []
+        return out + self.study_figures(name)
+
+    def final_targets(self) -> list[str]:
+        """`all`: every study, every dataset's kNN tables and the summary of every study."""
+        at = self.paths
+        out = [t for d in self.datasets for t in [at.data(d), at.knn_summary(d)]]
+        out += [t for name in self.studies for t in self.study_targets(name)]
+        return list(dict.fromkeys(out + [at.knn_summary(), at.summary()]))  # once each, in order
+
+    def model_figures(self, dataset: str, model: str) -> list[str]:
+        """The per-model pictures of a model on a dataset (layermaps.paths @per_model_figure)."""
+        hidden = self.hidden_layers(model)
+        allowed = {"always": True, "images": dataset in self.figures.gif_datasets and bool(hidden),
+                   "plane": dataset in self.figures.plane_datasets}
+        out = []
+        for name in MODEL_FIGURES:
+            method = getattr(self.paths, name)
+            if not allowed[method.model_figure]:
+                continue
+            args = figure_arguments(getattr(Paths, name))
+            if args == ["layer"]:
+                out += [method(dataset, model, layer) for layer in hidden]
+            elif args == ["cls"]:
+                out.append(method(dataset, model, self.config["figures"]["class_index"]))
+            else:
+                out.append(method(dataset, model))
+        return out
+
+    def snapshot_figures(self, study: str, dataset: str, by_source: dict) -> list[str]:
+        """A study's pictures of layers over training on one dataset: per model and map the grid
+        (layers x snapshots), per model, layer and aligned map the animation, and the kNN
+        accuracy over training of every layer."""
+        at, plans = self.paths, snapshot_plan(by_source)
+        out = [at.snapshot_grid(dataset, m, r) for m, p in plans.items() for r in p["maps"]]
+        out += [at.snapshot_animation(dataset, m, layer, r) for m, p in plans.items()
+                for layer in p["layers"] for r in p["maps"] if r in self.aligned_maps]
+        return out + ([at.knn_over_training(study, dataset)] if plans else [])
+
+    def study_figures(self, study: str) -> list[str]:
+        """Every figure, animation and report file of one study (README lists them)."""
+        at, out = self.paths, []
+        for d, by_source in self.study_sources[study].items():
+            models = [m for m in self.study_models[study][d] if m in self.figures.models]
+            out += [at.embedding_figure(d, s, r) for s, rs in by_source.items() for r in rs]
+            out += self.snapshot_figures(study, d, by_source)
+            out += [at.grid(d, m) for m in models if any(Source.parse(s).owner == m for s in by_source)]
+            out += [at.knn_heatmap(study, d)] if by_source else []
+            out += [at.sweep(d, s) for s in self.study_sweeps(study)[d]]
+            out += [at.study_curves(study, d)] if len(self.curve_models(study, d)) > 1 else []
+            out += [f for m in models for f in self.model_figures(d, m)]
+        if compared_sources(self.study_sources[study]):
+            out.append(at.knn_comparison(study))
+        return out + ([at.study_summary(study)] if study != IMPLICIT else [])  # `all` has summary.md
+
+
+def from_snakemake(config: dict, *, schema: str, configfiles, overrides: dict, environ) -> Plan:
+    """The plan of the config Snakemake hands over: its files read for keys given twice (YAML
+    would keep the last silently), --config's own values typed by the schema (nested ones arrive
+    as strings; every --configfile is typed by YAML already), validated (schema defaults filled
+    in), the results folder and data mirror checked, then `build`."""
+    check_config_files(configfiles)
+    coerce_overrides(config, overrides, schema)
+    validate_config(config, schema)
+    check_results_dir(config["results_dir"])
+    check_data_mirror(environ)
+    return build(config)
+
+
+def build(config: dict) -> Plan:
+    """The plan of a validated config (layermaps.config.validate_config); a mistake that the
+    schema cannot see raises ConfigError, naming the config key."""
+    # A model's `datasets:` says where it may train; the rest of its spec is how it trains.
+    model_config, sweep_config, allowed = checked(split_model_datasets, config["models"], config.get("sweeps"))
+    models = checked(all_models, model_config, sweep_config)
+    repeats = repeat_groups(model_config, sweep_config)
+    check_names(config, models)
+    snapshots = {m: snapshot_epochs(spec) for m, spec in models.items() if snapshot_epochs(spec)}
+    snapshot_rows = checked(check_subset, config["embed"]["snapshot_rows"], "embed.snapshot_rows")
+    specs = checked(dataset_specs, config["datasets"])
+    check_datasets(config, specs)  # own files present, subsample sizes that fit each dataset
+    datasets = list(specs)
+    reducer_names = list(config["reducers"])
+
+    studies = checked(read_studies, config, datasets, models, sweep_config, allowed, repeats)
+    trained = trained_models(studies, allowed, sweep_config, repeats)
+    check_layers(config, studies, models, trained)  # a named layer every embedded model has
+    per_study_models = {n: study_models(s, trained) for n, s in studies.items()}
+    per_study_sources = {n: study_sources(s, trained, models, reducer_names, repeats) for n, s in studies.items()}
+
+    graph_k = graph_sizes(config["reducers"])
+    subsets = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in studies.values() for r in s.reducers}
+    maps = {}
+    for name in map_order(studies, reducer_names):
+        reducer, subset = subsets[name]
+        entry = config["reducers"][reducer]
+        cls, _ = reducer_class(reducer, entry)
+        maps[name] = MapSpec(name, reducer, subset, cls, entry, graph_size(reducer, entry, graph_k))
+    aligned = tuple(n for n, m in maps.items() if m.subset is None and m.method == "umap")
+
+    fig = config["figures"]
+    k, k_note = choose_k(config["knn"]["k"], fig["k"])
+    infos = {d: dataset_info(specs[d]) for d in datasets}
+    gifs, notes = gif_datasets(infos, fig["class_index"])
+    figures = Figures(k, k_note, tuple(figure_models(fig["models"], models, later_repeats(repeats))),
+                      tuple(gifs), tuple(d for d, info in infos.items() if info.width == 2), tuple(notes))
+    return Plan(
+        config=config, paths=Paths(config["results_dir"]), dataset_specs=specs, models=models,
+        sweep_config=sweep_config, repeats=repeats, later_repeats=frozenset(later_repeats(repeats)),
+        snapshots=snapshots, snapshot_rows=snapshot_rows, studies=studies, trained=trained,
+        study_models=per_study_models, study_sources=per_study_sources, maps=maps,
+        embedded=merge_sources(per_study_sources, list(maps)), graph_k=graph_k,
+        sweeps={name: sweep_plan(name, sweep) for name, sweep in sweep_config.items()},
+        figures=figures, _aligned=aligned)
+

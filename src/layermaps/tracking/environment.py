@@ -1,0 +1,47 @@
+"""What every job of a run finds in its environment: the MLflow store, chosen once while the DAG
+is built and handed to each job through the environment (Snakemake's envvars:), never through
+params: (a value in params that changes would rerun every job)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+from layermaps.config import tracking_paths
+from layermaps.guards import set_http_env
+from layermaps.tracking.display import STUDY_INDEX_ENV, study_index
+
+# Always set by `prepare_job_environment`, hence always declared (the rest: when set).
+JOB_ENV = ("PYTHONPATH", "MLFLOW_TRACKING_URI", "LAYERMAPS_ARTIFACT_ROOT", "LAYERMAPS_EXPERIMENT_PREFIX",
+           "LAYERMAPS_INVOCATION_ID", "LAYERMAPS_STATE_DIR", STUDY_INDEX_ENV)
+# The credentials of a tracking server's basic-auth app (README "On a cluster"), when set.
+AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+def prepare_job_environment(environ, plan) -> list[str]:
+    """Set what the jobs of this plan read (a user's own MLFLOW_TRACKING_URI and HTTP settings
+    kept); -> the names to declare in envvars:, for executors that pass only those (the SLURM
+    executor passes the whole environment, never a value on a command line)."""
+    tracking = plan.config["tracking"]
+    if not environ.get("MLFLOW_TRACKING_URI"):
+        store, artifacts = tracking_paths(plan.paths.root, tracking)  # relative to results_dir, or absolute
+        environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + store
+        environ["LAYERMAPS_ARTIFACT_ROOT"] = artifacts
+    else:
+        environ.setdefault("LAYERMAPS_ARTIFACT_ROOT", "")  # a server keeps its own artifacts
+    environ["LAYERMAPS_EXPERIMENT_PREFIX"] = tracking["experiment_prefix"]
+    environ.setdefault("LAYERMAPS_INVOCATION_ID", uuid.uuid4().hex)
+    # pending MLflow records of score and plot jobs (layermaps.tracking.runlog), timing records
+    # of every job and invocation (layermaps.tracking.worktime)
+    environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(plan.paths.state())
+    environ[STUDY_INDEX_ENV] = json.dumps(study_index(plan.study_models, plan.study_sources))  # runs' `study` tag
+    # a tracking server that stops answering fails a job within a minute, not MLflow's ~4
+    # minutes of retries per request: short MLflow retries and timeouts
+    http = set_http_env(environ)
+    return [*JOB_ENV, *http, *(n for n in AUTH_ENV if n in environ)]
+
+
+def experiments(plan) -> list[str]:
+    """The MLflow experiments of a plan's runs: one per dataset."""
+    return [f"{plan.config['tracking']['experiment_prefix']}/{d}" for d in plan.datasets]
