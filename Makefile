@@ -9,7 +9,7 @@ PORT ?= 5000
 # Plain snakemake: it finds profiles/default itself, as it does for a user typing the command.
 SNAKEMAKE := $(BIN)/snakemake --cores $(CORES)
 
-.PHONY: setup run quick bench test test-fast lint ui lock dry-run stale
+.PHONY: setup run quick bench test test-fast lint format ui lock dry-run stale
 
 setup: $(VENV)/.installed
 
@@ -50,10 +50,20 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not workflow" $(PYTEST_ARGS)
 
-# snakemake --lint, failing on any remark (the workflow catalog's standard is a clean lint).
+# snakemake --lint, failing on any remark (the workflow catalog's standard is a clean lint);
+# snakefmt on the Snakefile and rule files; ruff's lint and format on the Python (pyproject.toml).
 lint: setup
 	@out="$$($(BIN)/snakemake --lint 2>&1)"; echo "$$out"; \
 	  echo "$$out" | grep -q "Congratulations, your workflow is in a good condition!"
+	$(BIN)/snakefmt --check Snakefile workflow/rules/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrite the code in the project's format (what `make lint` checks).
+format: setup
+	$(BIN)/snakefmt Snakefile workflow/rules/
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # MLflow UI on 127.0.0.1 for the default store (make ui RESULTS=results/quick for make quick's).
 ui: setup

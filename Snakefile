@@ -13,8 +13,7 @@ min_version("9.0")
 # The library lives in src/: importable here and, through PYTHONPATH, in every job's script.
 LAYERMAPS_SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, LAYERMAPS_SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (LAYERMAPS_SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LAYERMAPS_SRC, os.environ.get("PYTHONPATH")) if p)
 
 
 configfile: "config.yaml"

@@ -6,8 +6,11 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -35,11 +38,18 @@ def pytest_sessionstart(session):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     mirrors = yaml.safe_load((REPO / "config.yaml").read_text())["data"]["mirrors"]
     try:
-        cached_datasets(mirrors, folder=SHARED_DATA, env_mirror=os.environ.get(MIRROR_ENV),
-                        log=reporter.write_line if reporter else print)
+        cached_datasets(
+            mirrors,
+            folder=SHARED_DATA,
+            env_mirror=os.environ.get(MIRROR_ENV),
+            log=reporter.write_line if reporter else print,
+        )
     except DownloadError as err:
-        pytest.exit(f"the tests need the real MNIST and Fashion-MNIST files in {SHARED_DATA} "
-                    f"(LAYERMAPS_DATA_CACHE): {err}", returncode=1)
+        pytest.exit(
+            f"the tests need the real MNIST and Fashion-MNIST files in {SHARED_DATA} "
+            f"(LAYERMAPS_DATA_CACHE): {err}",
+            returncode=1,
+        )
 
 
 # `make test` runs the tests in parallel processes (pytest -n auto): each module's tests go to one
@@ -49,7 +59,7 @@ def pytest_sessionstart(session):
 SHARED_RUNS = ("figures_run", "tiny_run")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scheduling_group(module: str) -> str:
     """The scheduling group of a test module (a path like tests/test_x.py): the session run it
     uses, else the module itself."""
@@ -100,8 +110,12 @@ def _small(folder: Path, n_train: int, n_test: int):
     rng = np.random.default_rng(0)
     tr = np.sort(rng.choice(len(raw["train_labels"]), n_train, replace=False))
     te = np.sort(rng.choice(len(raw["test_labels"]), n_test, replace=False))
-    return (raw["train_images"][tr].astype(np.float32) / 255, raw["train_labels"][tr],
-            raw["test_images"][te].astype(np.float32) / 255, raw["test_labels"][te])
+    return (
+        raw["train_images"][tr].astype(np.float32) / 255,
+        raw["train_labels"][tr],
+        raw["test_images"][te].astype(np.float32) / 255,
+        raw["test_labels"][te],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -128,10 +142,6 @@ def fashion_small(shared_data):
 
 
 # ---- running the real workflow -------------------------------------------------------------
-import shutil
-import subprocess
-import sys
-
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
@@ -145,7 +155,9 @@ def write_config(workdir: Path, **overrides) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     del config["studies"]
     config["datasets"] = ["mnist", "fashion-mnist"]
-    config["models"] = {"seed_mlp": {k: v for k, v in config["models"]["seed_mlp"].items() if k != "snapshots"}}
+    config["models"] = {
+        "seed_mlp": {k: v for k, v in config["models"]["seed_mlp"].items() if k != "snapshots"}
+    }
     config["sweeps"] = {"msds": {k: v for k, v in config["sweeps"]["msds"].items() if k != "repeats"}}
     config["reducers"] = {name: s for name, s in config["reducers"].items() if "method" not in s}
 
@@ -166,11 +178,27 @@ def write_config(workdir: Path, **overrides) -> Path:
 # Snakemake start whenever sinfo is on PATH: on a machine whose cluster is stopped, every start
 # waits 10 s. Runs that do not use SLURM get a PATH whose folders holding the SLURM client tools
 # are replaced by a copy (symbolic links) without them.
-SLURM_TOOLS = {"sinfo", "sacct", "squeue", "scontrol", "sbatch", "scancel", "srun", "salloc",
-               "sacctmgr", "sstat", "sreport", "sprio", "sshare", "sdiag", "strigger", "sattach"}
+SLURM_TOOLS = {
+    "sinfo",
+    "sacct",
+    "squeue",
+    "scontrol",
+    "sbatch",
+    "scancel",
+    "srun",
+    "salloc",
+    "sacctmgr",
+    "sstat",
+    "sreport",
+    "sprio",
+    "sshare",
+    "sdiag",
+    "strigger",
+    "sattach",
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def path_without_slurm(path: str) -> str:
     import atexit
     import tempfile
@@ -188,9 +216,15 @@ def path_without_slurm(path: str) -> str:
     return os.pathsep.join(folders)
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
-              tracking_uri: str | None = None, project: Path = REPO,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 900,
+    tracking_uri: str | None = None,
+    project: Path = REPO,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run the real snakemake CLI on the Snakefile of `project` (the repo, or a copy of it) in
     workdir (default MLflow store under results/ unless tracking_uri names another)."""
     env = {**os.environ, "LAYERMAPS_DATA_MIRROR": f"file://{SHARED_DATA}", **(env or {})}
@@ -199,19 +233,29 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    proc = subprocess.run([SNAKEMAKE, "-s", str(project / "Snakefile"), *args], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(project / "Snakefile"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
 def dry_run_jobs(work: Path, *args: str, **kwargs) -> list[dict]:
     """Rule, wildcards and threads of every job a dry run would execute."""
     out = snakemake(work, "-n", *args, **kwargs).stdout
-    return [{"rule": rule, "wildcards": fields.get("wildcards", ""),
-             "threads": int(fields.get("threads", 1))} for rule, fields in parse_dry_run(out)]
+    return [
+        {"rule": rule, "wildcards": fields.get("wildcards", ""), "threads": int(fields.get("threads", 1))}
+        for rule, fields in parse_dry_run(out)
+    ]
 
 
 def planned_jobs(work: Path, *args: str, **kwargs) -> list[tuple[str, str]]:
@@ -238,10 +282,15 @@ TINY_CONFIG = dict(
     embed={"models": ["seed_mlp", "msds_w1"], "layers": ["hidden2"]},
     knn={"k": TINY_K},
 )
-TINY_TARGETS = ["results/knn_summary.csv"] + [
-    f"results/mnist/{kind}/{m}/{f}" for m in ("seed_mlp", "msds_w1", "msds_w2")
-    for kind, f in (("models", "metrics.json"), ("activations", "run_id"))] + [
-    f"results/mnist/models/{m}_seed2/metrics.json" for m in ("msds_w1", "msds_w2")]
+TINY_TARGETS = (
+    ["results/knn_summary.csv"]
+    + [
+        f"results/mnist/{kind}/{m}/{f}"
+        for m in ("seed_mlp", "msds_w1", "msds_w2")
+        for kind, f in (("models", "metrics.json"), ("activations", "run_id"))
+    ]
+    + [f"results/mnist/models/{m}_seed2/metrics.json" for m in ("msds_w1", "msds_w2")]
+)
 
 
 @pytest.fixture(scope="session")
@@ -278,8 +327,13 @@ def tiny_run_copy(tiny_run, tmp_path) -> Path:
 
 
 def _project_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [f for f in out.split("\0") if f and (REPO / f).is_file()]
 
 
@@ -299,8 +353,7 @@ def project_copy(tmp_path) -> Path:
 LISTENING = re.compile(r"Uvicorn running on https?://\S+:(\d+)")
 
 
-def wait_listening(proc: subprocess.Popen, log: Path, what: str,
-                   timeout: float = 600) -> int | None:
+def wait_listening(proc: subprocess.Popen, log: Path, what: str, timeout: float = 600) -> int | None:
     """The port `proc` (an mlflow server writing to `log`) serves on, once it answers /health; or
     None if it exited first (e.g. its port was taken). With several workers uvicorn names the
     port before a worker accepts a connection: /health says when one does. The limit only
@@ -320,8 +373,15 @@ def wait_listening(proc: subprocess.Popen, log: Path, what: str,
 
 
 @contextlib.contextmanager
-def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None,
-                   own_group: bool = False, host: str = "127.0.0.1", env: dict | None = None):
+def mlflow_process(
+    command: str,
+    store: Path,
+    *extra: str,
+    before=lambda: None,
+    own_group: bool = False,
+    host: str = "127.0.0.1",
+    env: dict | None = None,
+):
     """A real `mlflow server` or `mlflow ui` (command) on a port it picks itself, on `host`, for the
     SQLite store: yields (url, process); the url names 127.0.0.1, or this machine's name when
     host is 0.0.0.0 (as a compute node reaches it). Its output goes to <store>.log; `env` adds
@@ -331,10 +391,22 @@ def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None,
     log = store.with_suffix(".log")
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), command, "--host", host, "--port", "0",
-             "--backend-store-uri", f"sqlite:///{store}", *extra], stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=own_group,
-            env={**os.environ, **(env or {})})
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                command,
+                "--host",
+                host,
+                "--port",
+                "0",
+                "--backend-store-uri",
+                f"sqlite:///{store}",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_group,
+            env={**os.environ, **(env or {})},
+        )
     try:
         before()
         port = wait_listening(proc, log, f"mlflow {command}")
@@ -355,19 +427,23 @@ def mlflow_process(command: str, store: Path, *extra: str, before=lambda: None,
 @contextlib.contextmanager
 def mlflow_server(folder: Path):
     """A real `mlflow server`, its store and artifacts in folder: yields its URL."""
-    with mlflow_process("server", folder / "mlflow.db", "--artifacts-destination", str(folder / "artifacts"),
-                        "--workers", "1") as (url, _):
+    with mlflow_process(
+        "server", folder / "mlflow.db", "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"
+    ) as (url, _):
         yield url
 
 
 def cluster_recipe() -> list[str]:
     """The commands of README "On a cluster" (its first bash block), one per logical line."""
     text = (REPO / "README.md").read_text()
-    section = text[text.index("### On a cluster"):]
+    section = text[text.index("### On a cluster") :]
     start = section.index("```bash\n") + len("```bash\n")
-    block = section[start:section.index("```", start)]
-    return [line.strip() for line in block.replace("\\\n", " ").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    block = section[start : section.index("```", start)]
+    return [
+        line.strip()
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 @contextlib.contextmanager
@@ -379,17 +455,25 @@ def recipe_server(work: Path, home: Path):
     lines = cluster_recipe()
     (server,) = [line for line in lines if "mlflow server" in line]
     (work / "profiles").symlink_to(REPO / "profiles")
-    env = {**os.environ, "HOME": str(home),  # the commands of an activated .venv
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    env = {
+        **os.environ,
+        "HOME": str(home),  # the commands of an activated .venv
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     port = free_port()
     for attempt in range(20):
-        script = lines[:lines.index(server) + 1]
+        script = lines[: lines.index(server) + 1]
         log = work / f"recipe-server.{attempt}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen(["bash", "-ec", "\n".join(script).replace("5000", str(port))
-                                     + "\nwait"], cwd=work, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                ["bash", "-ec", "\n".join(script).replace("5000", str(port)) + "\nwait"],
+                cwd=work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             if wait_listening(proc, log, "the README's mlflow server") == port:
                 rest = "\n".join(line for line in lines if line != server)

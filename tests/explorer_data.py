@@ -13,14 +13,22 @@ from layermaps.embed.records import Embedding, Score
 
 K = 3
 # Each would show up as something else, or run, if it reached the page's HTML as markup.
-ODD_CLASSES = ['<b>bold</b> & "quoted"', "it's $5 & $x^2$", '<img src=x onerror="window.pwned=1">',
-               "</script><script>window.pwned=2</script>"]
+ODD_CLASSES = [
+    '<b>bold</b> & "quoted"',
+    "it's $5 & $x^2$",
+    '<img src=x onerror="window.pwned=1">',
+    "</script><script>window.pwned=2</script>",
+]
 PLAIN_CLASSES = ["zero", "one"]
 N_TEST = 12
 # (dataset, source, reducer) -> the test points whose kNN vote in that map is wrong
-MISVOTED = {("odd", "raw", "pca"): [1, 6], ("odd", "net/hidden1", "pca"): [2],
-            ("odd", "net/hidden1", "umap"): [0, 5, 11], ("odd", "net/hidden2", "pca"): [],
-            ("plain", "raw", "pca"): [3]}
+MISVOTED = {
+    ("odd", "raw", "pca"): [1, 6],
+    ("odd", "net/hidden1", "pca"): [2],
+    ("odd", "net/hidden1", "umap"): [0, 5, 11],
+    ("odd", "net/hidden2", "pca"): [],
+    ("plain", "raw", "pca"): [3],
+}
 SPACING = 10.0  # between test points in a map: a hover finds exactly one
 
 
@@ -54,9 +62,13 @@ def test_points(map_index: int) -> np.ndarray:
 def write_data(path: Path, dataset: str, fit_labels: np.ndarray) -> None:
     """A prepared data file (what `prepare` writes) with the arrays the explorer reads."""
     names = ODD_CLASSES if dataset == "odd" else PLAIN_CLASSES
-    arrays = {"test_labels": labels(dataset), "train_labels": fit_labels,
-              "fit_idx": np.arange(len(fit_labels)), "class_names": np.array(names),
-              "test_images": (np.arange(N_TEST * 4).reshape(N_TEST, 4) * 5 % 256).astype(np.uint8)}
+    arrays = {
+        "test_labels": labels(dataset),
+        "train_labels": fit_labels,
+        "fit_idx": np.arange(len(fit_labels)),
+        "class_names": np.array(names),
+        "test_images": (np.arange(N_TEST * 4).reshape(N_TEST, 4) * 5 % 256).astype(np.uint8),
+    }
     if dataset == "odd":
         arrays["image_shape"] = np.array([2, 2])
     np.savez(path, **arrays)
@@ -77,21 +89,48 @@ def build(folder: Path) -> dict:
         fit_labels[dataset].extend(np.repeat(v, 3))
         test = test_points(j)
         stem = f"{dataset}_{source.replace('/', '_')}_{reducer}"
-        Embedding(train=np.repeat(test, 3, axis=0).astype(np.float32),
-                  test=test.astype(np.float32), protocol="inductive", policy="fit",
-                  fit_seconds=0.0, transform_seconds=0.0, input_dim=4, effective_dim=4,
-                  reducer=reducer, fit_rows=np.arange(start, start + 3 * N_TEST)
-                  ).save(folder / f"{stem}.npz")
+        Embedding(
+            train=np.repeat(test, 3, axis=0).astype(np.float32),
+            test=test.astype(np.float32),
+            protocol="inductive",
+            policy="fit",
+            fit_seconds=0.0,
+            transform_seconds=0.0,
+            input_dim=4,
+            effective_dim=4,
+            reducer=reducer,
+            fit_rows=np.arange(start, start + 3 * N_TEST),
+        ).save(folder / f"{stem}.npz")
         model, _, layer = source.partition("/")
-        Score(dataset=dataset, source=source, model=model, layer=layer or "raw", reducer=reducer,
-              protocol="inductive", policy="fit",
-              knn={f"k{K}": {"k": K, "accuracy": float(np.mean(v == labels(dataset)))}},
-              trustworthiness=0.5 + j / 100, fit_seconds=0.0, transform_seconds=0.0
-              ).save(folder / f"{stem}.json")
-        maps.append({"dataset": dataset, "source": source, "reducer": reducer,
-                     "embedding": folder / f"{stem}.npz", "score": folder / f"{stem}.json"})
+        Score(
+            dataset=dataset,
+            source=source,
+            model=model,
+            layer=layer or "raw",
+            reducer=reducer,
+            protocol="inductive",
+            policy="fit",
+            knn={f"k{K}": {"k": K, "accuracy": float(np.mean(v == labels(dataset)))}},
+            trustworthiness=0.5 + j / 100,
+            fit_seconds=0.0,
+            transform_seconds=0.0,
+        ).save(folder / f"{stem}.json")
+        maps.append(
+            {
+                "dataset": dataset,
+                "source": source,
+                "reducer": reducer,
+                "embedding": folder / f"{stem}.npz",
+                "score": folder / f"{stem}.json",
+            }
+        )
     for d, path in data_paths.items():
         write_data(path, d, np.array(fit_labels[d]))
     np.save(folder / "odd_net_output_test.npy", np.eye(len(ODD_CLASSES))[predicted("odd")])
-    return {"study": "odd_names", "maps": maps, "data_paths": data_paths,
-            "prediction_paths": {("odd", "net"): folder / "odd_net_output_test.npy"}, "k": K}
+    return {
+        "study": "odd_names",
+        "maps": maps,
+        "data_paths": data_paths,
+        "prediction_paths": {("odd", "net"): folder / "odd_net_output_test.npy"},
+        "k": K,
+    }

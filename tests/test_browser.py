@@ -14,12 +14,12 @@ import shutil
 import time
 from pathlib import Path
 
+import explorer_data as ed
 import numpy as np
 import pytest
+from conftest import SCREENSHOTS, mlflow_process, skip_unless_ci
 from mlflow.tracking import MlflowClient
 
-import explorer_data as ed
-from conftest import SCREENSHOTS, mlflow_process, skip_unless_ci
 from layermaps.tracking.store import ui_links
 
 pytestmark = pytest.mark.workflow
@@ -27,8 +27,9 @@ pytestmark = pytest.mark.workflow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
-    skip_unless_ci("no browser: install Debian's chromium and chromium-driver (.ci/run does) to "
-                   "run the browser tests")
+    skip_unless_ci(
+        "no browser: install Debian's chromium and chromium-driver (.ci/run does) to run the browser tests"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,9 @@ def test_the_experiment_opens_on_the_runs_table_with_the_runs_names(browser, ui,
     # experiment page; the link selects "Model training", README "Tracking")
     (link,) = [url for name, url in ui_links(f"sqlite:///{work}/results/mlflow.db", ui) if name == exp.name]
     browser.get(link)
-    text = wait_for(browser, "document.body.innerText.includes('msds_w16 training') && document.body.innerText")
+    text = wait_for(
+        browser, "document.body.innerText.includes('msds_w16 training') && document.body.innerText"
+    )
     shot(browser, tmp_path, "mlflow_experiment")
     assert f"/experiments/{exp.experiment_id}/runs" in browser.current_url, browser.current_url
     assert "Run Name" in text and "Traces" not in text.split("Run Name")[1]  # the runs table, not GenAI's
@@ -107,8 +110,9 @@ def test_the_experiment_opens_on_the_runs_table_with_the_runs_names(browser, ui,
     # the maps are one click away: expanding a training shows them
     child = client.search_runs([exp.experiment_id], "tags.reducer = 'pca' and tags.model = 'msds_w16'")
     assert [r.info.run_name for r in child] == ["pca msds_w16/hidden2"]
-    assert child[0].data.tags["mlflow.parentRunId"] == next(r.info.run_id for r in top
-                                                            if r.info.run_name == "msds_w16 training")
+    assert child[0].data.tags["mlflow.parentRunId"] == next(
+        r.info.run_id for r in top if r.info.run_name == "msds_w16 training"
+    )
 
 
 def test_a_run_page_shows_its_image_artifact(browser, ui, figures_run, tmp_path):
@@ -120,8 +124,11 @@ def test_a_run_page_shows_its_image_artifact(browser, ui, figures_run, tmp_path)
     assert figures and figures[0].endswith(".png"), figures
     assert [a.path for a in client.list_artifacts(run.info.run_id, "embedding")] == ["embedding/pca.npz"]
     browser.get(f"{ui}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}/artifacts/{figures[0]}")
-    size = wait_for(browser, "(() => { const i = [...document.images].find((i) => i.naturalWidth > 200);"
-                             " return i && [i.naturalWidth, i.naturalHeight]; })()")
+    size = wait_for(
+        browser,
+        "(() => { const i = [...document.images].find((i) => i.naturalWidth > 200);"
+        " return i && [i.naturalWidth, i.naturalHeight]; })()",
+    )
     shot(browser, tmp_path, "mlflow_run_artifact")
     assert size[0] > 200 and size[1] > 100
 
@@ -140,8 +147,10 @@ def test_the_explorer_draws_every_test_point_and_shows_a_label_on_hover(browser,
     assert not errors, errors
     # the map's kNN accuracy beside it is the score record's
     stats = browser.execute_script("return Bokeh.documents[0].get_model_by_name('stats').text")
-    current = browser.execute_script("return [window.layermaps.current.model, window.layermaps.current.layer,"
-                                     " window.layermaps.current.reducer, window.layermaps.current.accuracy]")
+    current = browser.execute_script(
+        "return [window.layermaps.current.model, window.layermaps.current.layer,"
+        " window.layermaps.current.reducer, window.layermaps.current.accuracy]"
+    )
     assert f"{current[3]:.4f}" in stats
     # hover a point of class 3 where the page drew it: its label appears
     x, y, i = browser.execute_script("""
@@ -151,8 +160,12 @@ def test_the_explorer_draws_every_test_point_and_shows_a_label_on_hover(browser,
         const src = Bokeh.documents[0].get_model_by_name("class_3"), r = pv.canvas_view.el.getBoundingClientRect();
         return [r.left + pv.frame.x_scale.compute(src.data.x[0]), r.top + pv.frame.y_scale.compute(src.data.y[0]), src.data.i[0]];""")
     ActionChains(browser).move_by_offset(int(x), int(y)).perform()
-    info = wait_for(browser, "(() => { const t = Bokeh.documents[0].get_model_by_name('info').text;"
-                             " return t.includes('hover-label') && t; })()", timeout=10)
+    info = wait_for(
+        browser,
+        "(() => { const t = Bokeh.documents[0].get_model_by_name('info').text;"
+        " return t.includes('hover-label') && t; })()",
+        timeout=10,
+    )
     shot(browser, tmp_path, "explorer_hover")
     import re
 
@@ -160,7 +173,8 @@ def test_the_explorer_draws_every_test_point_and_shows_a_label_on_hover(browser,
     labels = np.load(work / "results" / "mnist" / "data.npz")["test_labels"]
     assert f'id="hover-label">{labels[shown]}<' in info  # the label of the point it names
     assert labels[i] == 3 and shown in browser.execute_script(  # ... one drawn under the pointer
-        "return Bokeh.documents[0].get_model_by_name('class_' + arguments[0]).data.i", int(labels[shown]))
+        "return Bokeh.documents[0].get_model_by_name('class_' + arguments[0]).data.i", int(labels[shown])
+    )
     assert "hover-image" in info  # MNIST: the image itself
 
 
@@ -171,7 +185,9 @@ def test_the_explorer_opens_inside_mlflows_artifact_view(browser, ui, figures_ru
     client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
     exp = client.get_experiment_by_name("layermaps/summary")
     (run,) = client.search_runs([exp.experiment_id], "tags.`layermaps.rule` = 'report_summary'")
-    browser.get(f"{ui}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}/artifacts/explorer/explorer.html")
+    browser.get(
+        f"{ui}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}/artifacts/explorer/explorer.html"
+    )
     wait_for(browser, "document.querySelector('iframe')")
     browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
     try:
@@ -193,8 +209,10 @@ const model = (name) => Bokeh.documents[0].get_model_by_name(name);
 const legend = () => [...view("map").renderer_views.values()]
   .find((v) => v.model.type === "Legend");
 """
-SHOWN = ("(() => { const e = view('info').shadow_el.querySelector('#hover-info');"
-         " return e ? e.innerText : ''; })()")
+SHOWN = (
+    "(() => { const e = view('info').shadow_el.querySelector('#hover-info');"
+    " return e ? e.innerText : ''; })()"
+)
 
 
 @pytest.fixture(scope="module")
@@ -225,8 +243,13 @@ def js(driver, code: str, *args):
 
 
 def current(driver) -> tuple:
-    return tuple(js(driver, "const m = window.layermaps.current; return [m.dataset,"
-                            " m.model + (m.model === 'raw' ? '' : '/' + m.layer), m.reducer];"))
+    return tuple(
+        js(
+            driver,
+            "const m = window.layermaps.current; return [m.dataset,"
+            " m.model + (m.model === 'raw' ? '' : '/' + m.layer), m.reducer];",
+        )
+    )
 
 
 def choose(driver, key: str, value: str) -> None:
@@ -240,8 +263,10 @@ def choose(driver, key: str, value: str) -> None:
 
 
 def options(driver) -> dict:
-    return {k: js(driver, "return model(arguments[0]).options", f"select_{k}")
-            for k in ("dataset", "model", "layer", "reducer")}
+    return {
+        k: js(driver, "return model(arguments[0]).options", f"select_{k}")
+        for k in ("dataset", "model", "layer", "reducer")
+    }
 
 
 def pointer_to(driver, x: float, y: float) -> None:
@@ -255,11 +280,18 @@ def pointer_to(driver, x: float, y: float) -> None:
 
 def screen_xy(driver, c: int, j: int) -> tuple[float, float, int]:
     """Where the page draws the j-th point of class c, and its test point index."""
-    return tuple(js(driver, """
+    return tuple(
+        js(
+            driver,
+            """
         const pv = view("map"), src = model("class_" + arguments[0]), j = arguments[1];
         const r = pv.canvas_view.el.getBoundingClientRect();
         return [r.left + pv.frame.x_scale.compute(src.data.x[j]),
-                r.top + pv.frame.y_scale.compute(src.data.y[j]), src.data.i[j]];""", c, j))
+                r.top + pv.frame.y_scale.compute(src.data.y[j]), src.data.i[j]];""",
+            c,
+            j,
+        )
+    )
 
 
 def hover(driver, i: int, timeout: float = 60.0) -> str:
@@ -276,16 +308,18 @@ def hover(driver, i: int, timeout: float = 60.0) -> str:
         pointer_to(driver, x + nudge % 2, y)
         nudge += 1
         try:
-            return wait_for(driver, f"(() => {{ const t = {SHOWN};"
-                                    f" return t.startsWith('test point {i}\\n') && t; }})()",
-                            timeout=3, prelude=VIEWS)
+            return wait_for(
+                driver,
+                f"(() => {{ const t = {SHOWN}; return t.startsWith('test point {i}\\n') && t; }})()",
+                timeout=3,
+                prelude=VIEWS,
+            )
         except AssertionError:
             continue
     raise AssertionError(f"hovering test point {i} did not show it within {timeout} s")
 
 
-def test_class_names_with_markup_show_as_written_on_hover_and_none_of_their_scripts_runs(
-        explorer, tmp_path):
+def test_class_names_with_markup_show_as_written_on_hover_and_none_of_their_scripts_runs(explorer, tmp_path):
     driver = explorer
     assert current(driver) == ("odd", "raw", "pca")
     for i in range(4):  # one point of each class
@@ -296,14 +330,18 @@ def test_class_names_with_markup_show_as_written_on_hover_and_none_of_their_scri
         assert f"kNN vote in this map: {vote}" in text
         # the panel holds the names as text: no element of theirs (an <img> that runs its
         # onerror, a <b>) besides the point's own image
-        tags = js(driver, "return [...view('info').shadow_el.querySelectorAll('#hover-info *')]"
-                          ".map((e) => e.tagName + (e.id ? '#' + e.id : ''))")
+        tags = js(
+            driver,
+            "return [...view('info').shadow_el.querySelectorAll('#hover-info *')]"
+            ".map((e) => e.tagName + (e.id ? '#' + e.id : ''))",
+        )
         assert sorted(set(tags)) == ["B", "B#hover-label", "B#hover-vote", "BR", "IMG#hover-image"]
         if i == 2:
             shot(driver, tmp_path, "explorer_markup_class_name")
     # the legend's entries, the page's title and the data block: the same names, as text
-    legend = js(driver, "return [...legend().shadow_el.querySelectorAll('.bk-label')]"
-                        ".map((e) => e.textContent)")
+    legend = js(
+        driver, "return [...legend().shadow_el.querySelectorAll('.bk-label')].map((e) => e.textContent)"
+    )
     assert legend == ed.ODD_CLASSES
     assert driver.title == "layermaps explorer: odd_names"
     assert driver.execute_script("return window.pwned") is None
@@ -311,8 +349,12 @@ def test_class_names_with_markup_show_as_written_on_hover_and_none_of_their_scri
 
 def test_the_selectors_offer_the_maps_of_each_choice_and_draw_the_chosen_one(explorer):
     driver = explorer
-    assert options(driver) == {"dataset": ["odd", "plain"], "model": ["raw", "net"],
-                               "layer": ["raw"], "reducer": ["pca"]}
+    assert options(driver) == {
+        "dataset": ["odd", "plain"],
+        "model": ["raw", "net"],
+        "layer": ["raw"],
+        "reducer": ["pca"],
+    }
     choose(driver, "model", "net")
     assert options(driver)["layer"] == ["hidden1", "hidden2"]
     assert current(driver) == ("odd", "net/hidden1", "pca")
@@ -322,19 +364,24 @@ def test_the_selectors_offer_the_maps_of_each_choice_and_draw_the_chosen_one(exp
     assert options(driver)["reducer"] == ["pca"]
     assert current(driver) == ("odd", "net/hidden2", "pca")
     choose(driver, "dataset", "plain")
-    assert options(driver) == {"dataset": ["odd", "plain"], "model": ["raw"], "layer": ["raw"],
-                               "reducer": ["pca"]}
+    assert options(driver) == {
+        "dataset": ["odd", "plain"],
+        "model": ["raw"],
+        "layer": ["raw"],
+        "reducer": ["pca"],
+    }
     assert current(driver) == ("plain", "raw", "pca")
     # the chosen map is drawn: its points where its embedding puts them, its classes in the legend
     j = list(ed.MISVOTED).index(("plain", "raw", "pca"))
     xy, labels = ed.test_points(j), ed.labels("plain")
     for c in range(len(ed.ODD_CLASSES)):
-        data = js(driver, "const d = model('class_' + arguments[0]).data;"
-                          " return [d.i, d.x, d.y]", c)
+        data = js(driver, "const d = model('class_' + arguments[0]).data; return [d.i, d.x, d.y]", c)
         assert data[0] == [i for i in range(ed.N_TEST) if labels[i] == c]
         assert np.allclose(np.array(data[1:]).T, xy[data[0]].reshape(-1, 2), atol=1e-3 * ed.SPACING)
-    assert js(driver, "return legend().model.items.filter((it) => it.visible)"
-                      ".map((it) => it.label.value)") == ed.PLAIN_CLASSES
+    assert (
+        js(driver, "return legend().model.items.filter((it) => it.visible).map((it) => it.label.value)")
+        == ed.PLAIN_CLASSES
+    )
     assert driver.execute_script("return window.layermaps.drawn()") == ed.N_TEST
     stats = js(driver, "return view('stats').shadow_el.textContent")
     assert f"kNN accuracy (k={ed.K}) of the test points {11 / 12:.4f}" in stats, stats
@@ -347,14 +394,15 @@ def test_hovering_shows_the_label_the_models_prediction_and_the_maps_knn_vote(ex
     choose(driver, "reducer", "umap")
     key = ("odd", "net/hidden1", "umap")
     assert current(driver) == key
-    names, labels, votes, pred = (ed.ODD_CLASSES, ed.labels("odd"), ed.votes(*key),
-                                  ed.predicted("odd"))
+    names, labels, votes, pred = (ed.ODD_CLASSES, ed.labels("odd"), ed.votes(*key), ed.predicted("odd"))
     for i in (0, 3, 5, 6):  # misvoted (0, 5), mispredicted (3), both right (6)
         lines = hover(driver, i).split("\n")
-        assert lines[:4] == [f"test point {i}", f"label: {names[labels[i]]}",
-                             f"net predicts: {names[pred[i]]}",
-                             f"kNN vote in this map: {names[votes[i]]}"
-                             + ("" if votes[i] == labels[i] else " (wrong)")], lines
+        assert lines[:4] == [
+            f"test point {i}",
+            f"label: {names[labels[i]]}",
+            f"net predicts: {names[pred[i]]}",
+            f"kNN vote in this map: {names[votes[i]]}" + ("" if votes[i] == labels[i] else " (wrong)"),
+        ], lines
         assert js(driver, "return !!view('info').shadow_el.querySelector('#hover-image')")
     shot(driver, tmp_path, "explorer_hover_prediction")
     choose(driver, "model", "raw")  # raw pixels: no model, no prediction
@@ -405,8 +453,9 @@ def test_the_switch_rings_exactly_the_points_the_maps_knn_vote_gets_wrong(explor
         # ... each where its point is drawn
         j = list(ed.MISVOTED).index(key)
         xy = js(driver, "const d = model('wrong').data; return [d.x, d.y]")
-        assert np.allclose(np.array(xy).T.reshape(-1, 2), ed.test_points(j)[ringed].reshape(-1, 2),
-                           atol=1e-3 * ed.SPACING)
+        assert np.allclose(
+            np.array(xy).T.reshape(-1, 2), ed.test_points(j)[ringed].reshape(-1, 2), atol=1e-3 * ed.SPACING
+        )
         assert js(driver, "return model('wrong_points').visible") is True  # the switch holds
         if key == ("odd", "net/hidden1", "umap"):
             shot(driver, tmp_path, "explorer_misvote_rings")

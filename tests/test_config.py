@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import snakemake, write_config
 
 pytestmark = pytest.mark.workflow  # each test runs the real snakemake CLI
@@ -39,7 +38,11 @@ class Bad:
     def describe(self) -> str:
         if self.label:
             return self.label
-        return "`" + yaml.safe_dump(self.overrides, default_flow_style=True, width=10**6, sort_keys=False).strip() + "`"
+        return (
+            "`"
+            + yaml.safe_dump(self.overrides, default_flow_style=True, width=10**6, sort_keys=False).strip()
+            + "`"
+        )
 
 
 def _npz(**arrays):
@@ -73,14 +76,16 @@ def header_only_npz(path, **arrays):
 def _declaring(rows, width, dtype="<f4"):
     """header_only_npz of `rows` x `width` training inputs, 1,000 test rows and int64 labels:
     each array of more than 100,000 values (more than start-up reads) as its header alone."""
+
     def inputs(n):
         return np.zeros((n, width), dtype) if n * width <= 100_000 else ((n, width), dtype)
 
     def labels(n):
         return np.arange(n) % 2 if n <= 100_000 else ((n,), "<i8")
 
-    return lambda path: header_only_npz(path, x_train=inputs(rows), y_train=labels(rows),
-                                        x_test=inputs(1000), y_test=labels(1000))
+    return lambda path: header_only_npz(
+        path, x_train=inputs(rows), y_train=labels(rows), x_test=inputs(1000), y_test=labels(1000)
+    )
 
 
 def _idx_folder(images_shape, magic=b"\x00\x00\x08\x03"):
@@ -94,10 +99,12 @@ def _idx_folder(images_shape, magic=b"\x00\x00\x08\x03"):
 
     labels = (np.arange(30) % 3).astype(np.uint8)
     header = magic + struct.pack(">3I", *images_shape)
-    return {"letters/train-images-idx3-ubyte.gz": gzip.compress(header),
-            "letters/train-labels-idx1-ubyte.gz": gzip.compress(idx(labels)),
-            "letters/t10k-images-idx3-ubyte.gz": gzip.compress(idx(np.zeros((30, 4, 4), np.uint8))),
-            "letters/t10k-labels-idx1-ubyte.gz": gzip.compress(idx(labels))}
+    return {
+        "letters/train-images-idx3-ubyte.gz": gzip.compress(header),
+        "letters/train-labels-idx1-ubyte.gz": gzip.compress(idx(labels)),
+        "letters/t10k-images-idx3-ubyte.gz": gzip.compress(idx(np.zeros((30, 4, 4), np.uint8))),
+        "letters/t10k-labels-idx1-ubyte.gz": gzip.compress(idx(labels)),
+    }
 
 
 _X, _Y = np.ones((60, 4)), np.arange(60) % 3
@@ -110,8 +117,10 @@ BAD_CONFIGS = [
     ({"datasets": ["mnist", "cifar10"]}, ["datasets[1]", "cifar10", "fashion-mnist"]),
     ({"data": {"subsample": {"train": -5}}}, ["data.subsample.train", "-5"]),
     ({"data": {"subsample": {"test": 0}}}, ["data.subsample.test", "0"]),
-    ({"models": {"seed_mlp": {"optimizer": {"name": "adam", "learning_rate": "1e-3"}}}},
-     ["models.seed_mlp.optimizer.learning_rate", "1e-3", "1.0e-3"]),
+    (
+        {"models": {"seed_mlp": {"optimizer": {"name": "adam", "learning_rate": "1e-3"}}}},
+        ["models.seed_mlp.optimizer.learning_rate", "1e-3", "1.0e-3"],
+    ),
     ({"models": {"seed_mlp": {"hidden": [256, 0]}}}, ["models.seed_mlp.hidden[1]", "0"]),
     ({"models": {"seed_mlp": {"optimizer": {"name": "adamm"}}}}, ["optimizer.name", "adamm", "rmsprop"]),
     ({"models": {"seed_mlp": {"dropout": 1.0}}}, ["models.seed_mlp.dropout", "1.0"]),
@@ -125,99 +134,176 @@ BAD_CONFIGS = [
     ({"embed": {"fit": {"first": 0}}}, ["embed.fit", "first", "stratified"]),
     ({"embed": {"fit": {"umapp": {"first": 10}}}}, ["embed.fit", "umapp", "not among"]),
     ({"embed": {"models": ["seed_mlp", "nosuch"]}}, ["embed.models", "nosuch"]),
-    ({"sweeps": {"wide": {"base": {"hidden": [64, 64]}, "vary": {"hidden[5]": [1, 2]}}}},
-     ["sweep 'wide'", "hidden[5]"]),
+    (
+        {"sweeps": {"wide": {"base": {"hidden": [64, 64]}, "vary": {"hidden[5]": [1, 2]}}}},
+        ["sweep 'wide'", "hidden[5]"],
+    ),
     ({"models": {"seed_mlp": {"hidden": [64], "epocs": 3}}}, ["models.seed_mlp", "epocs", "epochs"]),
     # ---- reducer settings: each value's type from its library's own signature and docstring
-    ({"reducers": {"umap": {"n_neighbors": "15"}}},
-     ["reducers.umap.n_neighbors", "a string", "whole number", "default: 15", "without quotes"]),
+    (
+        {"reducers": {"umap": {"n_neighbors": "15"}}},
+        ["reducers.umap.n_neighbors", "a string", "whole number", "default: 15", "without quotes"],
+    ),
     ({"reducers": {"umap": {"n_neighbors": 15.5}}}, ["reducers.umap.n_neighbors", "whole number"]),
     ({"reducers": {"umap": {"low_memory": 1}}}, ["reducers.umap.low_memory", "true or false"]),
-    ({"reducers": {"tsne_p40": {"method": "tsne", "perplexity": "forty"}}},
-     ["reducers.tsne_p40.perplexity", "openTSNE.TSNE", "a number"]),
+    (
+        {"reducers": {"tsne_p40": {"method": "tsne", "perplexity": "forty"}}},
+        ["reducers.tsne_p40.perplexity", "openTSNE.TSNE", "a number"],
+    ),
     ({"reducers": {"tsne": {"transform": {"k": "25"}}}}, ["reducers.tsne.transform.k", "TSNEEmbedding"]),
     ({"reducers": {"trimap": {"knn_k": True}}}, ["reducers.trimap.knn_k", "a boolean", "TriMAPReducer"]),
     ({"reducers": {"pacmap": {"lr": "fast"}}}, ["reducers.pacmap.lr", "pacmap.PaCMAP", "a number"]),
     # ---- subsample sizes: the minimum prepare's stratified split needs, the dataset's size
     ({"data": {"subsample": {"train": 20}}}, ["data.subsample.train = 20", "at least 55", "10"]),
-    ({"data": {"subsample": {"train": 60}, "validation_fraction": 0.1}},
-     ["data.subsample.train = 60", "at least 91"]),
+    (
+        {"data": {"subsample": {"train": 60}, "validation_fraction": 0.1}},
+        ["data.subsample.train = 60", "at least 91"],
+    ),
     ({"data": {"subsample": {"test": 20000}}}, ["data.subsample.test = 20000", "10,000", "mnist"]),
     ({"data": {"subsample": {"train": 70000}}}, ["data.subsample.train = 70000", "60,000"]),
-    ({"datasets": {"mnist": {}, "two_cosines": {"n_per_class": 500}}, "data": {"subsample": {"train": 5000}}},
-     ["data.subsample.train = 5000", "1,000", "two_cosines"]),
+    (
+        {
+            "datasets": {"mnist": {}, "two_cosines": {"n_per_class": 500}},
+            "data": {"subsample": {"train": 5000}},
+        },
+        ["data.subsample.train = 5000", "1,000", "two_cosines"],
+    ),
     # ---- embedded layers every embedded model has
     ({"embed": {"layers": ["hidden3"]}}, ["embed.layers", "hidden3", "seed_mlp", "hidden1, hidden2, output"]),
-    ({"studies": {"s": {"models": ["one"], "embed": {"layers": ["hidden2"]}}},
-      "models": {"one": {"hidden": [16]}}},
-     ["studies.s.embed.layers", "hidden2", "model one", "hidden1, output", "studies.s.embed.models"]),
+    (
+        {
+            "studies": {"s": {"models": ["one"], "embed": {"layers": ["hidden2"]}}},
+            "models": {"one": {"hidden": [16]}},
+        },
+        ["studies.s.embed.layers", "hidden2", "model one", "hidden1, output", "studies.s.embed.models"],
+    ),
     # ---- results_dir and the local MLflow store
     ({"results_dir": "/"}, ["results_dir", "filesystem root"]),
     ({"results_dir": "  "}, ["results_dir", "give a folder"]),
     ({"results_dir": "results/{dataset}"}, ["results_dir", "braces"]),
     Bad({"results_dir": "config.yaml"}, ["results_dir", "is a file, not a folder"]),
-    ({"tracking": {"artifact_root": "s3://bucket/runs"}}, ["tracking.artifact_root", "not a URI",
-                                                          "MLFLOW_TRACKING_URI"]),
+    (
+        {"tracking": {"artifact_root": "s3://bucket/runs"}},
+        ["tracking.artifact_root", "not a URI", "MLFLOW_TRACKING_URI"],
+    ),
     # ---- config files: a key given twice (Snakemake's YAML loader keeps the last)
-    Bad(label="config.yaml with the top-level key `knn:` twice", text="knn:\n  k: [3]\n",
-        words=["config.yaml, line", "'knn'", "given twice", "first on line"]),
-    Bad(label="`--configfile extra.yaml` giving `data.subsample.train` twice", args=("--configfile", "extra.yaml"),
+    Bad(
+        label="config.yaml with the top-level key `knn:` twice",
+        text="knn:\n  k: [3]\n",
+        words=["config.yaml, line", "'knn'", "given twice", "first on line"],
+    ),
+    Bad(
+        label="`--configfile extra.yaml` giving `data.subsample.train` twice",
+        args=("--configfile", "extra.yaml"),
         files={"extra.yaml": b"data:\n  subsample:\n    train: 600\n    train: 700\n"},
-        words=["extra.yaml, line 4", "'train'", "data.subsample.train", "first on line 3"]),
+        words=["extra.yaml, line 4", "'train'", "data.subsample.train", "first on line 3"],
+    ),
     # ---- command-line overrides: nested values are coerced to the schema's types, then checked
-    Bad(label="`--config 'data={\"subsample\":{\"train\":\"many\"}}'`",
+    Bad(
+        label='`--config \'data={"subsample":{"train":"many"}}\'`',
         args=("--config", 'data={"subsample":{"train":"many"}}'),
-        words=["data.subsample.train", '"many"', "null or an integer >= 20"]),
-    Bad(label="`--config 'knn={\"k\":[0,5]}'`", args=("--config", 'knn={"k":[0,5]}'),
-        words=["knn.k[0] = 0", "minimum of 1"]),
+        words=["data.subsample.train", '"many"', "null or an integer >= 20"],
+    ),
+    Bad(
+        label="`--config 'knn={\"k\":[0,5]}'`",
+        args=("--config", 'knn={"k":[0,5]}'),
+        words=["knn.k[0] = 0", "minimum of 1"],
+    ),
     Bad(label="`--config threads=2`", args=("--config", "threads=2"), words=["threads = 2", "object"]),
     # ---- datasets of one's own
     Bad(_own("missing.npz"), ["datasets.mine.path", "missing.npz", "no such file"]),
-    Bad(_own("bad.npz"), ["datasets.mine.path", "not a .npz file"], label="`datasets.mine` a text file named .npz",
-        files={"bad.npz": b"not a zip"}),
-    Bad(_own("mine.npz"), ["datasets.mine.path", "no array(s) x_test, y_test", "x_train, y_train"],
-        label="`datasets.mine` a .npz without x_test and y_test", files={"mine.npz": _npz(x_train=_X, y_train=_Y)}),
-    Bad(_own("mine.npz"), ["x_train has shape (60, 4) but y_train (59,)", "one label per row"],
+    Bad(
+        _own("bad.npz"),
+        ["datasets.mine.path", "not a .npz file"],
+        label="`datasets.mine` a text file named .npz",
+        files={"bad.npz": b"not a zip"},
+    ),
+    Bad(
+        _own("mine.npz"),
+        ["datasets.mine.path", "no array(s) x_test, y_test", "x_train, y_train"],
+        label="`datasets.mine` a .npz without x_test and y_test",
+        files={"mine.npz": _npz(x_train=_X, y_train=_Y)},
+    ),
+    Bad(
+        _own("mine.npz"),
+        ["x_train has shape (60, 4) but y_train (59,)", "one label per row"],
         label="`datasets.mine` a .npz with 60 x_train rows and 59 labels",
-        files={"mine.npz": _npz(x_train=_X, y_train=_Y[:59], x_test=_X, y_test=_Y)}),
-    Bad({"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "no/such/folder"}}},
-        ["datasets.letters.path", "no such folder"]),
-    Bad({"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "empty"}}},
-        ["datasets.letters.path", "holds no IDX files"], files={"empty/README": b"nothing here"}),
+        files={"mine.npz": _npz(x_train=_X, y_train=_Y[:59], x_test=_X, y_test=_Y)},
+    ),
+    Bad(
+        {"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "no/such/folder"}}},
+        ["datasets.letters.path", "no such folder"],
+    ),
+    Bad(
+        {"datasets": {"mnist": {}, "letters": {"kind": "idx", "path": "empty"}}},
+        ["datasets.letters.path", "holds no IDX files"],
+        files={"empty/README": b"nothing here"},
+    ),
     # ---- what a dataset's files declare, read from their headers before anything reads the data
-    Bad(_own("big.npz"), ["datasets.mine.path = big.npz", "4.0 GB",
-                          "x_train of big.npz: 1,000,000 x 1,000 float32 (4.0 GB)",
-                          "data.max_dataset_gb = 2", "raise data.max_dataset_gb"],
+    Bad(
+        _own("big.npz"),
+        [
+            "datasets.mine.path = big.npz",
+            "4.0 GB",
+            "x_train of big.npz: 1,000,000 x 1,000 float32 (4.0 GB)",
+            "data.max_dataset_gb = 2",
+            "raise data.max_dataset_gb",
+        ],
         label="`datasets.mine` a 9 KB .npz whose header declares 1,000,000 x 1,000 float32",
-        files={"big.npz": _declaring(1_000_000, 1_000)}),
-    Bad(LETTERS, ["datasets.letters.path = letters",
-                  "letters/train-images-idx3-ubyte.gz: 600,000 x 100 x 100 uint8 (6.0 GB)",
-                  "data.max_dataset_gb = 2"],
+        files={"big.npz": _declaring(1_000_000, 1_000)},
+    ),
+    Bad(
+        LETTERS,
+        [
+            "datasets.letters.path = letters",
+            "letters/train-images-idx3-ubyte.gz: 600,000 x 100 x 100 uint8 (6.0 GB)",
+            "data.max_dataset_gb = 2",
+        ],
         label="`datasets.letters` an IDX folder whose images header declares 600,000 x 100 x 100",
-        files=_idx_folder((600_000, 100, 100))),
-    Bad(LETTERS, ["datasets.letters.path = letters", "train-images-idx3-ubyte.gz: wrong magic",
-                  "in the IDX format of MNIST"],
+        files=_idx_folder((600_000, 100, 100)),
+    ),
+    Bad(
+        LETTERS,
+        [
+            "datasets.letters.path = letters",
+            "train-images-idx3-ubyte.gz: wrong magic",
+            "in the IDX format of MNIST",
+        ],
         label="`datasets.letters` an IDX folder whose images file is not IDX",
-        files=_idx_folder((30, 4, 4), magic=b"PK\x03\x04")),
+        files=_idx_folder((30, 4, 4), magic=b"PK\x03\x04"),
+    ),
     # ---- a dataset named like one of the workflow's own files in results_dir
-    Bad({"datasets": {"mnist": {}, "mlflow.db": {"kind": "two_cosines"}}},
-        ["datasets.mlflow.db", "reserved",
-         "results/mlflow.db is the local MLflow store (tracking.store)"]),
+    Bad(
+        {"datasets": {"mnist": {}, "mlflow.db": {"kind": "two_cosines"}}},
+        ["datasets.mlflow.db", "reserved", "results/mlflow.db is the local MLflow store (tracking.store)"],
+    ),
     # ---- a value in an extra --configfile is what it is in config.yaml: never coerced
-    Bad(label="`--configfile extra.yaml` giving `reducers.umap.n_neighbors: \"15\"` (quoted)",
+    Bad(
+        label='`--configfile extra.yaml` giving `reducers.umap.n_neighbors: "15"` (quoted)',
         args=("--configfile", "extra.yaml"),
         files={"extra.yaml": b'reducers:\n  umap:\n    n_neighbors: "15"\n'},
-        words=["reducers.umap.n_neighbors = \"15\" is a string (quoted)", "without quotes"]),
+        words=['reducers.umap.n_neighbors = "15" is a string (quoted)', "without quotes"],
+    ),
     # ---- the environment
-    Bad(MNIST, ["LAYERMAPS_DATA_MIRROR=ftp://mirror.example/mnist", "file:// or http(s)://"],
+    Bad(
+        MNIST,
+        ["LAYERMAPS_DATA_MIRROR=ftp://mirror.example/mnist", "file:// or http(s)://"],
         label="`LAYERMAPS_DATA_MIRROR=ftp://mirror.example/mnist`",
-        env={"LAYERMAPS_DATA_MIRROR": "ftp://mirror.example/mnist"}),
-    Bad(MNIST, ["LAYERMAPS_DATA_MIRROR=file://data/mirror", "does not exist", "three slashes"],
+        env={"LAYERMAPS_DATA_MIRROR": "ftp://mirror.example/mnist"},
+    ),
+    Bad(
+        MNIST,
+        ["LAYERMAPS_DATA_MIRROR=file://data/mirror", "does not exist", "three slashes"],
         label="`LAYERMAPS_DATA_MIRROR=file://data/mirror` (two slashes)",
-        env={"LAYERMAPS_DATA_MIRROR": "file://data/mirror"}),
-    Bad(MNIST, ["MLFLOW_TRACKING_URI=http://127.0.0.1:9", "does not answer", "mlflow server"],
+        env={"LAYERMAPS_DATA_MIRROR": "file://data/mirror"},
+    ),
+    Bad(
+        MNIST,
+        ["MLFLOW_TRACKING_URI=http://127.0.0.1:9", "does not answer", "mlflow server"],
         label="`MLFLOW_TRACKING_URI=http://127.0.0.1:9` (no server there)",
-        tracking_uri="http://127.0.0.1:9", start=True),
+        tracking_uri="http://127.0.0.1:9",
+        start=True,
+    ),
 ]
 BAD_CONFIGS = [c if isinstance(c, Bad) else Bad(*c) for c in BAD_CONFIGS]
 FRAME = re.compile(r'^\s*File ".*", line \d+', re.M)
@@ -237,8 +323,17 @@ def run_bad(work: Path, case: Bad):
     # cheap jobs only: the downloads (from the file:// mirror), or one download for a check made
     # when the run starts. A check that stopped refusing runs them, and the test sees their files.
     mode = ("results/mnist/raw/download.run_id",) if case.start else ("--until", "download")
-    proc = snakemake(work, "--cores", "1", *mode, *case.args, check=False, timeout=300, env=case.env,
-                     tracking_uri=case.tracking_uri)
+    proc = snakemake(
+        work,
+        "--cores",
+        "1",
+        *mode,
+        *case.args,
+        check=False,
+        timeout=300,
+        env=case.env,
+        tracking_uri=case.tracking_uri,
+    )
     return proc, proc.stdout + proc.stderr
 
 
@@ -276,14 +371,21 @@ def test_a_nested_command_line_override_is_typed_by_the_schema(tmp_path):
         work.mkdir()
     write_config(override, datasets=["mnist"])
     write_config(in_file, datasets=["mnist"], data={"subsample": {"train": 600, "test": 200}})
-    runs = [snakemake(override, "-n", "--config", 'data={"subsample":{"train":600,"test":200}}'),
-            snakemake(in_file, "-n")]
+    runs = [
+        snakemake(override, "-n", "--config", 'data={"subsample":{"train":600,"test":200}}'),
+        snakemake(in_file, "-n"),
+    ]
     md5 = [re.search(r"Config MD5: (\w+)", p.stdout + p.stderr).group(1) for p in runs]
     jobs = [sorted(re.findall(r"^rule (\w+):", p.stdout, re.M)) for p in runs]  # order varies
     assert md5[0] == md5[1] and jobs[0] == jobs[1] and "prepare" in jobs[0]
     assert "download" in jobs[0]  # and a nested override of a model's key or a reducer setting
-    snakemake(override, "-n", "--config", 'models={"seed_mlp":{"epochs":3}}',
-              'reducers={"umap":{"n_neighbors":10},"pca":{}}')
+    snakemake(
+        override,
+        "-n",
+        "--config",
+        'models={"seed_mlp":{"epochs":3}}',
+        'reducers={"umap":{"n_neighbors":10},"pca":{}}',
+    )
 
 
 def refusal(proc) -> str:
@@ -297,14 +399,24 @@ def refusal(proc) -> str:
     return lines[0]
 
 
-RESERVED = ["mlflow.db", "summary.md", "mlartifacts", "studies", "logs", "knn_summary.csv",
-            "figures", "summary.run_id", "knn_summary.run_id", "mlflow.db-journal"]
+RESERVED = [
+    "mlflow.db",
+    "summary.md",
+    "mlartifacts",
+    "studies",
+    "logs",
+    "knn_summary.csv",
+    "figures",
+    "summary.run_id",
+    "knn_summary.run_id",
+    "mlflow.db-journal",
+]
 
 
 def test_the_reserved_names_are_the_results_folders_own():
     """Derived from layermaps.paths and the store settings: a store moved elsewhere frees its name
     and reserves its new folder."""
-    from layermaps.config import reserved_names
+    from layermaps.data.checks import reserved_names
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     assert set(RESERVED) <= set(reserved_names(config))
@@ -320,8 +432,9 @@ def test_a_dataset_named_like_a_file_of_the_results_folder_is_refused(tmp_path, 
     under the workflow's own files (`studies`, `logs`)."""
     write_config(tmp_path, datasets={"mnist": {}, name: {"kind": "two_cosines"}})
     line = refusal(snakemake(tmp_path, "-n", check=False, timeout=120))
-    assert line.startswith(f"layermaps: invalid config: datasets.{name}: the name '{name}' is "
-                           f"reserved: results/{name} is "), line
+    assert line.startswith(
+        f"layermaps: invalid config: datasets.{name}: the name '{name}' is reserved: results/{name} is "
+    ), line
     assert line.endswith("give the dataset another name."), line
 
 
@@ -331,12 +444,19 @@ def test_only_command_line_values_are_coerced_never_a_config_files(tmp_path):
     same value given with --config, which Snakemake reads as a string anyway, is typed."""
     write_config(tmp_path)
     (tmp_path / "extra.yaml").write_text('reducers:\n  umap:\n    n_neighbors: "15"\n')
-    line = refusal(snakemake(tmp_path, "-n", "--configfile", "extra.yaml", check=False,
-                             timeout=120))
+    line = refusal(snakemake(tmp_path, "-n", "--configfile", "extra.yaml", check=False, timeout=120))
     assert 'reducers.umap.n_neighbors = "15" is a string (quoted)' in line
     (tmp_path / "extra.yaml").write_text("reducers:\n  umap:\n    n_neighbors: 15\n")
-    snakemake(tmp_path, "-n", "--configfile", "extra.yaml", "--config",
-              'reducers={"umap":{"n_neighbors":"12"}}', "--quiet", "rules")
+    snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        "extra.yaml",
+        "--config",
+        'reducers={"umap":{"n_neighbors":"12"}}',
+        "--quiet",
+        "rules",
+    )
 
 
 def test_the_minimum_train_subsample_is_what_the_split_needs():
@@ -344,14 +464,15 @@ def test_the_minimum_train_subsample_is_what_the_split_needs():
     works, of one fewer fails."""
     from sklearn.model_selection import train_test_split
 
-    from layermaps.config import min_train_rows
+    from layermaps.data.checks import min_train_rows
 
     for classes, fraction in ((10, 1 / 6), (2, 0.2), (3, 0.1), (10, 0.5)):
         n = min_train_rows(classes, fraction)
         train_test_split(np.arange(n), test_size=fraction, stratify=np.arange(n) % classes, random_state=0)
         with pytest.raises(ValueError):
-            train_test_split(np.arange(n - 1), test_size=fraction, stratify=np.arange(n - 1) % classes,
-                             random_state=0)
+            train_test_split(
+                np.arange(n - 1), test_size=fraction, stratify=np.arange(n - 1) % classes, random_state=0
+            )
 
 
 def test_default_config_is_valid_and_dry_run_works(tmp_path):

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from layermaps.data.cache import CACHE_ENV, cache_dir, cached_datasets
 from layermaps.data.datasets import FILES, Dataset
 from layermaps.data.download import DownloadError
@@ -34,10 +34,10 @@ def test_the_cache_folder_follows_the_environment(tmp_path):
 def test_downloads_once_then_reads_the_cache(tmp_path):
     mirror = _mirror(tmp_path, ["mnist"])
     lines = []
-    folder = cached_datasets({}, ["mnist"], folder=tmp_path / "cache", env_mirror=mirror.as_uri(),
-                             log=lines.append)
-    assert sorted(p.name for p in (folder / "mnist").iterdir()) == sorted(
-        Dataset.filename(k) for k in FILES)
+    folder = cached_datasets(
+        {}, ["mnist"], folder=tmp_path / "cache", env_mirror=mirror.as_uri(), log=lines.append
+    )
+    assert sorted(p.name for p in (folder / "mnist").iterdir()) == sorted(Dataset.filename(k) for k in FILES)
     assert sum("sha256 verified" in line for line in lines) == 4
     # The mirror gone: the cache alone serves the next session.
     for f in (mirror / "mnist").iterdir():
@@ -49,8 +49,12 @@ def test_downloads_once_then_reads_the_cache(tmp_path):
 
 def test_no_mirror_no_files_is_one_clear_error(tmp_path):
     with pytest.raises(DownloadError, match="no mirror served a verified copy"):
-        cached_datasets({"mnist": [(tmp_path / "nowhere").as_uri() + "/"]}, ["mnist"],
-                        folder=tmp_path / "cache", log=lambda m: None)
+        cached_datasets(
+            {"mnist": [(tmp_path / "nowhere").as_uri() + "/"]},
+            ["mnist"],
+            folder=tmp_path / "cache",
+            log=lambda m: None,
+        )
     assert not list((tmp_path / "cache").glob("mnist/*.gz"))  # nothing half-written
 
 
@@ -59,13 +63,33 @@ def test_a_clone_with_nothing_beside_it_passes_the_data_tests(project_copy, tmp_
     a mirror (here a local folder laid out as the public ones) into the cache."""
     assert not (project_copy.parent / "shared").exists()
     cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LAYERMAPS_", "PYTEST_", "XDG_CACHE"))}
-    env.update({CACHE_ENV: str(cache), "LAYERMAPS_DATA_MIRROR": _mirror(tmp_path).as_uri(),
-                "PYTHONPATH": str(project_copy / "src")})
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider",
-                           "tests/test_idx.py", "tests/test_download.py"],
-                          cwd=project_copy, env=env, capture_output=True, text=True, timeout=600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAYERMAPS_", "PYTEST_", "XDG_CACHE"))}
+    env.update(
+        {
+            CACHE_ENV: str(cache),
+            "LAYERMAPS_DATA_MIRROR": _mirror(tmp_path).as_uri(),
+            "PYTHONPATH": str(project_copy / "src"),
+        }
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "0",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_idx.py",
+            "tests/test_download.py",
+        ],
+        cwd=project_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("mnist", "fashion-mnist"):
         assert all((cache / name / Dataset.filename(k)).is_file() for k in FILES)

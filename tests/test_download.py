@@ -28,7 +28,9 @@ def http_root(tmp_path_factory, shared_data):
         flipped[-1] ^= 0xFF
         (root / "corrupt" / "mnist" / name).write_bytes(gzip.compress(bytes(flipped), compresslevel=1))
         (root / "truncated" / "mnist" / name).write_bytes(src.read_bytes()[: src.stat().st_size // 2])
-        (root / "badheader" / "mnist" / name).write_bytes(gzip.compress(b"\x08\x03\x00\x00" + raw[4:], compresslevel=1))
+        (root / "badheader" / "mnist" / name).write_bytes(
+            gzip.compress(b"\x08\x03\x00\x00" + raw[4:], compresslevel=1)
+        )
     return root
 
 
@@ -55,30 +57,45 @@ def test_downloads_and_verifies_from_http(server, tmp_path):
 
 
 def test_env_mirror_is_tried_first(server, tmp_path):
-    used = fetch_dataset("mnist", tmp_path, [f"{server}/corrupt/mnist/"], env_mirror=f"{server}/good",
-                         log=lambda m: None)
+    used = fetch_dataset(
+        "mnist", tmp_path, [f"{server}/corrupt/mnist/"], env_mirror=f"{server}/good", log=lambda m: None
+    )
     assert all("/good/mnist/" in url for url in used.values())
 
 
 @pytest.mark.parametrize("bad", ["corrupt", "truncated", "badheader"])
 def test_bad_mirror_falls_back_to_next(server, tmp_path, bad):
     lines = []
-    used = fetch_dataset("mnist", tmp_path, [f"{server}/{bad}/mnist/", f"{server}/good/mnist/"],
-                         env_mirror=None, log=lines.append)
+    used = fetch_dataset(
+        "mnist",
+        tmp_path,
+        [f"{server}/{bad}/mnist/", f"{server}/good/mnist/"],
+        env_mirror=None,
+        log=lines.append,
+    )
     assert all("/good/" in url for url in used.values())
     assert any(f"/{bad}/" in line and "failed" in line for line in lines)
 
 
 def test_all_mirrors_failing_names_each_and_leaves_nothing(server, tmp_path):
     dest = tmp_path / "raw"
-    mirrors = [f"{server}/corrupt/mnist/", f"{server}/truncated/mnist/",
-               "http://127.0.0.1:9/nothing-listens-here/", f"{server}/missing/mnist/"]
+    mirrors = [
+        f"{server}/corrupt/mnist/",
+        f"{server}/truncated/mnist/",
+        "http://127.0.0.1:9/nothing-listens-here/",
+        f"{server}/missing/mnist/",
+    ]
     with pytest.raises(DownloadError) as info:
         fetch_dataset("mnist", dest, mirrors, env_mirror=None, log=lambda m: None)
     message = str(info.value)
     for mirror in mirrors:
         assert mirror in message
-    assert "sha256" in message and "gzip" in message and "HTTP 404" in message and "Connection refused" in message
+    assert (
+        "sha256" in message
+        and "gzip" in message
+        and "HTTP 404" in message
+        and "Connection refused" in message
+    )
     assert "LAYERMAPS_DATA_MIRROR" in message
     assert not dest.exists() or list(dest.iterdir()) == []  # no partial or temporary file
 
@@ -128,15 +145,20 @@ def oversized():
     httpd.shutdown()
 
 
-@pytest.mark.parametrize("kind, words", [
-    ("endless", "stopped after"), ("announced", "the server announces"), ("bomb", "decompresses to more than")])
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("endless", "stopped after"),
+        ("announced", "the server announces"),
+        ("bomb", "decompresses to more than"),
+    ],
+)
 def test_an_oversized_response_stops_at_the_limit_in_small_memory(oversized, tmp_path, kind, words):
     dest = tmp_path / "results" / "mnist" / "raw"
     tracemalloc.start()
     try:
         with pytest.raises(DownloadError) as info:
-            fetch_dataset("mnist", dest, [f"{oversized}/{kind}/mnist/"], env_mirror=None,
-                          log=lambda m: None)
+            fetch_dataset("mnist", dest, [f"{oversized}/{kind}/mnist/"], env_mirror=None, log=lambda m: None)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

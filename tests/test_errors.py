@@ -36,7 +36,9 @@ def test_each_kind_of_broken_input_is_named_with_the_rule_that_made_it(tmp_path,
         (tmp_path / path).write_bytes(content)
     meta = tmp_path / ".snakemake/metadata"
     meta.mkdir(parents=True)
-    (meta / base64.urlsafe_b64encode(b"results/model.keras").decode()).write_text(json.dumps({"rule": "train"}))
+    (meta / base64.urlsafe_b64encode(b"results/model.keras").decode()).write_text(
+        json.dumps({"rule": "train"})
+    )
     assert made_by("results/model.keras") == "train" and made_by("results/c.npz") is None
     assert unreadable_input([str(good)]) is None
     for path in files:
@@ -44,7 +46,9 @@ def test_each_kind_of_broken_input_is_named_with_the_rule_that_made_it(tmp_path,
         assert err is not None and is_expected(err), path
         assert str(err).startswith(f"{path} cannot be read (") and "incomplete or corrupt" in str(err)
         assert "allow_pickle" not in str(err)
-    assert "made by rule 'train': delete it and run snakemake again" in str(unreadable_input(["results/model.keras"]))
+    assert "made by rule 'train': delete it and run snakemake again" in str(
+        unreadable_input(["results/model.keras"])
+    )
     assert "Delete it and run snakemake again" in str(unreadable_input(["results/c.npz"]))
     # a well-formed zip with a damaged member
     with zipfile.ZipFile(tmp_path / "results/d.npz", "w") as z:
@@ -52,4 +56,6 @@ def test_each_kind_of_broken_input_is_named_with_the_rule_that_made_it(tmp_path,
     raw = bytearray((tmp_path / "results/d.npz").read_bytes())
     raw[100] ^= 0xFF
     (tmp_path / "results/d.npz").write_bytes(bytes(raw))
-    assert "damaged" in str(unreadable_input(["results/d.npz"])) or "cannot be read" in str(unreadable_input(["results/d.npz"]))
+    assert "damaged" in str(unreadable_input(["results/d.npz"])) or "cannot be read" in str(
+        unreadable_input(["results/d.npz"])
+    )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import explorer_data as ed
+
 from layermaps.figures.explorer import explorer_job, explorer_page
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -31,8 +32,17 @@ def test_the_same_inputs_give_the_same_page_byte_for_byte(tmp_path):
     # another build in the same process (Bokeh counts its models process-wide) ...
     assert explorer_page(**inputs) == (tmp_path / "first.html").read_text()
     # ... and a rerun in a new process, from inputs written again
-    subprocess.run([sys.executable, "-c", BUILD, str(Path(__file__).parent),
-                    str(tmp_path / "again"), str(tmp_path / "second.html")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BUILD,
+            str(Path(__file__).parent),
+            str(tmp_path / "again"),
+            str(tmp_path / "second.html"),
+        ],
+        check=True,
+    )
     assert (tmp_path / "second.html").read_bytes() == (tmp_path / "first.html").read_bytes()
     assert not UUID.search((tmp_path / "first.html").read_text())
 
@@ -42,5 +52,5 @@ def test_no_class_name_reaches_the_pages_source_as_written(tmp_path):
     for name in ed.ODD_CLASSES:  # each holds <, > or &: escaped wherever it is
         assert name not in page
     assert "</script><script>window" not in page
-    body = page[page.rindex("<body>"):]
+    body = page[page.rindex("<body>") :]
     assert body.count("<script") == 2 and body.count("</script>") == 2  # the data, the embed call

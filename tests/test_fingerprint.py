@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from layermaps import fingerprint
-from layermaps.fingerprint import STAGE_PACKAGES, closure, code_version
 from layermaps.embed.reducers import REDUCERS
+from layermaps.fingerprint import STAGE_PACKAGES, closure, code_version
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "workflow/scripts"
@@ -43,7 +43,7 @@ def test_every_script_rule_has_a_fingerprint():
     assert set(rule_scripts()) | {"embed.py"} | UNFINGERPRINTED == scripts
     assert not set(rule_scripts()) & UNFINGERPRINTED
     text = (REPO / "workflow/rules/data.smk").read_text()
-    download = text[text.index("rule download:"):text.index("rule prepare:")]
+    download = text[text.index("rule download:") : text.index("rule prepare:")]
     assert "\n    params:" not in download  # no code=, and no other param that a change would rerun
     text = (REPO / "workflow/rules/embed.smk").read_text()
     assert "code=embed_code," in text
@@ -85,30 +85,56 @@ def test_normalization_ignores_docstrings_comments_layout_and_module(tmp_path):
         (tmp_path / "script.py").write_text(script)
         old = fingerprint.SRC
         fingerprint.SRC = tmp_path
-        for cached in (fingerprint._module_file, fingerprint._definitions,
-                       fingerprint._script, fingerprint.code_version):
+        for cached in (
+            fingerprint._module_file,
+            fingerprint._definitions,
+            fingerprint._script,
+            fingerprint.code_version,
+        ):
             cached.cache_clear()
         try:
             return code_version(tmp_path / "script.py")["digest"]
         finally:
             fingerprint.SRC = old
-            for cached in (fingerprint._module_file, fingerprint._definitions,
-                           fingerprint._script, fingerprint.code_version):
+            for cached in (
+                fingerprint._module_file,
+                fingerprint._definitions,
+                fingerprint._script,
+                fingerprint.code_version,
+            ):
                 cached.cache_clear()
 
     script = "from layermaps.a import run\nrun(3)\n"
     helper = "def double(x):\n    return 2 * x\n"
-    base = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
-                   "b": helper}, script)
-    restyled = digest({"a": '"""Module doc."""\nfrom layermaps.b import double\n\n\ndef run(n):\n'
-                            '    """Doubles n."""\n    # why: a comment\n    return double( n )\n',
-                       "b": helper}, script)
-    moved = digest({"a": f"def run(n):\n    return double(n)\n\n\n{helper}"},
-                   script.replace("layermaps.a", "layermaps.a"))
-    changed = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
-                      "b": "def double(x):\n    return x + x\n"}, script)
-    unused = digest({"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
-                     "b": helper + "\n\ndef unrelated():\n    return 1\n"}, script)
+    base = digest(
+        {"a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n", "b": helper}, script
+    )
+    restyled = digest(
+        {
+            "a": '"""Module doc."""\nfrom layermaps.b import double\n\n\ndef run(n):\n'
+            '    """Doubles n."""\n    # why: a comment\n    return double( n )\n',
+            "b": helper,
+        },
+        script,
+    )
+    moved = digest(
+        {"a": f"def run(n):\n    return double(n)\n\n\n{helper}"},
+        script.replace("layermaps.a", "layermaps.a"),
+    )
+    changed = digest(
+        {
+            "a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
+            "b": "def double(x):\n    return x + x\n",
+        },
+        script,
+    )
+    unused = digest(
+        {
+            "a": "from layermaps.b import double\n\ndef run(n):\n    return double(n)\n",
+            "b": helper + "\n\ndef unrelated():\n    return 1\n",
+        },
+        script,
+    )
     assert base == restyled == moved == unused
     assert changed != base
 
@@ -125,10 +151,14 @@ def distribution_of(module: str) -> set[str]:
 RECORDING = {"mlflow"}
 
 
-@pytest.mark.parametrize("script, roots, packages", [
-    *[(s, (), STAGE_PACKAGES[stage]) for s, stage in rule_scripts().items()],
-    *[("embed.py", (reducer_root(r),), REDUCERS[r].packages) for r in REDUCERS],
-], ids=[*rule_scripts(), *(f"embed-{r}" for r in REDUCERS)])
+@pytest.mark.parametrize(
+    "script, roots, packages",
+    [
+        *[(s, (), STAGE_PACKAGES[stage]) for s, stage in rule_scripts().items()],
+        *[("embed.py", (reducer_root(r),), REDUCERS[r].packages) for r in REDUCERS],
+    ],
+    ids=[*rule_scripts(), *(f"embed-{r}" for r in REDUCERS)],
+)
 def test_declared_packages_cover_the_imports(script, roots, packages):
     """Every library the code of a rule imports is among its declared packages, so a new
     version of it reruns the rule's jobs (tensorflow is installed as tensorflow-cpu)."""
@@ -149,3 +179,30 @@ def test_left_out_modules_and_registries_exist():
 
     for name in fingerprint.REGISTRIES:
         assert isinstance(getattr(layermaps.embed.reducers, name), dict)
+
+
+def test_a_planning_only_method_is_not_part_of_a_class_digest():
+    """Reducer.check_settings decides whether a config is accepted, never what a job computes:
+    editing it (or what it imports) reruns nothing; editing a method a job runs does."""
+    import ast
+
+    from layermaps.fingerprint import _analyse, _Module
+
+    def analysis(source):
+        tree = ast.parse(source)
+        module = _Module("layermaps.example", tree)
+        return _analyse(module.defs["R"], module)
+
+    base = (
+        "class R:\n"
+        "    def fit(self):\n"
+        "        return 1\n"
+        "    @classmethod\n"
+        "    def check_settings(cls, settings, where):\n"
+        "        import yaml\n"
+        "        return 0\n"
+    )
+    digest, _, external = analysis(base)
+    assert "yaml" not in external
+    assert analysis(base.replace("return 0", "return 2"))[0] == digest
+    assert analysis(base.replace("return 1", "return 2"))[0] != digest

@@ -11,15 +11,24 @@ from types import SimpleNamespace
 import pytest
 
 from layermaps.guards import (
-    HTTP_ENV, RUNS_DIR, StoreMismatch, check_store_record, explain_lock, recorded_form, run_record,
-    set_http_env, write_store_record,
+    HTTP_ENV,
+    RUNS_DIR,
+    StoreMismatch,
+    check_store_record,
+    explain_lock,
+    recorded_form,
+    run_record,
+    set_http_env,
+    write_store_record,
 )
 
 
 def test_recorded_form(tmp_path):
     results = tmp_path / "results"
     assert recorded_form(f"sqlite:///{results}/mlflow.db", results) == "local:mlflow.db"
-    assert recorded_form(f"sqlite:///{tmp_path}/elsewhere.db", results) == f"sqlite:///{tmp_path}/elsewhere.db"
+    assert (
+        recorded_form(f"sqlite:///{tmp_path}/elsewhere.db", results) == f"sqlite:///{tmp_path}/elsewhere.db"
+    )
     assert recorded_form("http://host:5000/", results) == "http://host:5000"
 
 
@@ -56,8 +65,12 @@ def locked(tmp_path, monkeypatch):
     (snake / "locks").mkdir(parents=True)
     (snake / "locks/0.output.lock").write_text("results/a\n")
     (snake / RUNS_DIR).mkdir()
-    persistence = SimpleNamespace(path=str(snake), _lockdir=str(snake / "locks"),
-                                  all_inputfiles=lambda: [], all_outputfiles=lambda: ["results/a"])
+    persistence = SimpleNamespace(
+        path=str(snake),
+        _lockdir=str(snake / "locks"),
+        all_inputfiles=lambda: [],
+        all_outputfiles=lambda: ["results/a"],
+    )
 
     def record(name, **changes):
         r = run_record([str(snake / "locks/0.output.lock")]) | changes
@@ -76,8 +89,9 @@ def test_a_lock_of_a_running_snakemake_is_held(locked):
 
 def test_a_lock_of_a_gone_snakemake_is_stale(locked):
     persistence, record = locked
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     record("gone", pid=int(gone))
     message = explain_lock(persistence)
     assert "no longer runs" in message and f"pid {gone} on {socket.gethostname()}" in message

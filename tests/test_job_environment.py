@@ -1,10 +1,11 @@
-"""What every job of a run finds in its environment (layermaps.tracking.environment), set once
+"""What every job of a run finds in its environment (layermaps.tracking.job_environment), set once
 while the DAG is built."""
 
 import json
 
-from layermaps.tracking.environment import AUTH_ENV, JOB_ENV, experiments, prepare_job_environment
 from test_plan import plan_of
+
+from layermaps.tracking.job_environment import AUTH_ENV, JOB_ENV, experiments, prepare_job_environment
 
 
 def test_a_local_store_in_the_results_folder_and_the_names_to_declare(tmp_path):
@@ -23,8 +24,13 @@ def test_a_local_store_in_the_results_folder_and_the_names_to_declare(tmp_path):
 
 def test_a_users_server_and_settings_are_kept():
     plan = plan_of()
-    env = {"MLFLOW_TRACKING_URI": "http://submit-host:5000", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9",
-           "MLFLOW_TRACKING_USERNAME": "u", "MLFLOW_TRACKING_PASSWORD": "p", "LAYERMAPS_INVOCATION_ID": "x"}
+    env = {
+        "MLFLOW_TRACKING_URI": "http://submit-host:5000",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9",
+        "MLFLOW_TRACKING_USERNAME": "u",
+        "MLFLOW_TRACKING_PASSWORD": "p",
+        "LAYERMAPS_INVOCATION_ID": "x",
+    }
     names = prepare_job_environment(env, plan)
     assert env["MLFLOW_TRACKING_URI"] == "http://submit-host:5000" and env["LAYERMAPS_ARTIFACT_ROOT"] == ""
     assert env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9" and env["LAYERMAPS_INVOCATION_ID"] == "x"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from layermaps.config import check_reducers
 from layermaps.embed.neighbors import NeighborGraph, build_graph, graph_sizes
 from layermaps.embed.reducers import SharedNeighbors, embed
 
@@ -112,8 +113,11 @@ def test_the_graph_places_its_own_test_rows_only(mnist50, graph):
 
 def test_a_graph_of_other_rows_or_too_few_neighbours_is_refused(mnist50, graph):
     x, _, xt, _ = mnist50
-    with pytest.raises(ValueError, match="graph is of 1000 training and 200 test rows, the data "
-                                         "has 999 and 200: rerun its `neighbors` job"):
+    with pytest.raises(
+        ValueError,
+        match="graph is of 1000 training and 200 test rows, the data "
+        "has 999 and 200: rerun its `neighbors` job",
+    ):
         embed("umap", x[:999], xt, seed=0, graph=graph)
     small = build_graph(x, xt, k_train=10, k_test=10, **QUIET)
     with pytest.raises(ValueError, match=r"tsne: too few neighbours in the graph \(train needs 90"):
@@ -128,12 +132,15 @@ def test_save_load_round_trip(tmp_path, graph):
     assert back.seconds == graph.seconds
 
 
-@pytest.mark.parametrize("reducers, sizes", [
-    ({"pca": {}, "tsne": {}, "umap": {}, "trimap": {}, "pacmap": {}}, (90, 25)),
-    ({"umap": {"n_neighbors": 30}}, (29, 30)),
-    ({"tsne": {"perplexity": 10, "transform": {"k": 40}}, "umap": {}}, (30, 40)),
-    ({"tsne": {"metric": "cosine"}, "umap": {"metric": "manhattan"}}, (0, 0)),
-    ({"pca": {}, "trimap": {}, "pacmap": {}}, (0, 0)),
-])
+@pytest.mark.parametrize(
+    "reducers, sizes",
+    [
+        ({"pca": {}, "tsne": {}, "umap": {}, "trimap": {}, "pacmap": {}}, (90, 25)),
+        ({"umap": {"n_neighbors": 30}}, (29, 30)),
+        ({"tsne": {"perplexity": 10, "transform": {"k": 40}}, "umap": {}}, (30, 40)),
+        ({"tsne": {"metric": "cosine"}, "umap": {"metric": "manhattan"}}, (0, 0)),
+        ({"pca": {}, "trimap": {}, "pacmap": {}}, (0, 0)),
+    ],
+)
 def test_graph_sizes_follow_the_reducers_that_read_one(reducers, sizes):
-    assert graph_sizes(reducers) == sizes
+    assert graph_sizes(check_reducers(reducers)) == sizes

@@ -7,11 +7,16 @@ def test_paths_follow_the_documented_layout():
     at = Paths("results/")
     assert at.root == "results"
     assert at.raw_file("mnist", "t10k-labels-idx1-ubyte.gz") == "results/mnist/raw/t10k-labels-idx1-ubyte.gz"
-    assert at.data("mnist") == "results/mnist/data.npz" and at.data_run("mnist") == "results/mnist/data.run_id"
+    assert (
+        at.data("mnist") == "results/mnist/data.npz" and at.data_run("mnist") == "results/mnist/data.run_id"
+    )
     assert at.model_file("mnist", "seed_mlp", "metrics.json") == "results/mnist/models/seed_mlp/metrics.json"
     assert at.source_array("mnist", "raw", "test") == "results/mnist/activations/raw_test.npy"
-    assert at.source_array("mnist", "seed_mlp/hidden2", "train") == at.activation(
-        "mnist", "seed_mlp", "hidden2", "train") == "results/mnist/activations/seed_mlp/hidden2_train.npy"
+    assert (
+        at.source_array("mnist", "seed_mlp/hidden2", "train")
+        == at.activation("mnist", "seed_mlp", "hidden2", "train")
+        == "results/mnist/activations/seed_mlp/hidden2_train.npy"
+    )
     assert at.graph("mnist", "seed_mlp/hidden2") == "results/mnist/neighbors/seed_mlp/hidden2.npz"
     assert at.embedding("mnist", "raw", "umap", ".run_id") == "results/mnist/embeddings/raw/umap.run_id"
     assert at.score("mnist", "raw", "unreduced") == "results/mnist/scores/raw/unreduced.json"
@@ -25,7 +30,10 @@ def test_paths_follow_the_documented_layout():
 
 
 def test_wildcards_give_the_rules_patterns():
-    assert Paths("r").embedding("{dataset}", "{source}", "{reducer}") == "r/{dataset}/embeddings/{source}/{reducer}.npz"
+    assert (
+        Paths("r").embedding("{dataset}", "{source}", "{reducer}")
+        == "r/{dataset}/embeddings/{source}/{reducer}.npz"
+    )
     assert Paths("r").figure("{dataset}", "grid_{model}.png") == "r/{dataset}/figures/grid_{model}.png"
 
 
@@ -37,4 +45,6 @@ def test_all_scores_lists_existing_records(tmp_path):
         path.write_text("{}")
     (tmp_path / "mnist/scores/raw/notes.txt").write_text("")
     assert [p.relative_to(tmp_path).as_posix() for p in at.all_scores()] == [
-        "mnist/scores/m/hidden1/pca.json", "mnist/scores/raw/umap.json"]
+        "mnist/scores/m/hidden1/pca.json",
+        "mnist/scores/raw/umap.json",
+    ]

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import snakemake
 from mlflow.tracking import MlflowClient
 
-from conftest import snakemake
 from layermaps.tracking import runlog
 from layermaps.tracking.store import init_store
 
@@ -59,8 +59,9 @@ def pending(tmp_path):
     run_ids = [client.create_run(exp).info.run_id for _ in range(4)]
     state = tmp_path / "state"
     for i in range(RECORDS):
-        with runlog.deferred_run(run_id=run_ids[i % 4], rule="score", wildcards={"i": i},
-                                 params={}, outputs=[], state_dir=state):
+        with runlog.deferred_run(
+            run_id=run_ids[i % 4], rule="score", wildcards={"i": i}, params={}, outputs=[], state_dir=state
+        ):
             runlog.log_metrics({f"m{i}": i})
     (tmp_path / "applier.py").write_text(APPLIER)
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PYTHONPATH=SRC)
@@ -68,10 +69,14 @@ def pending(tmp_path):
 
 
 def start(pending, pause=0):
-    proc = subprocess.Popen([sys.executable, str(pending["tmp"] / "applier.py"),
-                             str(pending["state"]), str(pause)], env=pending["env"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(pending["tmp"] / "applier.py"), str(pending["state"]), str(pause)],
+        env=pending["env"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout.readline() == "ready\n"
     return proc
 

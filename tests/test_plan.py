@@ -62,7 +62,8 @@ def test_every_study_target_is_a_default_target(default):
         assert set(targets) <= set(final), name
         # per-model pictures come from the path table's marked methods
         assert any(t.endswith("/training_curves.png") for t in targets) or not any(
-            default.study_models[name].values())
+            default.study_models[name].values()
+        )
     assert final[-1] == default.paths.summary() and default.paths.knn_summary() in final
 
 
@@ -80,13 +81,22 @@ def _tiny(config):
     """One dataset, a two-layer model m and a one-layer model w1 in one study, and a logistic
     regression (no hidden layer) on a 2-D dataset."""
     config["datasets"] = {"mnist": {}, "plane": {"kind": "two_cosines"}}
-    config["models"] = {"m": {"hidden": [8, 4], "epochs": 2}, "w1": {"hidden": [3], "epochs": 2},
-                        "logreg": {"hidden": [], "epochs": 2}}
+    config["models"] = {
+        "m": {"hidden": [8, 4], "epochs": 2},
+        "w1": {"hidden": [3], "epochs": 2},
+        "logreg": {"hidden": [], "epochs": 2},
+    }
     config["sweeps"] = {}
     config["reducers"] = {"pca": {}, "umap": {}}
-    config["studies"] = {"s": {"datasets": ["mnist"], "models": ["m", "w1"], "reducers": "all"},
-                         "p": {"datasets": ["mnist", "plane"], "models": ["logreg", "m"],
-                               "reducers": ["pca"], "embed": {"raw": False, "layers": "last"}}}
+    config["studies"] = {
+        "s": {"datasets": ["mnist"], "models": ["m", "w1"], "reducers": "all"},
+        "p": {
+            "datasets": ["mnist", "plane"],
+            "models": ["logreg", "m"],
+            "reducers": ["pca"],
+            "embed": {"raw": False, "layers": "last"},
+        },
+    }
     config["figures"] = {**config["figures"], "models": ["m", "logreg"], "class_index": 5}
 
 
@@ -99,20 +109,39 @@ def test_study_figures_follow_what_the_study_trains_and_embeds():
     # confusion, inputs, two GIFs, boxplots and PCA of each hidden layer; the summary
     assert len([f for f in s if "/embeddings/" in f]) == 8
     assert "results/mnist/figures/grid_m.png" in s and "results/mnist/figures/grid_w1.png" not in s
-    assert "results/studies/s/knn_heatmap_mnist.png" in s and "results/studies/s/training_curves_mnist.png" in s
+    assert (
+        "results/studies/s/knn_heatmap_mnist.png" in s and "results/studies/s/training_curves_mnist.png" in s
+    )
     assert {f.rsplit("/", 1)[1] for f in s if "/figures/models/m/" in f} == {
-        "training_curves.png", "confusion.png", "input_pair.png", "activations_class5.gif",
-        "running_mean_class5.gif", "boxplots_hidden1.png", "boxplots_hidden2.png", "pca_hidden1.png",
-        "pca_hidden2.png"}
+        "training_curves.png",
+        "confusion.png",
+        "input_pair.png",
+        "activations_class5.gif",
+        "running_mean_class5.gif",
+        "boxplots_hidden1.png",
+        "boxplots_hidden2.png",
+        "pca_hidden1.png",
+        "pca_hidden2.png",
+    }
     assert s[-1] == "results/studies/s/summary.md" and not any("mnist_vs_fashion" in f for f in s)
     p = plan.study_figures("p")
     # GIFs only where the inputs are images; decision regions only on 2-D data; a model with no
     # hidden layer has neither layer figures nor GIFs
     assert {f.rsplit("/", 1)[1] for f in p if "/plane/figures/models/m/" in f} == {
-        "training_curves.png", "confusion.png", "input_pair.png", "decision_regions.png",
-        "boxplots_hidden1.png", "boxplots_hidden2.png", "pca_hidden1.png", "pca_hidden2.png"}
+        "training_curves.png",
+        "confusion.png",
+        "input_pair.png",
+        "decision_regions.png",
+        "boxplots_hidden1.png",
+        "boxplots_hidden2.png",
+        "pca_hidden1.png",
+        "pca_hidden2.png",
+    }
     assert {f.rsplit("/", 1)[1] for f in p if "/mnist/figures/models/logreg/" in f} == {
-        "training_curves.png", "confusion.png", "input_pair.png"}
+        "training_curves.png",
+        "confusion.png",
+        "input_pair.png",
+    }
 
 
 def test_a_per_model_figure_is_one_marked_method_of_the_path_table():
@@ -156,18 +185,32 @@ def test_snapshot_figures_one_grid_per_map_one_animation_per_layer_and_aligned_m
     def snapshots(config):
         _tiny(config)
         config["models"]["m"]["snapshots"] = ["first", "last"]
-        config["studies"] = {"training": {"datasets": ["mnist"], "models": ["m"], "reducers": ["umap", "pca"],
-                                          "embed": {"raw": False, "layers": ["hidden2", "output"],
-                                                    "snapshots": True}}}
+        config["studies"] = {
+            "training": {
+                "datasets": ["mnist"],
+                "models": ["m"],
+                "reducers": ["umap", "pca"],
+                "embed": {"raw": False, "layers": ["hidden2", "output"], "snapshots": True},
+            }
+        }
 
     plan = plan_of(snapshots)
     assert plan.study_sources["training"]["mnist"] == {
-        s: ["pca", "umap"] for s in ("m@epoch1/hidden2", "m@epoch1/output", "m@epoch2/hidden2", "m@epoch2/output")}
+        s: ["pca", "umap"]
+        for s in ("m@epoch1/hidden2", "m@epoch1/output", "m@epoch2/hidden2", "m@epoch2/output")
+    }
     out = plan.snapshot_figures("training", "mnist", plan.study_sources["training"]["mnist"])
-    assert out == ["results/mnist/figures/models/m/snapshots_pca.png",
-                   "results/mnist/figures/models/m/snapshots_umap.png",
-                   "results/mnist/figures/models/m/snapshots_hidden2_umap.gif",
-                   "results/mnist/figures/models/m/snapshots_output_umap.gif",
-                   "results/studies/training/knn_over_training_mnist.png"]
-    assert plan.snapshot_cells("mnist", "m", "umap") == [["hidden2", 1], ["hidden2", 2], ["output", 1], ["output", 2]]
+    assert out == [
+        "results/mnist/figures/models/m/snapshots_pca.png",
+        "results/mnist/figures/models/m/snapshots_umap.png",
+        "results/mnist/figures/models/m/snapshots_hidden2_umap.gif",
+        "results/mnist/figures/models/m/snapshots_output_umap.gif",
+        "results/studies/training/knn_over_training_mnist.png",
+    ]
+    assert plan.snapshot_cells("mnist", "m", "umap") == [
+        ["hidden2", 1],
+        ["hidden2", 2],
+        ["output", 1],
+        ["output", 2],
+    ]
     assert plan.snapshot_sources("mnist", "m", "output") == ["m@epoch1/output", "m@epoch2/output"]

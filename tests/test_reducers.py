@@ -17,7 +17,8 @@ from layermaps.embed.reducers import REDUCERS, Embedding, TriMAPReducer, TSNERed
 # Every registered reducer with its short optimisation (the workflow uses the library
 # defaults), plus TriMAP's inductive variant.
 FAST = {name: (name, cls.small_settings) for name, cls in REDUCERS.items()} | {
-    "trimap_knn": ("trimap", {**TriMAPReducer.small_settings, "out_of_sample": "knn"})}
+    "trimap_knn": ("trimap", {**TriMAPReducer.small_settings, "out_of_sample": "knn"})
+}
 # (min 5-NN accuracy of test points, max median test-to-input-space-neighbour gap / spread).
 # The tests use seed 0, but another CPU rounds differently and the optimisations diverge from
 # there: a relative perturbation of 1e-6 of the inputs moves seed 0's tsne accuracy from .835
@@ -29,8 +30,14 @@ FAST = {name: (name, cls.small_settings) for name, cls in REDUCERS.items()} | {
 # chance accuracy is .1 and test points in another frame score near it.
 # A reducer not measured yet must at least place test points well above chance, near their
 # input-space neighbours.
-EXPECT = {"pca": (0.25, 0.5), "tsne": (0.75, 0.03), "umap": (0.65, 0.15), "pacmap": (0.6, 0.15),
-          "trimap": (0.65, 0.15), "trimap_knn": (0.55, 0.2)}
+EXPECT = {
+    "pca": (0.25, 0.5),
+    "tsne": (0.75, 0.03),
+    "umap": (0.65, 0.15),
+    "pacmap": (0.6, 0.15),
+    "trimap": (0.65, 0.15),
+    "trimap_knn": (0.55, 0.2),
+}
 UNMEASURED = (0.3, 0.3)
 
 
@@ -95,8 +102,7 @@ def test_trimap_deterministic_with_several_numba_threads(mnist50):
     if numba.config.NUMBA_NUM_THREADS < 2:  # n_jobs=2 would silently run 1 thread: no test
         pytest.skip("numba is capped at 1 thread here (NUMBA_NUM_THREADS or a 1-CPU machine)")
     x, _, xt, _ = mnist50
-    a, b = (embed("trimap", x[:400], xt[:50], seed=0, n_jobs=2, settings={"n_iters": 50})
-            for _ in range(2))
+    a, b = (embed("trimap", x[:400], xt[:50], seed=0, n_jobs=2, settings={"n_iters": 50}) for _ in range(2))
     np.testing.assert_array_equal(a.train, b.train)
 
 
@@ -124,7 +130,9 @@ def test_opentsne_train_coords_read_after_transform(mnist50):
     # The trap: transform centred the stored embedding, a pure translation by about -offset.
     np.testing.assert_allclose((after.max(0) + after.min(0)) / 2, 0, atol=1e-9 * extent.max())
     shift = r.before - after
-    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9 * np.abs(r.offset).max())
+    np.testing.assert_allclose(
+        shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9 * np.abs(r.offset).max()
+    )
     assert np.all(np.abs(shift[0]) > 2 * extent)  # the planted offset (3-4 extents) came out
     # run() avoids it: its training coordinates are the re-centred ones ...
     np.testing.assert_array_equal(train, after.astype(np.float32))
@@ -163,6 +171,7 @@ def test_trimap_transductive_never_fits_test_alone(mnist50):
 
 # ----------------------------------------------------------------- degenerate inputs
 
+
 def _columns(mnist_small, cols):
     x, _, xt, _ = mnist_small
     return x[:300, cols], xt[:60, cols]
@@ -188,7 +197,7 @@ def test_degenerate_inputs_follow_the_policy(mnist_small, name, case):
     live = [i for i, c in enumerate(cols) if c != 0 and c != 783 and c not in (1, 2)]
     expect_tr = np.zeros((300, 2), np.float32)
     expect_te = np.zeros((60, 2), np.float32)
-    expect_tr[:, :len(live)], expect_te[:, :len(live)] = x[:, live], xt[:, live]
+    expect_tr[:, : len(live)], expect_te[:, : len(live)] = x[:, live], xt[:, live]
     np.testing.assert_array_equal(e.train, expect_tr)
     np.testing.assert_array_equal(e.test, expect_te)
 
@@ -216,6 +225,7 @@ def test_relu_like_three_unit_layer_is_fitted(mnist_small, key):
 
 
 # ----------------------------------------------------------------- settings and inputs
+
 
 @pytest.mark.parametrize("name", REDUCERS)
 def test_unknown_setting_refused_naming_the_key(name):
@@ -252,30 +262,37 @@ def test_allowed_settings_exist_in_the_libraries():
         assert set(cls.allowed) - set(cls.own_settings) <= params, name
         assert set(cls.small_settings) <= set(cls.allowed), name
     assert set(TSNEReducer.transform_allowed) <= set(
-        inspect.signature(openTSNE.TSNEEmbedding.transform).parameters)
+        inspect.signature(openTSNE.TSNEEmbedding.transform).parameters
+    )
 
 
-@pytest.mark.parametrize("name, settings, n, key", [
-    ("tsne", {}, 80, "perplexity"),
-    ("tsne", {"perplexity": 5, "transform": {"k": 40}}, 30, "transform.k"),
-    ("umap", {"n_neighbors": 50}, 40, "n_neighbors"),
-    ("pacmap", {"n_neighbors": 40}, 30, "n_neighbors"),
-    ("trimap", {"n_inliers": 40}, 30, "n_inliers"),
-])
+@pytest.mark.parametrize(
+    "name, settings, n, key",
+    [
+        ("tsne", {}, 80, "perplexity"),
+        ("tsne", {"perplexity": 5, "transform": {"k": 40}}, 30, "transform.k"),
+        ("umap", {"n_neighbors": 50}, 40, "n_neighbors"),
+        ("pacmap", {"n_neighbors": 40}, 30, "n_neighbors"),
+        ("trimap", {"n_inliers": 40}, 30, "n_inliers"),
+    ],
+)
 def test_too_few_rows_refused_naming_the_setting(mnist50, name, settings, n, key):
     x, _, xt, _ = mnist50
     with pytest.raises(ValueError, match=rf"{name}: .*{key}"):
         embed(name, x[:n], xt[:5], seed=0, settings=settings)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda x, xt: (x[:, 0], xt), "2-D"),
-    (lambda x, xt: (x, xt[:, :10]), "columns"),
-    (lambda x, xt: (np.where(x == x.max(), np.nan, x), xt), "NaN"),
-    (lambda x, xt: (x, np.full_like(xt, np.inf)), "infinite"),
-    (lambda x, xt: (x.astype(complex), xt), "real"),
-    (lambda x, xt: (x[:0], xt), "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda x, xt: (x[:, 0], xt), "2-D"),
+        (lambda x, xt: (x, xt[:, :10]), "columns"),
+        (lambda x, xt: (np.where(x == x.max(), np.nan, x), xt), "NaN"),
+        (lambda x, xt: (x, np.full_like(xt, np.inf)), "infinite"),
+        (lambda x, xt: (x.astype(complex), xt), "real"),
+        (lambda x, xt: (x[:0], xt), "empty"),
+    ],
+)
 def test_bad_inputs_refused(mnist50, bad, match):
     x, _, xt, _ = mnist50
     with pytest.raises(ValueError, match=match):
@@ -298,9 +315,11 @@ def test_save_load_round_trip(tmp_path, embedded):
 
 
 def test_import_is_cheap():
-    code = ("import sys, layermaps.embed.reducers, layermaps.embed.scoring; "
-            "print(sorted(m for m in ('umap', 'openTSNE', 'pacmap', 'trimap', 'numba', "
-            "'tensorflow', 'faiss') if m in sys.modules))")
+    code = (
+        "import sys, layermaps.embed.reducers, layermaps.embed.scoring; "
+        "print(sorted(m for m in ('umap', 'openTSNE', 'pacmap', 'trimap', 'numba', "
+        "'tensorflow', 'faiss') if m in sys.modules))"
+    )
     src = str(Path(layermaps.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
@@ -312,10 +331,12 @@ def test_umap_jobs_do_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np\n"
-            "from layermaps.embed.reducers import embed\n"
-            "x = np.random.default_rng(0).random((60, 5)).astype('float32')\n"
-            "e = embed('umap', x, x[:10], seed=0, settings={'n_epochs': 10, 'n_neighbors': 5})\n"
-            "print(e.train.shape, 'tensorflow' in sys.modules)\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from layermaps.embed.reducers import embed\n"
+        "x = np.random.default_rng(0).random((60, 5)).astype('float32')\n"
+        "e = embed('umap', x, x[:10], seed=0, settings={'n_epochs': 10, 'n_neighbors': 5})\n"
+        "print(e.train.shape, 'tensorflow' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(60, 2) False"

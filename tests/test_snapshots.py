@@ -4,20 +4,23 @@ the fit rows, and aligned maps."""
 
 import numpy as np
 import pytest
-
-from layermaps.models.spec import ModelSpecError, normalize_model, snapshot_epochs
-from layermaps.paths import Paths, snapshot_name, split_snapshot
-from layermaps.planning import snapshot_plan
 from test_studies import CONFIG, plan
 
+from layermaps.models.spec import ModelSpecError, normalize_model, snapshot_epochs
+from layermaps.paths import snapshot_name, split_snapshot
+from layermaps.planning import snapshot_plan
 
-@pytest.mark.parametrize("given, epochs, expected", [
-    (["first", "middle", "last"], 20, [1, 10, 20]),
-    (["first", "middle", "last"], 3, [1, 2, 3]),
-    (["first", "middle", "last"], 2, [1, 2]),  # middle of 2 is the first: once
-    ([5, "last", 5], 10, [5, 10]),
-    ([], 10, []),
-])
+
+@pytest.mark.parametrize(
+    "given, epochs, expected",
+    [
+        (["first", "middle", "last"], 20, [1, 10, 20]),
+        (["first", "middle", "last"], 3, [1, 2, 3]),
+        (["first", "middle", "last"], 2, [1, 2]),  # middle of 2 is the first: once
+        ([5, "last", 5], 10, [5, 10]),
+        ([], 10, []),
+    ],
+)
 def test_snapshot_epochs_are_sorted_epoch_numbers(given, epochs, expected):
     spec = normalize_model("m", {"hidden": [4], "epochs": epochs, "snapshots": given})
     assert snapshot_epochs(spec) == expected
@@ -25,13 +28,16 @@ def test_snapshot_epochs_are_sorted_epoch_numbers(given, epochs, expected):
     assert normalize_model("m", spec) == spec
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ({"snapshots": [0]}, "snapshots[0] = 0: an epoch from 1 to 10"),
-    ({"snapshots": [11]}, "snapshots[0] = 11"),
-    ({"snapshots": ["end"]}, "snapshots[0] = 'end': not one of: first, middle, last"),
-    ({"snapshots": "last"}, "a list of epochs"),
-    ({"snapshots": [1], "early_stopping": {"patience": 2}}, "needs a fixed number of epochs"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"snapshots": [0]}, "snapshots[0] = 0: an epoch from 1 to 10"),
+        ({"snapshots": [11]}, "snapshots[0] = 11"),
+        ({"snapshots": ["end"]}, "snapshots[0] = 'end': not one of: first, middle, last"),
+        ({"snapshots": "last"}, "a list of epochs"),
+        ({"snapshots": [1], "early_stopping": {"patience": 2}}, "needs a fixed number of epochs"),
+    ],
+)
 def test_bad_snapshots_are_refused_by_key(spec, fragment):
     with pytest.raises(ModelSpecError, match=None) as err:
         normalize_model("m", {"hidden": [4], "epochs": 10, **spec}, where="models.m")
@@ -39,11 +45,22 @@ def test_bad_snapshots_are_refused_by_key(spec, fragment):
 
 
 def _snapshot_config(**study_embed):
-    config = {**CONFIG, "models": {**CONFIG["models"],
-                                   "seed_mlp": {"hidden": [8, 4], "epochs": 4, "snapshots": ["first", "last"]}}}
-    config["studies"] = {**CONFIG["studies"], "training": {
-        "datasets": ["mnist"], "models": ["seed_mlp", "ws_one"], "reducers": ["umap", "pca"],
-        "embed": {"raw": False, "layers": "every", "snapshots": True, **study_embed}}}
+    config = {
+        **CONFIG,
+        "models": {
+            **CONFIG["models"],
+            "seed_mlp": {"hidden": [8, 4], "epochs": 4, "snapshots": ["first", "last"]},
+        },
+    }
+    config["studies"] = {
+        **CONFIG["studies"],
+        "training": {
+            "datasets": ["mnist"],
+            "models": ["seed_mlp", "ws_one"],
+            "reducers": ["umap", "pca"],
+            "embed": {"raw": False, "layers": "every", "snapshots": True, **study_embed},
+        },
+    }
     return config
 
 
@@ -55,15 +72,18 @@ def test_a_study_of_snapshots_embeds_every_layer_of_each_snapshot():
     assert all(maps == ["pca", "umap"] for maps in got.values())
     # the other studies still embed the trained model
     assert "seed_mlp/hidden1" in per_study["hidden_layers"]["mnist"]
-    assert snapshot_plan(got) == {"seed_mlp": {"epochs": [1, 4], "layers": ["hidden1", "hidden2", "output"],
-                                               "maps": ["pca", "umap"]}}
+    assert snapshot_plan(got) == {
+        "seed_mlp": {"epochs": [1, 4], "layers": ["hidden1", "hidden2", "output"], "maps": ["pca", "umap"]}
+    }
     assert snapshot_plan(per_study["hidden_layers"]["mnist"]) == {}
 
 
 def test_a_study_of_snapshots_without_any_is_refused():
     config = _snapshot_config()
     config["studies"]["training"]["models"] = ["ws_one"]
-    with pytest.raises(ValueError, match="studies.training.embed.snapshots: none of its models keeps snapshots"):
+    with pytest.raises(
+        ValueError, match="studies.training.embed.snapshots: none of its models keeps snapshots"
+    ):
         plan(config)
 
 
@@ -80,15 +100,18 @@ def test_a_source_of_some_fit_rows_loads_with_their_labels(tmp_path):
 
     train_labels = np.arange(20) % 4
     fit_idx = np.arange(2, 18)
-    np.savez(tmp_path / "data.npz", train_labels=train_labels, fit_idx=fit_idx,
-             test_labels=np.array([0, 1, 2]))
+    np.savez(
+        tmp_path / "data.npz", train_labels=train_labels, fit_idx=fit_idx, test_labels=np.array([0, 1, 2])
+    )
     folder = tmp_path / "activations" / "m@epoch1"
     folder.mkdir(parents=True)
     rows = np.array([0, 5, 9])  # positions within the 16 fit rows
     np.save(folder / "fit_rows.npy", rows)
     np.save(folder / "h_train.npy", np.arange(6, dtype=np.float32).reshape(3, 2))
     np.save(folder / "h_test.npy", np.zeros((3, 2), np.float32))
-    x_fit, y_fit, x_test, y_test = load_source(folder / "h_train.npy", folder / "h_test.npy", tmp_path / "data.npz")
+    x_fit, y_fit, x_test, y_test = load_source(
+        folder / "h_train.npy", folder / "h_test.npy", tmp_path / "data.npz"
+    )
     assert x_fit.tolist() == [[0, 1], [2, 3], [4, 5]]
     assert y_fit.tolist() == train_labels[fit_idx][rows].tolist() == [2, 3, 3]
     assert dataset_fit_labels(tmp_path / "data.npz").tolist() == train_labels[fit_idx].tolist()

@@ -10,15 +10,23 @@ import numpy as np
 import pytest
 
 from layermaps.data.sources import (
-    DatasetError, fit_scaling, load_idx_folder, load_npz, two_cosines,
+    DatasetError,
+    fit_scaling,
+    load_idx_folder,
+    load_npz,
+    two_cosines,
 )
 
 
 def good(**change):
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.random((30, 4, 3)).astype(np.float32), "y_train": np.arange(30) % 3,
-              "x_test": rng.random((9, 4, 3)).astype(np.float32), "y_test": np.arange(9) % 3,
-              "class_names": np.array(["a", "b", "c"])}
+    arrays = {
+        "x_train": rng.random((30, 4, 3)).astype(np.float32),
+        "y_train": np.arange(30) % 3,
+        "x_test": rng.random((9, 4, 3)).astype(np.float32),
+        "y_test": np.arange(9) % 3,
+        "class_names": np.array(["a", "b", "c"]),
+    }
     arrays.update(change)
     return {k: v for k, v in arrays.items() if v is not None}
 
@@ -34,8 +42,9 @@ def test_npz_is_flattened_and_keeps_its_image_shape(tmp_path):
     assert data["train_images"].shape == (30, 12) and data["test_images"].shape == (9, 12)
     assert tuple(data["image_shape"]) == (4, 3) and list(data["class_names"]) == ["a", "b", "c"]
     assert data["train_labels"].dtype == np.int64
-    flat = load_npz(write(tmp_path, good(x_train=np.ones((30, 2)), x_test=np.ones((9, 2)),
-                                         class_names=None), "flat.npz"))
+    flat = load_npz(
+        write(tmp_path, good(x_train=np.ones((30, 2)), x_test=np.ones((9, 2)), class_names=None), "flat.npz")
+    )
     assert flat["image_shape"].size == 0 and list(flat["class_names"]) == ["0", "1", "2"]
 
 
@@ -60,16 +69,19 @@ BAD = [  # (what changes, the words the message must hold)
     ({"x_train": np.ones((0, 12)), "y_train": np.array([], int)}, r"x_train is empty"),
     ({"x_train": np.array([[1, "a"]] * 30, dtype=object)}, r"x_train is an object array"),
     ({"class_names": np.array(["a", "b", "c", "d"])}, r"class_names has 4 names but the labels have 3"),
-    ({"y_train": np.eye(3, dtype=int)[np.arange(30) % 3]}, r"y_train has shape \(30, 3\): labels must be 1-D"),
+    (
+        {"y_train": np.eye(3, dtype=int)[np.arange(30) % 3]},
+        r"y_train has shape \(30, 3\): labels must be 1-D",
+    ),
     ({"x_test": np.ones((9, 5))}, r"x_train has 12 features per row but x_test has 5"),
     ({"x_train": np.array([["a", "b"]] * 30), "x_test": np.ones((9, 2))}, r"x_train has dtype <U1"),
     # class names reach legends, the explorer, summary.md and CSV tables: one short line each
-    ({"class_names": np.array(["a", "b\nc", "c"])},
-     r"class_names: name 1 'b\\nc' holds the control character U\+000A; give each class a plain"),
-    ({"class_names": np.array(["a", "\x1b[31mred", "c"])},
-     r"name 1 '\\x1b\[31mred' holds .* U\+001B"),
-    ({"class_names": np.array(["a", "x" * 65, "c"])},
-     r"name 1 'x{40}\.\.\.' is 65 characters long"),
+    (
+        {"class_names": np.array(["a", "b\nc", "c"])},
+        r"class_names: name 1 'b\\nc' holds the control character U\+000A; give each class a plain",
+    ),
+    ({"class_names": np.array(["a", "\x1b[31mred", "c"])}, r"name 1 '\\x1b\[31mred' holds .* U\+001B"),
+    ({"class_names": np.array(["a", "x" * 65, "c"])}, r"name 1 'x{40}\.\.\.' is 65 characters long"),
 ]
 
 
@@ -93,16 +105,21 @@ def test_files_that_are_not_an_npz(tmp_path):
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    return struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) \
+    return (
+        struct.pack(">HBB", 0, 0x08, array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
         + array.astype(np.uint8).tobytes()
+    )
 
 
 def test_idx_folder_plain_or_gzip(tmp_path):
     rng = np.random.default_rng(1)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 255, (20, 5, 5)),
-              "train-labels-idx1-ubyte": np.arange(20) % 4,
-              "t10k-images-idx3-ubyte": rng.integers(0, 255, (8, 5, 5)),
-              "t10k-labels-idx1-ubyte": np.arange(8) % 4}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 255, (20, 5, 5)),
+        "train-labels-idx1-ubyte": np.arange(20) % 4,
+        "t10k-images-idx3-ubyte": rng.integers(0, 255, (8, 5, 5)),
+        "t10k-labels-idx1-ubyte": np.arange(8) % 4,
+    }
     for i, (name, a) in enumerate(arrays.items()):
         data = idx_bytes(a)
         if i % 2:
@@ -121,7 +138,7 @@ def test_idx_folder_plain_or_gzip(tmp_path):
 
 
 def test_class_names_of_64_characters_and_markup_are_kept(tmp_path):
-    names = ["x" * 64, "<img src=x onerror=\"alert(1)\">", "$a$ & 'b', \u00e9"]
+    names = ["x" * 64, '<img src=x onerror="alert(1)">', "$a$ & 'b', \u00e9"]
     data = load_npz(write(tmp_path, good(class_names=np.array(names))))
     assert list(data["class_names"]) == names  # escaped where they are shown, not refused
 
@@ -130,14 +147,19 @@ def test_an_idx_gzip_bomb_is_refused_reading_no_more_than_declared(tmp_path):
     from test_idx import gzip_bomb
 
     rng = np.random.default_rng(1)
-    arrays = {"train-labels-idx1-ubyte": np.arange(20) % 4,
-              "t10k-images-idx3-ubyte": rng.integers(0, 255, (8, 5, 5)),
-              "t10k-labels-idx1-ubyte": np.arange(8) % 4}
+    arrays = {
+        "train-labels-idx1-ubyte": np.arange(20) % 4,
+        "t10k-images-idx3-ubyte": rng.integers(0, 255, (8, 5, 5)),
+        "t10k-labels-idx1-ubyte": np.arange(8) % 4,
+    }
     for name, a in arrays.items():
         (tmp_path / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(a)))
     gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((20, 5, 5), np.uint8), 64)
-    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz: holds more than the 500 "
-                                           r"data bytes its header declares"):
+    with pytest.raises(
+        DatasetError,
+        match=r"train-images-idx3-ubyte\.gz: holds more than the 500 "
+        r"data bytes its header declares",
+    ):
         load_idx_folder(tmp_path)
 
 
@@ -164,8 +186,9 @@ def test_scaling_is_fitted_on_the_training_part():
 def test_dataset_specs_fill_defaults_and_refuse_what_cannot_work():
     from layermaps.data.datasets import dataset_specs
 
-    specs = dataset_specs({"mnist": None, "two_cosines": {}, "mine": {"kind": "npz", "path": "m.npz",
-                                                                      "scale": 255}})
+    specs = dataset_specs(
+        {"mnist": None, "two_cosines": {}, "mine": {"kind": "npz", "path": "m.npz", "scale": 255}}
+    )
     assert specs["mnist"] == {"kind": "mnist", "scale": "255"}
     assert specs["two_cosines"] == {"kind": "two_cosines", "scale": "none", "n_per_class": 1000, "seed": 42}
     assert specs["mine"]["scale"] == "255"
@@ -176,8 +199,10 @@ def test_dataset_specs_fill_defaults_and_refuse_what_cannot_work():
         ({"mine": {"kind": "npz", "path": "m.npz"}}, r"datasets\.mine: say how to scale its inputs"),
         ({"mnist": {"path": "x"}}, r"kind mnist takes no path"),
         ({"letters": {"kind": "idx", "path": "l", "sha256": "0" * 64}}, r"sha256 checks a \.npz file"),
-        ({"mine": {"kind": "npz", "path": "m.npz", "scale": "none", "seed": 1}},
-         r"n_per_class and seed are settings of kind two_cosines"),
+        (
+            {"mine": {"kind": "npz", "path": "m.npz", "scale": "none", "seed": 1}},
+            r"n_per_class and seed are settings of kind two_cosines",
+        ),
     ]:
         with pytest.raises(ValueError, match=message):
             dataset_specs(given)
@@ -186,10 +211,10 @@ def test_dataset_specs_fill_defaults_and_refuse_what_cannot_work():
 def test_prepare_fits_the_scaling_on_kept_training_rows(tmp_path):
     from layermaps.data.datasets import prepare, scaled
 
-    raw = load_npz(write(tmp_path, good(x_train=np.arange(60.0).reshape(30, 2) + 100,
-                                        x_test=np.full((9, 2), 1000.0))))
-    data = prepare(raw, scale="standardize", train_size=None, test_size=None,
-                   validation_fraction=0.2, seed=0)
+    raw = load_npz(
+        write(tmp_path, good(x_train=np.arange(60.0).reshape(30, 2) + 100, x_test=np.full((9, 2), 1000.0)))
+    )
+    data = prepare(raw, scale="standardize", train_size=None, test_size=None, validation_fraction=0.2, seed=0)
     x = scaled(data["train_images"], data)
     assert np.allclose(x.mean(axis=0), 0, atol=1e-5) and np.allclose(x.std(axis=0), 1, atol=1e-5)
     assert scaled(data["test_images"], data).min() > 10  # test rows never enter the statistics
@@ -203,5 +228,7 @@ def test_builtin_scaling_is_the_old_division_by_255():
 
     images = np.arange(256, dtype=np.uint8).reshape(4, 64)
     offset, factor = fit_scaling("255", images)
-    assert np.array_equal(scaled(images, {"scale_offset": offset, "scale_factor": factor}),
-                          images.astype(np.float32) / np.float32(255))
+    assert np.array_equal(
+        scaled(images, {"scale_offset": offset, "scale_factor": factor}),
+        images.astype(np.float32) / np.float32(255),
+    )

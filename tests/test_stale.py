@@ -10,24 +10,37 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO, SHARED_DATA, TINY_CONFIG, TINY_SOURCES, path_without_slurm, write_config
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, SHARED_DATA, TINY_CONFIG, TINY_SOURCES, path_without_slurm, write_config
-
 pytestmark = pytest.mark.workflow
 
-PACMAP = [f"results/{kind}/{s}/pacmap.{ext}" for s in TINY_SOURCES for kind, ext in (
-    ("mnist/embeddings", "npz"), ("mnist/embeddings", "run_id"), ("mnist/scores", "json"),
-    ("logs/mnist/embed", "log"), ("logs/mnist/score", "log"))]
+PACMAP = [
+    f"results/{kind}/{s}/pacmap.{ext}"
+    for s in TINY_SOURCES
+    for kind, ext in (
+        ("mnist/embeddings", "npz"),
+        ("mnist/embeddings", "run_id"),
+        ("mnist/scores", "json"),
+        ("logs/mnist/embed", "log"),
+        ("logs/mnist/score", "log"),
+    )
+]
 
 
 def run_stale(work, *args):
     env = dict(os.environ, LAYERMAPS_DATA_MIRROR=f"file://{SHARED_DATA}")
     env["PATH"] = path_without_slurm(env.get("PATH", os.defpath))
     env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-m", "layermaps.stale", "-s", str(REPO / "Snakefile"),
-                           *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "layermaps.stale", "-s", str(REPO / "Snakefile"), *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def drop_pacmap(work, **changes):
@@ -52,17 +65,26 @@ def test_remove_deletes_only_files_the_workflow_makes(tiny_run_copy):
     store = res / "db/runs.db"
     store.parent.mkdir()
     shutil.copy2(res / "mlflow.db", store)
-    drop_pacmap(work, tracking={**yaml.safe_load((work / "config.yaml").read_text())["tracking"],
-                                "store": "db/runs.db"})
+    drop_pacmap(
+        work,
+        tracking={**yaml.safe_load((work / "config.yaml").read_text())["tracking"], "store": "db/runs.db"},
+    )
     shutil.copytree(res / "mnist", res / "quick/mnist")  # pacmap files among them
     shutil.copy2(res / "mlflow.db", res / "quick/mlflow.db")
     shutil.copytree(res / ".layermaps", res / "quick/.layermaps")
     shutil.copytree(res / "mnist", res / "bench/mnist")
     shutil.copytree(res / ".layermaps", res / "bench/.layermaps")  # its runs: on a server
-    survivors = [store, put(res / "report.html", "<html></html>\n"), put(res / "notes.md"),
-                 put(res / "mnist/notes.txt"), put(res / "studies/mine/ideas.txt"),
-                 res / "quick/mnist/embeddings/raw/pacmap.npz", res / "quick/mlflow.db",
-                 res / "bench/mnist/embeddings/raw/pacmap.npz", res / "bench/mnist/data.npz"]
+    survivors = [
+        store,
+        put(res / "report.html", "<html></html>\n"),
+        put(res / "notes.md"),
+        put(res / "mnist/notes.txt"),
+        put(res / "studies/mine/ideas.txt"),
+        res / "quick/mnist/embeddings/raw/pacmap.npz",
+        res / "quick/mlflow.db",
+        res / "bench/mnist/embeddings/raw/pacmap.npz",
+        res / "bench/mnist/data.npz",
+    ]
     assert all((work / f).exists() for f in PACMAP)
 
     listed = run_stale(work)
@@ -79,8 +101,9 @@ def test_remove_deletes_only_files_the_workflow_makes(tiny_run_copy):
     client = MlflowClient(f"sqlite:///{store}")
     exp = client.get_experiment_by_name("layermaps/mnist")
     assert client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'") == []
-    gone = client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'",
-                              run_view_type=ViewType.DELETED_ONLY)
+    gone = client.search_runs(
+        [exp.experiment_id], "tags.reducer = 'pacmap'", run_view_type=ViewType.DELETED_ONLY
+    )
     assert len(gone) == len(TINY_SOURCES)
 
 
@@ -104,17 +127,22 @@ def test_a_symlinked_results_folder_is_looked_into(tiny_run_copy, tmp_path):
     assert (work / "results").is_symlink()
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--results", "results/quick"], "--results results/quick is not the config's results_dir"),
-    (["--", "results/mnist/data.npz"], "a target results/mnist/data.npz"),
-    (["--", "--until", "prepare"], "--until prepare"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--results", "results/quick"], "--results results/quick is not the config's results_dir"),
+        (["--", "results/mnist/data.npz"], "a target results/mnist/data.npz"),
+        (["--", "--until", "prepare"], "--until prepare"),
+    ],
+)
 def test_a_request_that_would_call_results_stale_wrongly_is_refused(tmp_path, args, says):
     """Another results folder than the config's, a target or --until (a smaller DAG): one line,
     exit status 1, nothing removed. No run needed: the DAG of the tiny config decides."""
     write_config(tmp_path, **TINY_CONFIG)
-    made = [put(tmp_path / "results/quick/mnist/embeddings/raw/pacmap.npz"),  # quick's
-            put(tmp_path / "results/mnist/embeddings/raw/umap.npz")]  # outside a smaller DAG
+    made = [
+        put(tmp_path / "results/quick/mnist/embeddings/raw/pacmap.npz"),  # quick's
+        put(tmp_path / "results/mnist/embeddings/raw/umap.npz"),
+    ]  # outside a smaller DAG
     proc = run_stale(tmp_path, "--remove", *args)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -134,8 +162,7 @@ def test_every_output_of_the_default_config_has_a_shape(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", path_without_slurm(os.environ.get("PATH", os.defpath)))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     facts = workflow_facts(["-s", str(REPO / "Snakefile")])
-    ours = [os.path.relpath(f, tmp_path) for f in facts["used"]
-            if f.startswith(f"{tmp_path}/results/")]
+    ours = [os.path.relpath(f, tmp_path) for f in facts["used"] if f.startswith(f"{tmp_path}/results/")]
     assert len(ours) > 1000
     shapes = output_shapes("results")
     assert [f for f in ours if not any(s.match(f) for s in shapes)] == []

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from layermaps.config import check_reducers
 from layermaps.embed.neighbors import graph_size, graph_sizes, parse_size
 from layermaps.embed.reducers import REDUCERS, embed, reducer_class
 from layermaps.embed.subsets import check_subset, map_name, subset_key, subset_rows
@@ -11,20 +12,35 @@ from layermaps.studies import map_order, read_studies
 LABELS = np.repeat(np.arange(4), [40, 30, 20, 10])  # 100 rows, unbalanced classes
 
 
-@pytest.mark.parametrize("spec, key", [
-    ({"first": 10000}, "first10000"),
-    ({"stratified": 0.2}, "stratified0.2-seed42"),
-    ({"stratified": 0.25, "seed": 7}, "stratified0.25-seed7"),
-])
+@pytest.mark.parametrize(
+    "spec, key",
+    [
+        ({"first": 10000}, "first10000"),
+        ({"stratified": 0.2}, "stratified0.2-seed42"),
+        ({"stratified": 0.25, "seed": 7}, "stratified0.25-seed7"),
+    ],
+)
 def test_a_subset_names_its_map(spec, key):
     assert subset_key(check_subset(spec, "x")) == key
     assert map_name("tsne_p40", check_subset(spec, "x")) == f"tsne_p40@{key}"
     assert map_name("umap", None) == "umap"
 
 
-@pytest.mark.parametrize("spec", [{"first": 0}, {"first": 2.5}, {"first": True}, {"stratified": 1.0},
-                                  {"stratified": 0}, {"stratified": 0.2, "seed": -1},
-                                  {"first": 10, "seed": 1}, {"last": 10}, [10], None])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"first": 0},
+        {"first": 2.5},
+        {"first": True},
+        {"stratified": 1.0},
+        {"stratified": 0},
+        {"stratified": 0.2, "seed": -1},
+        {"first": 10, "seed": 1},
+        {"last": 10},
+        [10],
+        None,
+    ],
+)
 def test_a_bad_subset_is_refused_naming_where(spec):
     with pytest.raises(ValueError, match=r"studies\.msds\.embed\.fit = .*a fit subset is"):
         check_subset(spec, "studies.msds.embed.fit")
@@ -67,30 +83,54 @@ def test_a_variant_embeds_as_its_method_under_its_own_name(mnist50):
 
 
 def test_a_variant_needing_more_neighbours_reads_a_graph_of_its_own():
-    reducers = {"tsne": {}, "umap": {}, "tsne_p40": {"method": "tsne", "perplexity": 40},
-                "umap_n5": {"method": "umap", "n_neighbors": 5},
-                "umap_n50": {"method": "umap", "n_neighbors": 50}, "pca": {}}
-    base = graph_sizes(reducers)
+    reducers = {
+        "tsne": {},
+        "umap": {},
+        "tsne_p40": {"method": "tsne", "perplexity": 40},
+        "umap_n5": {"method": "umap", "n_neighbors": 5},
+        "umap_n50": {"method": "umap", "n_neighbors": 50},
+        "pca": {},
+    }
+    resolved = check_reducers(reducers)  # each entry resolved once, as the plan does
+    base = graph_sizes(resolved)
     assert base == (90, 25)  # the variants leave the base graph as the plain entries make it
-    sizes = {name: graph_size(name, settings, base) for name, settings in reducers.items()}
-    assert sizes == {"tsne": "", "umap": "", "tsne_p40": "k120x25", "umap_n5": "",
-                     "umap_n50": "k49x50", "pca": None}
+    sizes = {name: graph_size(cls, settings, base) for name, (cls, settings) in resolved.items()}
+    assert sizes == {
+        "tsne": "",
+        "umap": "",
+        "tsne_p40": "k120x25",
+        "umap_n5": "",
+        "umap_n50": "k49x50",
+        "pca": None,
+    }
     assert parse_size("k120x25") == (120, 25)
 
 
 def test_study_fit_subsets_name_the_maps_and_keep_config_order():
-    config = {"reducers": {"pca": {}, "tsne": {}, "tsne_p40": {"method": "tsne", "perplexity": 40}},
-              "embed": {"raw": True, "layers": "all"},
-              "studies": {"a": {"models": ["m"], "reducers": ["tsne_p40", "pca"],
-                                "embed": {"fit": {"tsne_p40": {"first": 100}}}},
-                          "b": {"models": ["m"], "embed": {"fit": {"stratified": 0.5}}},
-                          "c": {"models": ["m"], "reducers": ["tsne_p40"]}}}
+    config = {
+        "reducers": {"pca": {}, "tsne": {}, "tsne_p40": {"method": "tsne", "perplexity": 40}},
+        "embed": {"raw": True, "layers": "all"},
+        "studies": {
+            "a": {
+                "models": ["m"],
+                "reducers": ["tsne_p40", "pca"],
+                "embed": {"fit": {"tsne_p40": {"first": 100}}},
+            },
+            "b": {"models": ["m"], "embed": {"fit": {"stratified": 0.5}}},
+            "c": {"models": ["m"], "reducers": ["tsne_p40"]},
+        },
+    }
     studies = read_studies(config, ["mnist"], {"m": {"hidden": [4]}}, {})
     assert studies["a"].fit == {"tsne_p40": {"first": 100}}
     assert set(studies["b"].fit) == {"pca", "tsne", "tsne_p40"}
     assert map_order(studies, list(config["reducers"])) == [
-        "pca", "pca@stratified0.5-seed42", "tsne@stratified0.5-seed42",
-        "tsne_p40", "tsne_p40@first100", "tsne_p40@stratified0.5-seed42"]
+        "pca",
+        "pca@stratified0.5-seed42",
+        "tsne@stratified0.5-seed42",
+        "tsne_p40",
+        "tsne_p40@first100",
+        "tsne_p40@stratified0.5-seed42",
+    ]
     config["studies"]["a"]["embed"]["fit"] = {"umap": {"first": 100}}
     with pytest.raises(ValueError, match=r"studies\.a\.embed\.fit: umap not among the study's reducers"):
         read_studies(config, ["mnist"], {"m": {"hidden": [4]}}, {})

@@ -9,16 +9,23 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, path_without_slurm
 
 
 def _pytest(module: str, **env) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("CI", "SLURM_ACCOUNT", "SLURM_PARTITION") and not k.startswith("PYTEST_")}
-    return subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider",
-                           "--collect-only", module], cwd=REPO, env={**base, **env},
-                          capture_output=True, text=True, timeout=300)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "SLURM_ACCOUNT", "SLURM_PARTITION") and not k.startswith("PYTEST_")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", "--collect-only", module],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_without_a_cluster_the_slurm_tests_skip_but_fail_under_ci():

@@ -41,8 +41,13 @@ JOB = textwrap.dedent("""
 def store(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     init_store(uri, str(tmp_path / "artifacts"), ["layermaps/test"])
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, LAYERMAPS_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
-               PYTHONPATH=SRC, LAYERMAPS_INVOCATION_ID="inv-1")
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=uri,
+        LAYERMAPS_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
+        PYTHONPATH=SRC,
+        LAYERMAPS_INVOCATION_ID="inv-1",
+    )
     env.pop("MLFLOW_RUN_ID", None)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("layermaps/test")
@@ -54,9 +59,14 @@ def start_job(store, index, mode):
     if not script.exists():  # written once: rewriting it while others start would race
         script.write_text(JOB)
     stdin = subprocess.PIPE if mode == "together" else subprocess.DEVNULL  # the barrier's "go"
-    return subprocess.Popen([sys.executable, str(script), str(index), mode, str(store["tmp"] / f"run{index}.id")],
-                            env=store["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, stdin=stdin)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(index), mode, str(store["tmp"] / f"run{index}.id")],
+        env=store["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=stdin,
+    )
 
 
 def runs(store):
@@ -148,8 +158,14 @@ def test_rerun_supersedes_the_run_of_the_same_output_only(store):
     from layermaps.tracking.store import job_run
 
     def job(outputs):
-        with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"},
-                     params={"seed": 1}, outputs=outputs, log=lambda m: None) as run:
+        with job_run(
+            experiment="layermaps/test",
+            rule="embed",
+            wildcards={"r": "umap"},
+            params={"seed": 1},
+            outputs=outputs,
+            log=lambda m: None,
+        ) as run:
             return run.info.run_id
 
     os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
@@ -180,17 +196,21 @@ def test_mlflow_run_id_in_environment_is_not_resumed(store):
 
 def test_flatten_and_job_key():
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x", "e": None}) == {
-        "a.b": "1", "a.c": "[1, 2]", "d": "x", "e": "null"}
+        "a.b": "1",
+        "a.c": "[1, 2]",
+        "d": "x",
+        "e": "null",
+    }
     assert job_key("embed", {"source": "raw", "dataset": "mnist"}) == "embed[dataset=mnist][source=raw]"
 
 
 def test_deferred_jobs_add_to_the_run_when_applied(store):
     """Score and plot jobs record what they log; apply_pending adds it to the run, in order,
     without touching the run's status or params; a job that failed says so in a tag."""
+    import mlflow
+
     from layermaps.tracking import runlog
     from layermaps.tracking.store import apply_pending, job_run
-
-    import mlflow
 
     state = store["tmp"] / "state"
     figure = store["tmp"] / "map.png"
@@ -198,8 +218,14 @@ def test_deferred_jobs_add_to_the_run_when_applied(store):
     mlflow.set_tracking_uri(store["uri"])
     os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
     try:
-        with job_run(experiment="layermaps/test", rule="embed", wildcards={"r": "umap"}, params={"seed": 1},
-                     outputs=[], log=lambda m: None) as run:
+        with job_run(
+            experiment="layermaps/test",
+            rule="embed",
+            wildcards={"r": "umap"},
+            params={"seed": 1},
+            outputs=[],
+            log=lambda m: None,
+        ) as run:
             first = run.info.run_id
         common = dict(run_id=first, wildcards={"r": "umap"}, outputs=["s.json"], state_dir=state)
         with runlog.deferred_run(rule="score", params={"k": [3, 5]}, **common):
@@ -235,8 +261,9 @@ def test_a_record_for_a_deleted_run_is_dropped(store):
 
     run_id = store["client"].create_run(store["exp"].experiment_id).info.run_id
     store["client"].delete_run(run_id)
-    with runlog.deferred_run(run_id=run_id, rule="score", wildcards={}, params={}, outputs=[],
-                             state_dir=store["tmp"]):
+    with runlog.deferred_run(
+        run_id=run_id, rule="score", wildcards={}, params={}, outputs=[], state_dir=store["tmp"]
+    ):
         runlog.log_metrics({"x": 1.0})
     said = []
     os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
@@ -283,8 +310,9 @@ def test_sigterm_anywhere_in_the_job_ends_it_killed(store, target):
         assert first.wait(timeout=600) == 0, first.communicate()[0]
     script = store["tmp"] / "killed_in.py"
     script.write_text(KILLED_IN)
-    proc = subprocess.run([sys.executable, str(script), target], env=store["env"], text=True,
-                          capture_output=True, timeout=600)  # a hang guard only
+    proc = subprocess.run(
+        [sys.executable, str(script), target], env=store["env"], text=True, capture_output=True, timeout=600
+    )  # a hang guard only
     out = proc.stdout + proc.stderr
     assert "signal delivered in" in out and "[]" not in out, out  # the hook fired
     assert proc.returncode == 1 and "JobKilled" in out, out

@@ -13,9 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import mlflow_process, recipe_server, snakemake, write_config
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.workflow
 TINY = dict(datasets=["mnist"], data={"subsample": {"train": 300, "test": 100}})
@@ -30,18 +29,19 @@ def server(tmp_path_factory):
     work.mkdir(), home.mkdir()
     write_config(work, **TINY)
     with recipe_server(work, home) as (_, url, log):
-        user = subprocess.run(["id", "-un"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
         password = (home / ".mlflow-password").read_text().strip()
         yield {"work": work, "url": url, "user": user, "password": password, "log": log}
 
 
 def api(url: str, path: str, body: dict | None = None, auth: tuple | None = None) -> int:
     """The HTTP status of one request to the server's REST API."""
-    request = urllib.request.Request(url + "/api/2.0/mlflow/" + path,
-                                     method="POST" if body else "GET",
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "/api/2.0/mlflow/" + path,
+        method="POST" if body else "GET",
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+    )
     if auth:
         token = base64.b64encode(":".join(auth).encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -90,22 +90,25 @@ def test_a_run_without_credentials_stops_at_start_up_with_one_line(server, tmp_p
     write_config(tmp_path, **TINY)
     proc = snakemake(tmp_path, "--cores", "1", TARGET, tracking_uri=server["url"], check=False)
     line = one_line_refusal(proc, tmp_path)
-    assert line == (f"layermaps: MLFLOW_TRACKING_URI={server['url']}: the MLflow tracking server "
-                    "refuses this workflow's requests (HTTP 401: it asks for credentials and "
-                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD are not set); export "
-                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD: a user of its "
-                    "basic-auth app (README \"On a cluster\")")
+    assert line == (
+        f"layermaps: MLFLOW_TRACKING_URI={server['url']}: the MLflow tracking server "
+        "refuses this workflow's requests (HTTP 401: it asks for credentials and "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD are not set); export "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD: a user of its "
+        'basic-auth app (README "On a cluster")'
+    )
 
 
 def test_wrong_credentials_stop_at_start_up_with_one_line(server, tmp_path):
     write_config(tmp_path, **TINY)
     env = {"MLFLOW_TRACKING_USERNAME": server["user"], "MLFLOW_TRACKING_PASSWORD": "not-it"}
-    proc = snakemake(tmp_path, "--cores", "1", TARGET, tracking_uri=server["url"], check=False,
-                     env=env)
+    proc = snakemake(tmp_path, "--cores", "1", TARGET, tracking_uri=server["url"], check=False, env=env)
     line = one_line_refusal(proc, tmp_path)
-    assert (f"refuses this workflow's requests (HTTP 401: it does not accept the credentials of "
-            f"MLFLOW_TRACKING_USERNAME={server['user']}); check MLFLOW_TRACKING_USERNAME and "
-            f"MLFLOW_TRACKING_PASSWORD") in line
+    assert (
+        f"refuses this workflow's requests (HTTP 401: it does not accept the credentials of "
+        f"MLFLOW_TRACKING_USERNAME={server['user']}); check MLFLOW_TRACKING_USERNAME and "
+        f"MLFLOW_TRACKING_PASSWORD"
+    ) in line
     assert "not-it" not in proc.stdout + proc.stderr
 
 
@@ -113,31 +116,40 @@ def test_a_server_that_refuses_the_host_name_stops_the_run_with_one_line(tmp_pat
     """MLflow's default --allowed-hosts (localhost and private IPs): its /health answers the
     host name, its API does not (403 Invalid Host header), which used to fail the first job."""
     write_config(tmp_path, **TINY)
-    with mlflow_process("server", tmp_path / "server/mlflow.db", "--workers", "1",
-                        host="0.0.0.0") as (url, _):
+    with mlflow_process("server", tmp_path / "server/mlflow.db", "--workers", "1", host="0.0.0.0") as (
+        url,
+        _,
+    ):
         assert urllib.request.urlopen(url + "/health", timeout=60).status == 200
         assert api(url, "experiments/search?max_results=1") == 403
         proc = snakemake(tmp_path, "--cores", "1", TARGET, tracking_uri=url, check=False)
     line = one_line_refusal(proc, tmp_path)
     netloc = url.removeprefix("http://")
-    assert line == (f"layermaps: MLFLOW_TRACKING_URI={url}: the MLflow tracking server refuses "
-                    f"this workflow's requests (HTTP 403 Invalid Host header: it does not accept "
-                    f"the host name {netloc}); start it with --allowed-hosts {netloc} (README "
-                    f"\"On a cluster\"), or name it in MLFLOW_TRACKING_URI by a host it accepts")
+    assert line == (
+        f"layermaps: MLFLOW_TRACKING_URI={url}: the MLflow tracking server refuses "
+        f"this workflow's requests (HTTP 403 Invalid Host header: it does not accept "
+        f"the host name {netloc}); start it with --allowed-hosts {netloc} (README "
+        f'"On a cluster"), or name it in MLFLOW_TRACKING_URI by a host it accepts'
+    )
 
 
 def test_with_credentials_the_jobs_track_and_write_them_nowhere(server):
     """The jobs reach the server by its host name with the README's credentials; the password is
     in no log, param, tag or file of the run, nor in the store."""
     work, url = server["work"], server["url"]
-    env = dict(zip(("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
-                   (server["user"], server["password"])))
+    env = dict(
+        zip(("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"), (server["user"], server["password"]))
+    )
     proc = snakemake(work, "--cores", "1", TARGET, tracking_uri=url, env=env)
     client = MlflowClient(url)
-    runs = as_user((server["user"], server["password"]), lambda: client.search_runs(
-        [client.get_experiment_by_name("layermaps/mnist").experiment_id]))
+    runs = as_user(
+        (server["user"], server["password"]),
+        lambda: client.search_runs([client.get_experiment_by_name("layermaps/mnist").experiment_id]),
+    )
     assert sorted((r.data.tags["layermaps.rule"], r.info.status) for r in runs) == [
-        ("download", "FINISHED"), ("prepare", "FINISHED")]
+        ("download", "FINISHED"),
+        ("prepare", "FINISHED"),
+    ]
     secret = server["password"]
     for run in runs:
         assert secret not in json.dumps([run.data.params, run.data.tags])

@@ -13,8 +13,16 @@ import pytest
 
 from layermaps.models.spec import ACTIVATIONS, ModelSpecError
 from layermaps.models.training import (
-    TrainingDiverged, build_model, confusion_matrix, constant_units, count_params, evaluate,
-    extract_activations, select_training_rows, train, validation_split_rows,
+    TrainingDiverged,
+    build_model,
+    confusion_matrix,
+    constant_units,
+    count_params,
+    evaluate,
+    extract_activations,
+    select_training_rows,
+    train,
+    validation_split_rows,
 )
 
 FAST = {"epochs": 2, "batch_size": 32}
@@ -59,8 +67,9 @@ def trained(mnist_small):
             seen.append((epoch, dict(logs)))
 
     spec = {"hidden": [64, 32], "dropout": 0.2, **FAST}
-    result = train(spec, x[:1200], y[:1200], x[1200:1500], y[1200:1500],
-                   log=lines.append, callbacks=[Record()])
+    result = train(
+        spec, x[:1200], y[:1200], x[1200:1500], y[1200:1500], log=lines.append, callbacks=[Record()]
+    )
     return result, lines, seen
 
 
@@ -70,8 +79,7 @@ def test_plain_model_structure():
     assert [l.name for l in m.layers] == ["input", "hidden1", "hidden2", "output"]
     dense = layers_of(m, keras.layers.Dense)
     assert [d.units for d in dense] == [32, 16, 10]
-    assert [d.activation for d in dense] == [keras.activations.relu] * 2 + [
-        keras.activations.softmax]
+    assert [d.activation for d in dense] == [keras.activations.relu] * 2 + [keras.activations.softmax]
     assert not layers_of(m, keras.layers.Dropout)
     assert not layers_of(m, keras.layers.BatchNormalization)
     assert all(d.kernel_regularizer is None for d in dense) and not m.losses
@@ -95,8 +103,15 @@ def test_dropout_layers_and_rates():
 def test_batch_norm_between_dense_and_activation():
     m = build_model({"hidden": [32, 16], "batch_norm": True, "activation": "tanh"})
     assert [l.name for l in m.layers] == [
-        "input", "hidden1_dense", "hidden1_bn", "hidden1", "hidden2_dense", "hidden2_bn",
-        "hidden2", "output"]
+        "input",
+        "hidden1_dense",
+        "hidden1_bn",
+        "hidden1",
+        "hidden2_dense",
+        "hidden2_bn",
+        "hidden2",
+        "output",
+    ]
     assert len(layers_of(m, keras.layers.BatchNormalization)) == 2
     assert m.get_layer("hidden1_dense").activation is keras.activations.linear
     assert isinstance(m.get_layer("hidden1"), keras.layers.Activation)
@@ -124,10 +139,16 @@ def test_initializers():
         assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound  # uniform, not normal
 
 
-@pytest.mark.parametrize("name, cls, lr", [
-    ("adam", keras.optimizers.Adam, 0.001), ("rmsprop", keras.optimizers.RMSprop, 0.001),
-    ("sgd", keras.optimizers.SGD, 0.01), ("adamw", keras.optimizers.AdamW, 0.001),
-    ("nadam", keras.optimizers.Nadam, 0.001)])
+@pytest.mark.parametrize(
+    "name, cls, lr",
+    [
+        ("adam", keras.optimizers.Adam, 0.001),
+        ("rmsprop", keras.optimizers.RMSprop, 0.001),
+        ("sgd", keras.optimizers.SGD, 0.01),
+        ("adamw", keras.optimizers.AdamW, 0.001),
+        ("nadam", keras.optimizers.Nadam, 0.001),
+    ],
+)
 def test_optimizer_defaults(name, cls, lr):
     opt = build_model({"hidden": [8], "optimizer": {"name": name}}).optimizer
     assert type(opt) is cls and float(opt.learning_rate) == pytest.approx(lr)
@@ -136,23 +157,22 @@ def test_optimizer_defaults(name, cls, lr):
 
 
 def test_learning_rate_schedule():
-    sched = {"name": "exponential_decay", "decay_steps": 100, "decay_rate": 0.96,
-             "staircase": True}
-    opt = build_model({"hidden": [8], "optimizer": {"learning_rate": 0.01,
-                                                    "schedule": sched}}).optimizer
+    sched = {"name": "exponential_decay", "decay_steps": 100, "decay_rate": 0.96, "staircase": True}
+    opt = build_model({"hidden": [8], "optimizer": {"learning_rate": 0.01, "schedule": sched}}).optimizer
     s = opt._learning_rate  # Keras keeps the schedule here; .learning_rate is its current value
     assert isinstance(s, keras.optimizers.schedules.ExponentialDecay)
-    assert (s.initial_learning_rate, s.decay_steps, s.decay_rate, s.staircase) == (
-        0.01, 100, 0.96, True)
-    assert float(s(250)) == pytest.approx(0.01 * 0.96 ** 2)  # staircase
+    assert (s.initial_learning_rate, s.decay_steps, s.decay_rate, s.staircase) == (0.01, 100, 0.96, True)
+    assert float(s(250)) == pytest.approx(0.01 * 0.96**2)  # staircase
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_activation_function(act):
     fn = keras.activations.get(act)
     assert build_model({"hidden": [8, 8], "activation": act}).get_layer("hidden2").activation is fn
-    assert build_model({"hidden": [8], "activation": act, "batch_norm": True}) \
-        .get_layer("hidden1").activation is fn
+    assert (
+        build_model({"hidden": [8], "activation": act, "batch_norm": True}).get_layer("hidden1").activation
+        is fn
+    )
 
 
 def test_hidden_layers_are_post_activation(mnist_small):
@@ -174,8 +194,7 @@ def test_bad_spec_refused_before_training(mnist_small):
     with pytest.raises(ModelSpecError, match="dropout = 1.0"):
         build_model({"hidden": [4], "dropout": 1.0})
     with pytest.raises(ModelSpecError, match="needs validation data"):
-        train({"hidden": [4], "early_stopping": {"monitor": "val_loss"}}, *mnist_small[:2],
-              log=pytest.fail)
+        train({"hidden": [4], "early_stopping": {"monitor": "val_loss"}}, *mnist_small[:2], log=pytest.fail)
 
 
 # ----------------------------------------------------------------------------- train
@@ -208,9 +227,11 @@ def test_epoch_log_one_line_per_epoch_and_extra_callbacks(trained):
 def test_same_seed_same_model(mnist_small):
     x, y, xt, yt = mnist_small
     spec = {"hidden": [32], "dropout": 0.3, "epochs": 1, "batch_size": 32, "seed": 7}
+
     def run(s):
         r = train(s, x[:600], y[:600], x[600:800], y[600:800], log=lambda _: None)
         return evaluate(r.model, xt, yt)["test_accuracy"], r.model.get_weights()
+
     acc1, w1 = run(spec)
     acc_other, w_other = run({**spec, "seed": 8})  # state left behind must not leak
     acc2, w2 = run(spec)
@@ -231,8 +252,13 @@ def test_nan_loss_raises(mnist_small):
 
 def test_early_stopping_and_sparse_labels(mnist_small):
     x, y = mnist_small[0][:300], mnist_small[1][:300]
-    spec = {"hidden": [16], "loss": "sparse_categorical_crossentropy", "epochs": 6,
-            "batch_size": 64, "early_stopping": {"monitor": "loss", "min_delta": 100.0}}
+    spec = {
+        "hidden": [16],
+        "loss": "sparse_categorical_crossentropy",
+        "epochs": 6,
+        "batch_size": 64,
+        "early_stopping": {"monitor": "loss", "min_delta": 100.0},
+    }
     r = train(spec, x, y, log=lambda _: None)  # no epoch improves by 100: stop after epoch 2
     assert r.epochs_run == 2 and r.stopped_early
     assert r.model.loss == "sparse_categorical_crossentropy"
@@ -245,6 +271,7 @@ def test_validation_rows():
     assert np.array_equal(f, fit) and np.array_equal(v, val)
     # fraction: all rows in data order, the last fraction validates, as Keras splits
     from keras.src.trainers.data_adapters.array_slicing import train_validation_split
+
     for n, frac in ((60000, 0.0833), (60, 0.1), (7, 0.5)):
         rows = np.arange(n)
         kf, kv = train_validation_split((rows,), validation_split=frac)
@@ -378,7 +405,7 @@ def test_the_sit744_variants_as_config_yaml_builds_them():
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     models = all_models(*split_model_datasets(config["models"], config["sweeps"])[:2])
-    sit = {name[len("sit744_"):]: spec for name, spec in models.items() if name.startswith("sit744_")}
+    sit = {name[len("sit744_") :]: spec for name, spec in models.items() if name.startswith("sit744_")}
     assert sorted(sit) == ["base", "batchnorm", "decay", "dropout", "fan_in", "l2"]
     for spec in sit.values():
         assert spec["hidden"] == [512, 512] and spec["epochs"] == 20 and spec["batch_size"] == 128
@@ -386,17 +413,31 @@ def test_the_sit744_variants_as_config_yaml_builds_them():
     built = {name: build_model(spec) for name, spec in sit.items()}
     base = built["base"]
     assert [l.name for l in base.layers] == ["input", "hidden1", "hidden2", "output"]
-    assert all(isinstance(base.get_layer(n).kernel_initializer, keras.initializers.GlorotUniform)
-               for n in ("hidden1", "hidden2", "output"))
+    assert all(
+        isinstance(base.get_layer(n).kernel_initializer, keras.initializers.GlorotUniform)
+        for n in ("hidden1", "hidden2", "output")
+    )
     assert [(d.name, d.rate) for d in layers_of(built["dropout"], keras.layers.Dropout)] == [
-        ("hidden1_dropout", 0.3), ("hidden2_dropout", 0.3)]
+        ("hidden1_dropout", 0.3),
+        ("hidden2_dropout", 0.3),
+    ]
     assert [l.name for l in built["batchnorm"].layers] == [
-        "input", "hidden1_dense", "hidden1_bn", "hidden1", "hidden2_dense", "hidden2_bn", "hidden2", "output"]
+        "input",
+        "hidden1_dense",
+        "hidden1_bn",
+        "hidden1",
+        "hidden2_dense",
+        "hidden2_bn",
+        "hidden2",
+        "output",
+    ]
     assert built["batchnorm"].get_layer("hidden1_dense").activation is keras.activations.linear
-    assert [built["l2"].get_layer(n).kernel_regularizer.l2 for n in ("hidden1", "hidden2")] == pytest.approx([0.01] * 2)
+    assert [built["l2"].get_layer(n).kernel_regularizer.l2 for n in ("hidden1", "hidden2")] == pytest.approx(
+        [0.01] * 2
+    )
     assert built["l2"].get_layer("output").kernel_regularizer is None
     schedule = built["decay"].optimizer._learning_rate
-    assert float(schedule(250)) == pytest.approx(0.01 * 0.96 ** 2)  # staircase: step 250 -> 2 decays
+    assert float(schedule(250)) == pytest.approx(0.01 * 0.96**2)  # staircase: step 250 -> 2 decays
     assert float(schedule(99)) == pytest.approx(0.01)
     assert float(base.optimizer.learning_rate) == pytest.approx(0.001)
     w = built["fan_in"].get_layer("hidden2").kernel.numpy()

@@ -17,9 +17,14 @@ FOREST = {"kind": "reduced", "from": "mnist", "method": "forest", "keep": 15, "t
 def parent(mnist_small, tmp_path_factory):
     """A prepared MNIST parent (uint8 pixels, scale 255) of 600 training and 200 test rows."""
     x, y, xt, yt = mnist_small
-    raw = {"train_images": np.rint(x[:600] * 255).astype(np.uint8), "train_labels": y[:600],
-           "test_images": np.rint(xt[:200] * 255).astype(np.uint8), "test_labels": yt[:200],
-           "class_names": np.array([str(i) for i in range(10)]), "image_shape": np.array([28, 28])}
+    raw = {
+        "train_images": np.rint(x[:600] * 255).astype(np.uint8),
+        "train_labels": y[:600],
+        "test_images": np.rint(xt[:200] * 255).astype(np.uint8),
+        "test_labels": yt[:200],
+        "class_names": np.array([str(i) for i in range(10)]),
+        "image_shape": np.array([28, 28]),
+    }
     arrays = prepare(raw, scale="255", train_size=None, test_size=None, validation_fraction=0.2, seed=0)
     path = tmp_path_factory.mktemp("parent") / "data.npz"
     save_npz(path, arrays)
@@ -29,8 +34,9 @@ def parent(mnist_small, tmp_path_factory):
 @pytest.mark.parametrize("spec, width", [(PCA, 20), (FOREST, 15)])
 def test_reduced_inputs_keep_the_rows_and_split_of_the_parent(parent, tmp_path, spec, width):
     path, arrays = parent
-    transform = fit_job(dataset="r", spec=spec, parent_path=path, threads=1, out_path=tmp_path / "t.npz",
-                        log=lambda *a: None)
+    transform = fit_job(
+        dataset="r", spec=spec, parent_path=path, threads=1, out_path=tmp_path / "t.npz", log=lambda *a: None
+    )
     assert transform.n_fit == 600  # every training row of the parent, no test row
     reduced = reduced_dataset(arrays, InputTransform.load(tmp_path / "t.npz"))
     assert reduced["train_images"].shape == (600, width) and reduced["test_images"].shape == (200, width)
@@ -39,7 +45,9 @@ def test_reduced_inputs_keep_the_rows_and_split_of_the_parent(parent, tmp_path, 
     assert str(reduced["scale"]) == "none" and reduced["image_shape"].size == 0
     # the test rows went through the stored transform
     stored = InputTransform.load(tmp_path / "t.npz")
-    np.testing.assert_array_equal(reduced["test_images"], stored.apply(arrays["test_images"] / np.float32(255)))
+    np.testing.assert_array_equal(
+        reduced["test_images"], stored.apply(arrays["test_images"] / np.float32(255))
+    )
 
 
 @pytest.mark.parametrize("spec", [PCA, FOREST])
@@ -82,36 +90,60 @@ def test_pca_keeps_the_leading_components(parent):
 @pytest.mark.parametrize("spec", [PCA, FOREST])
 def test_the_transform_figure(parent, tmp_path, spec):
     path, arrays = parent
-    t = fit_job(dataset="r", spec=spec, parent_path=path, threads=1, out_path=tmp_path / "t.npz",
-                log=lambda *a: None)
+    t = fit_job(
+        dataset="r", spec=spec, parent_path=path, threads=1, out_path=tmp_path / "t.npz", log=lambda *a: None
+    )
     x = arrays["test_images"][0] / np.float32(255)
     for shape in ([28, 28], []):  # an image parent, and one that is not
-        plots.save_figure(plots.input_transform_figure(t, x, np.array(shape), "title"),
-                          tmp_path / "f.png", dpi=50, tight=False)
+        plots.save_figure(
+            plots.input_transform_figure(t, x, np.array(shape), "title"),
+            tmp_path / "f.png",
+            dpi=50,
+            tight=False,
+        )
         with Image.open(tmp_path / "f.png") as im:
             assert im.size == plots.pixel_size(plots.TRANSFORM_FIGSIZE, 50)
 
 
-@pytest.mark.parametrize("given, message", [
-    ({"kind": "reduced", "method": "pca", "keep": 5}, "from: None must name another dataset"),
-    ({"kind": "reduced", "from": "r", "method": "pca", "keep": 5}, "from: 'r' must name another"),
-    ({"kind": "reduced", "from": "mnist", "method": "ica", "keep": 5}, "method: 'ica'; allowed: pca, forest"),
-    ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 0}, "keep: 0 must be a whole number"),
-    ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "trees": 10}, "trees is a setting of method forest"),
-    ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "scale": "255"}, "no scale"),
-    ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "validation_fraction": 0.1},
-     "keeps the split of mnist"),
-    ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "path": "x"}, "takes no path"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"kind": "reduced", "method": "pca", "keep": 5}, "from: None must name another dataset"),
+        ({"kind": "reduced", "from": "r", "method": "pca", "keep": 5}, "from: 'r' must name another"),
+        (
+            {"kind": "reduced", "from": "mnist", "method": "ica", "keep": 5},
+            "method: 'ica'; allowed: pca, forest",
+        ),
+        ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 0}, "keep: 0 must be a whole number"),
+        (
+            {"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "trees": 10},
+            "trees is a setting of method forest",
+        ),
+        ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "scale": "255"}, "no scale"),
+        (
+            {"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "validation_fraction": 0.1},
+            "keeps the split of mnist",
+        ),
+        ({"kind": "reduced", "from": "mnist", "method": "pca", "keep": 5, "path": "x"}, "takes no path"),
+    ],
+)
 def test_a_bad_reduced_dataset_is_refused_naming_the_key(given, message):
     with pytest.raises(ValueError, match=f"datasets.r: .*{message}"):
         dataset_specs({"mnist": None, "r": given})
 
 
 def test_a_reduced_dataset_of_a_reduced_one_is_refused_and_defaults_filled():
-    specs = dataset_specs({"mnist": None, "r": {"kind": "reduced", "from": "mnist", "method": "forest",
-                                                "keep": 70}})
-    assert specs["r"] == {"kind": "reduced", "from": "mnist", "method": "forest", "keep": 70,
-                          "scale": "none", "trees": 100, "seed": 42}
+    specs = dataset_specs(
+        {"mnist": None, "r": {"kind": "reduced", "from": "mnist", "method": "forest", "keep": 70}}
+    )
+    assert specs["r"] == {
+        "kind": "reduced",
+        "from": "mnist",
+        "method": "forest",
+        "keep": 70,
+        "scale": "none",
+        "trees": 100,
+        "seed": 42,
+    }
     with pytest.raises(ValueError, match="from: r is itself reduced"):
         dataset_specs({"mnist": None, "r": dict(PCA), "rr": {**PCA, "from": "r"}})

@@ -4,9 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import snakemake, write_config
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.workflow
 
@@ -71,8 +70,14 @@ def test_records_left_by_a_killed_workflow_are_applied_by_the_next(data_run, tmp
     work = tmp_path / "work"
     shutil.copytree(data_run[0], work, symlinks=True)
     data_run_id = (work / "results/mnist/data.run_id").read_text().strip()
-    with runlog.deferred_run(run_id=data_run_id, rule="score", wildcards={}, params={},
-                             outputs=[], state_dir=work / "results/.layermaps"):
+    with runlog.deferred_run(
+        run_id=data_run_id,
+        rule="score",
+        wildcards={},
+        params={},
+        outputs=[],
+        state_dir=work / "results/.layermaps",
+    ):
         runlog.log_metrics({"left_over": 1.0})
     out = snakemake(work, "--cores", "1", "results/mnist/activations/raw_train.npy")
     assert "applied 1 pending record(s)" in out.stdout + out.stderr

@@ -23,11 +23,10 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SHARED_DATA, SNAKEMAKE, mlflow_process, snakemake, write_config
 from mlflow.tracking import MlflowClient
 
 from layermaps.guards import HTTP_ENV
-
-from conftest import REPO, SHARED_DATA, SNAKEMAKE, mlflow_process, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -67,8 +66,16 @@ def held_mirror():
 def mlflow_server_process(folder: Path, before=lambda: None):
     """conftest.mlflow_server, but in its own process group, which the test may kill or stop:
     yields (url, process). `before()` runs while the server starts."""
-    with mlflow_process("server", folder / "mlflow.db", "--artifacts-destination", str(folder / "artifacts"),
-                        "--workers", "1", before=before, own_group=True) as (url, proc):
+    with mlflow_process(
+        "server",
+        folder / "mlflow.db",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--workers",
+        "1",
+        before=before,
+        own_group=True,
+    ) as (url, proc):
         yield url, proc
 
 
@@ -84,9 +91,15 @@ def start_snakemake(work: Path, *args: str, mirror: str, tracking_uri: str | Non
         env.pop(name, None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return subprocess.Popen([SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=work, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(event: threading.Event, proc: subprocess.Popen, timeout: float = 900):
@@ -118,8 +131,7 @@ class _Front(http.server.BaseHTTPRequestHandler):
         backend.close()
         self.send_response(reply.status, reply.reason)
         for key, value in reply.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length", "date",
-                                   "server"):
+            if key.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -164,11 +176,15 @@ def test_a_server_lost_mid_run_fails_each_job_within_a_minute(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     write_config(work, **TINY)
-    with (mlflow_server_process(tmp_path / "server") as (real_url, server), front(real_url) as fr,
-          held_mirror() as mirror):
+    with (
+        mlflow_server_process(tmp_path / "server") as (real_url, server),
+        front(real_url) as fr,
+        held_mirror() as mirror,
+    ):
         url = fr.url
-        run = start_snakemake(work, "--cores", "1", DOWNLOADED.format("mnist"), mirror=mirror.url,
-                              tracking_uri=url)
+        run = start_snakemake(
+            work, "--cores", "1", DOWNLOADED.format("mnist"), mirror=mirror.url, tracking_uri=url
+        )
         try:
             wait_for(mirror.requested, run)  # a download job is at work: its MLflow run exists
             fr.cut.set()
@@ -179,7 +195,9 @@ def test_a_server_lost_mid_run_fails_each_job_within_a_minute(tmp_path):
         finally:
             signal_group(run, signal.SIGKILL)
     assert run.returncode != 0
-    assert f"MLFLOW_TRACKING_URI={url}: the MLflow tracking server stopped answering during this job" in out, out[-5000:]
+    assert (
+        f"MLFLOW_TRACKING_URI={url}: the MLflow tracking server stopped answering during this job" in out
+    ), out[-5000:]
     assert f"MLFLOW_TRACKING_URI={url}: the MLflow tracking server does not answer" in out
     assert "this job did no work" in out
     assert "Traceback" not in out, out[-5000:]
@@ -197,20 +215,24 @@ def test_a_second_store_is_refused_before_any_job(tmp_path):
     write_config(tmp_path, **TINY)
     target = DOWNLOADED.format("mnist")
     # a first run into the local store, while the server starts
-    with mlflow_server_process(tmp_path / "server",
-                               before=lambda: snakemake(tmp_path, "--cores", "1", target)) as (url, _):
+    with mlflow_server_process(
+        tmp_path / "server", before=lambda: snakemake(tmp_path, "--cores", "1", target)
+    ) as (url, _):
         record = tmp_path / "results/.layermaps/tracking_uri"
         assert record.read_text() == "local:mlflow.db\n"
         assert not list((tmp_path / ".snakemake/layermaps-runs").glob("*.json"))  # gone with its lock
         # a dry run takes no store: fine
         snakemake(tmp_path, "-n", "--forcerun", "download", target, tracking_uri=url)
         before = tree(tmp_path / "results")
-        proc = snakemake(tmp_path, "--cores", "1", "--forcerun", "download", target,
-                         tracking_uri=url, check=False)
+        proc = snakemake(
+            tmp_path, "--cores", "1", "--forcerun", "download", target, tracking_uri=url, check=False
+        )
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
-        assert (f"{record.relative_to(tmp_path)}: the runs of this results folder (results) are tracked in "
-                f"the local store results/mlflow.db, but this run would track into {url}") in out, out[-3000:]
+        assert (
+            f"{record.relative_to(tmp_path)}: the runs of this results folder (results) are tracked in "
+            f"the local store results/mlflow.db, but this run would track into {url}"
+        ) in out, out[-3000:]
         assert "unset MLFLOW_TRACKING_URI" in out and f"delete {record.relative_to(tmp_path)} " in out
         assert "Traceback" not in out
         assert tree(tmp_path / "results") == before  # nothing written, no job ran
@@ -218,8 +240,11 @@ def test_a_second_store_is_refused_before_any_job(tmp_path):
 
 
 def tree(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 # ---- 3. a lock: held by a running snakemake, or left by a killed one ------------------------------
@@ -233,7 +258,9 @@ def test_a_refused_lock_says_held_or_stale(tmp_path):
             held = snakemake(tmp_path, "--cores", "1", target, check=False)
             out = held.stdout + held.stderr
             assert held.returncode != 0
-            assert f"is locked by a snakemake that is running: pid {first.pid} on {socket.gethostname()}" in out, out[-3000:]
+            assert (
+                f"is locked by a snakemake that is running: pid {first.pid} on {socket.gethostname()}" in out
+            ), out[-3000:]
             assert f"--cores 1 {target}" in out and "Wait for it to finish" in out
             assert "do not run `snakemake --unlock` while it runs" in out
             assert "Traceback" not in out

@@ -8,16 +8,24 @@ import re
 import numpy as np
 import pytest
 import yaml
+from conftest import planned_jobs, snakemake, write_config
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from conftest import planned_jobs, snakemake, write_config
 from layermaps.figures import plots
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = {"models": ["msds_w16"], "dpi": 40, "gif_dpi": 30, "k": 5, "class_index": 5,
-           "gif_images": 30, "running_mean_images": 80, "boxplot_units": 6}
+FIGURES = {
+    "models": ["msds_w16"],
+    "dpi": 40,
+    "gif_dpi": 30,
+    "k": 5,
+    "class_index": 5,
+    "gif_images": 30,
+    "running_mean_images": 80,
+    "boxplot_units": 6,
+}
 CONFIG = dict(
     datasets=["mnist"],
     sweeps={"msds": {"base": {"epochs": 1}, "vary": {"hidden[1]": [1, 16]}}},  # msds_w1, msds_w16
@@ -30,9 +38,17 @@ SOURCES = ["raw", "msds_w1/hidden2", "msds_w16/hidden2"]
 FIGS = "results/mnist/figures"
 MODEL = f"{FIGS}/models/msds_w16"
 STUDY = "results/studies/all"  # the one study of a config without `studies:`
-PLOT_RULES = {"plot_embedding", "plot_grid", "plot_knn_heatmap", "plot_knn_comparison",
-              "plot_sweep", "plot_training", "plot_activation_gifs", "plot_hidden_layer",
-              "plot_study_curves"}
+PLOT_RULES = {
+    "plot_embedding",
+    "plot_grid",
+    "plot_knn_heatmap",
+    "plot_knn_comparison",
+    "plot_sweep",
+    "plot_training",
+    "plot_activation_gifs",
+    "plot_hidden_layer",
+    "plot_study_curves",
+}
 
 
 def configure(work, **overrides):
@@ -55,8 +71,7 @@ def expected_sizes(config):
     """Every figure of the tiny run -> its pixel size, from the same config values."""
     dpi, gif_dpi = config["figures"]["dpi"], config["figures"]["gif_dpi"]
     n_units = config["figures"]["boxplot_units"]
-    out = {f"{FIGS}/embeddings/{s}/pca.png": plots.pixel_size(plots.EMBEDDING_FIGSIZE, dpi)
-           for s in SOURCES}
+    out = {f"{FIGS}/embeddings/{s}/pca.png": plots.pixel_size(plots.EMBEDDING_FIGSIZE, dpi) for s in SOURCES}
     out[f"{FIGS}/grid_msds_w16.png"] = plots.pixel_size(plots.grid_figsize(2, 1), dpi)  # raw, hidden2
     out[f"{STUDY}/knn_heatmap_mnist.png"] = plots.pixel_size(plots.heatmap_figsize(3, 2), dpi)  # + unreduced
     out[f"{FIGS}/sweep_msds.png"] = plots.pixel_size(plots.SWEEP_FIGSIZE, dpi)
@@ -66,7 +81,8 @@ def expected_sizes(config):
     out[f"{MODEL}/input_pair.png"] = plots.pixel_size(plots.input_pair_figsize(True), dpi)  # MNIST
     for layer, width in (("hidden1", 128), ("hidden2", 16)):
         out[f"{MODEL}/boxplots_{layer}.png"] = plots.pixel_size(
-            plots.boxplots_figsize(min(n_units, width)), dpi)
+            plots.boxplots_figsize(min(n_units, width)), dpi
+        )
         out[f"{MODEL}/pca_{layer}.png"] = plots.pixel_size(plots.PCA_FIGSIZE, dpi)
     c = config["figures"]["class_index"]
     for name in (f"activations_class{c}.gif", f"running_mean_class{c}.gif"):
@@ -85,8 +101,12 @@ def test_every_figure_is_an_image_of_the_configured_size(run):
         with Image.open(path) as im:
             assert (im.format, im.size) == ("GIF" if rel.endswith(".gif") else "PNG", size), rel
     # nothing else was made: per-model pictures only for figures.models, no comparison figure
-    made = {p.relative_to(work).as_posix() for folder in (FIGS, STUDY)
-            for p in (work / folder).rglob("*") if p.suffix in (".png", ".gif")}
+    made = {
+        p.relative_to(work).as_posix()
+        for folder in (FIGS, STUDY)
+        for p in (work / folder).rglob("*")
+        if p.suffix in (".png", ".gif")
+    }
     assert made == set(sizes)
     assert not (work / STUDY / "knn_mnist_vs_fashion.png").exists()
 
@@ -104,8 +124,12 @@ def test_gif_frame_counts(run):
 
 def test_summary_md(run):
     text = (run[0] / "results/summary.md").read_text()
-    for heading in ("## Study `all`", "### Models", "### kNN accuracy in 2-D",
-                    "#### msds on mnist (varies `hidden[1]`)"):
+    for heading in (
+        "## Study `all`",
+        "### Models",
+        "### kNN accuracy in 2-D",
+        "#### msds on mnist (varies `hidden[1]`)",
+    ):
         assert heading in text
     assert "| msds_w16/hidden2 | unreduced |" in text and "| k=3 | k=7 | k=10 |" in text
     # SEEDS.md B's numbers next to the w=1 row
@@ -123,10 +147,21 @@ def test_figures_logged_to_mlflow(run):
     assert artifacts(embed_run) == {"figures/pca.png"}
     assert client.get_run(embed_run).data.tags["plot_embedding.dpi"] == "40"
     train_run = (work / "results/mnist/models/msds_w16/run_id").read_text().strip()
-    assert artifacts(train_run) == {f"figures/{name}" for name in (
-        "training_curves.png", "confusion.png", "input_pair.png", "activations_class5.gif", "running_mean_class5.gif",
-        "boxplots_hidden1.png", "pca_hidden1.png", "boxplots_hidden2.png", "pca_hidden2.png",
-        "grid_msds_w16.png")}
+    assert artifacts(train_run) == {
+        f"figures/{name}"
+        for name in (
+            "training_curves.png",
+            "confusion.png",
+            "input_pair.png",
+            "activations_class5.gif",
+            "running_mean_class5.gif",
+            "boxplots_hidden1.png",
+            "pca_hidden1.png",
+            "boxplots_hidden2.png",
+            "pca_hidden2.png",
+            "grid_msds_w16.png",
+        )
+    }
     prepare_run = (work / "results/mnist/data.run_id").read_text().strip()
     for stem in (f"{STUDY}/knn_heatmap_mnist", f"{FIGS}/sweep_msds", f"{STUDY}/training_curves_mnist"):
         own = client.get_run((work / f"{stem}.run_id").read_text().strip())
@@ -142,7 +177,9 @@ def test_up_to_date_and_one_figure_is_one_job(run):
     assert planned_jobs(work) == []
     target = f"{FIGS}/embeddings/msds_w16/hidden2/pca.png"
     assert planned_jobs(work, target, "--forcerun", "plot_embedding") == [
-        ("plot_embedding", "dataset=mnist, source=msds_w16/hidden2, reducer=pca")]
+        ("plot_embedding", "dataset=mnist, source=msds_w16/hidden2, reducer=pca")
+    ]
+
     def identity(path):  # the job writes a new file (atomic replace): a new inode
         st = path.stat()
         return st.st_ino, st.st_mtime_ns
@@ -182,8 +219,15 @@ def test_report_html(run):
     snakemake(work, "--report", "results/report.html")
     html = (work / "results/report.html").read_text()
     assert len(html) > 200_000  # the figures are embedded
-    for text in ("2-D embeddings", "embedding grids", "kNN scores", "sweeps", "model msds_w16",
-                 "fitted on the training points", "running mean"):
+    for text in (
+        "2-D embeddings",
+        "embedding grids",
+        "kNN scores",
+        "sweeps",
+        "model msds_w16",
+        "fitted on the training points",
+        "running mean",
+    ):
         assert text in html, text
 
 
@@ -203,12 +247,15 @@ def test_comparison_figure(run, tmp_path):
     out = snakemake(tmp_path, "--cores", "1", target, "--allowed-rules", "plot_knn_comparison")
     assert "1 of 1 steps (100%) done" in out.stdout + out.stderr
     with Image.open(tmp_path / target) as im:
-        assert im.size == plots.pixel_size(plots.comparison_figsize(len(SOURCES), 2), config["figures"]["dpi"])
+        assert im.size == plots.pixel_size(
+            plots.comparison_figsize(len(SOURCES), 2), config["figures"]["dpi"]
+        )
     client = MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
     exp = client.get_experiment_by_name("layermaps/summary")
     (r,) = client.search_runs([exp.experiment_id])
     assert {a.path for a in client.list_artifacts(r.info.run_id, "figures")} == {
-        "figures/knn_mnist_vs_fashion.png"}
+        "figures/knn_mnist_vs_fashion.png"
+    }
 
 
 def test_the_map_explorer_is_one_self_contained_page_linked_from_the_summary_and_logged(run):
@@ -219,13 +266,15 @@ def test_the_map_explorer_is_one_self_contained_page_linked_from_the_summary_and
     work, config = run
     page = work / STUDY / "explorer.html"
     html = page.read_text()
-    assert not re.search(r'<script[^>]+src=', html) and "cdn.bokeh.org" not in html  # all inline
+    assert not re.search(r"<script[^>]+src=", html) and "cdn.bokeh.org" not in html  # all inline
     assert page.stat().st_size < 20e6
     assert "[map explorer](studies/all/explorer.html)" in (work / "results/summary.md").read_text()
     client = MlflowClient(f"sqlite:///{work}/results/mlflow.db")
     exp = client.get_experiment_by_name("layermaps/summary")
     (summary_run,) = client.search_runs([exp.experiment_id], "tags.`layermaps.rule` = 'report_summary'")
-    assert [a.path for a in client.list_artifacts(summary_run.info.run_id, "explorer")] == ["explorer/explorer.html"]
+    assert [a.path for a in client.list_artifacts(summary_run.info.run_id, "explorer")] == [
+        "explorer/explorer.html"
+    ]
     # the votes the page rings as wrong are the map's kNN classifier: as many right as its score says
     with np.load(work / "results/mnist/data.npz") as d:
         y_fit, y_test = d["train_labels"][d["fit_idx"]], d["test_labels"]

@@ -7,12 +7,27 @@ import re
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import (
-    TINY_CONFIG as CONFIG, TINY_K as K, TINY_REDUCERS as REDUCERS, TINY_SOURCES as SOURCES,
-    TINY_TARGETS as TARGETS, planned_jobs, snakemake, write_config,
+    TINY_CONFIG as CONFIG,
 )
+from conftest import (
+    TINY_K as K,
+)
+from conftest import (
+    TINY_REDUCERS as REDUCERS,
+)
+from conftest import (
+    TINY_SOURCES as SOURCES,
+)
+from conftest import (
+    TINY_TARGETS as TARGETS,
+)
+from conftest import (
+    planned_jobs,
+    snakemake,
+    write_config,
+)
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.workflow
 
@@ -50,8 +65,10 @@ def test_training_outputs(run):
 def test_activation_arrays(run):
     work = run[0]
     acts = work / "results/mnist/activations"
-    expected = {"seed_mlp": {"hidden1": 256, "hidden2": 64, "output": 10},
-                "msds_w1": {"hidden1": 128, "hidden2": 1, "output": 10}}
+    expected = {
+        "seed_mlp": {"hidden1": 256, "hidden2": 64, "output": 10},
+        "msds_w1": {"hidden1": 128, "hidden2": 1, "output": 10},
+    }
     for model, layers in expected.items():
         for layer, width in layers.items():
             for split, n in (("train", 600), ("test", 200)):
@@ -74,7 +91,8 @@ def test_training_runs_in_mlflow(run):
     artifacts = {a.path for a in client.list_artifacts(train_id)}
     assert {"metrics.json", "history.csv", "confusion_test.csv"} <= artifacts
     assert any(a.startswith("model") for a in artifacts) or client.search_logged_models(
-        experiment_ids=[r.info.experiment_id])
+        experiment_ids=[r.info.experiment_id]
+    )
     # a training starts a tree of its own (the runs table's top level), naming its data run
     assert "mlflow.parentRunId" not in r.data.tags and r.info.run_name == "seed_mlp training"
     assert r.data.tags["layermaps.data_run"] == run_id(work / "results/mnist/data.run_id")
@@ -88,8 +106,13 @@ def test_repeats_train_as_their_own_runs_tagged_with_their_first(run):
     seed; only the first is embedded (nothing asks for the second's activations)."""
     work, client, runs = run
     models = work / "results/mnist/models"
-    assert {p.name for p in models.iterdir()} == {"seed_mlp", "msds_w1", "msds_w1_seed2", "msds_w2",
-                                                   "msds_w2_seed2"}
+    assert {p.name for p in models.iterdir()} == {
+        "seed_mlp",
+        "msds_w1",
+        "msds_w1_seed2",
+        "msds_w2",
+        "msds_w2_seed2",
+    }
     first, second = (client.get_run(run_id(models / m / "run_id")) for m in ("msds_w1", "msds_w1_seed2"))
     assert (first.data.params["spec.seed"], second.data.params["spec.seed"]) == ("1", "2")
     same = {k for k in first.data.params if k.startswith("spec.") and k != "spec.seed"}
@@ -123,28 +146,55 @@ def test_summary_csv(run):
     work = run[0]
     with open(work / "results/mnist/knn_summary.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["dataset", "model", "layer", "reducer", "protocol", "policy", "k",
-                             "accuracy", "trustworthiness", "fit_seconds", "transform_seconds"]
+    assert list(rows[0]) == [
+        "dataset",
+        "model",
+        "layer",
+        "reducer",
+        "protocol",
+        "policy",
+        "k",
+        "accuracy",
+        "trustworthiness",
+        "fit_seconds",
+        "transform_seconds",
+    ]
     assert len(rows) == len(SOURCES) * (len(REDUCERS) + 1) * len(K)
     seen = {(r["model"], r["layer"], r["reducer"], r["k"]) for r in rows}
     assert ("raw", "raw", "unreduced", "5") in seen and ("seed_mlp", "hidden2", "tsne", "10") in seen
-    hidden2_umap = [float(r["accuracy"]) for r in rows if r["layer"] == "hidden2"
-                    and r["model"] == "seed_mlp" and r["reducer"] == "umap"]
+    hidden2_umap = [
+        float(r["accuracy"])
+        for r in rows
+        if r["layer"] == "hidden2" and r["model"] == "seed_mlp" and r["reducer"] == "umap"
+    ]
     assert min(hidden2_umap) > 0.2  # twice chance; measured .44-.62 over seeds and CPUs
-    assert (work / "results/knn_summary.csv").read_text() == (work / "results/mnist/knn_summary.csv").read_text()
+    assert (work / "results/knn_summary.csv").read_text() == (
+        work / "results/mnist/knn_summary.csv"
+    ).read_text()
 
 
 def test_reducer_runs_nest_under_their_model_run(run):
     work, client, runs = run
     train_id = run_id(work / "results/mnist/models/seed_mlp/run_id")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == train_id
-                and r.data.tags.get("layermaps.rule") == "embed"]
+    children = [
+        r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == train_id and r.data.tags.get("layermaps.rule") == "embed"
+    ]
     assert sorted(r.data.tags["reducer"] for r in children) == sorted(REDUCERS)
     for r in children:  # one row per reducer x source: embedding params, score metrics
-        assert {"knn_accuracy_k3", "knn_accuracy_k5", "knn_accuracy_k10", "trustworthiness",
-                "fit_seconds", "transform_seconds"} <= set(r.data.metrics)
+        assert {
+            "knn_accuracy_k3",
+            "knn_accuracy_k5",
+            "knn_accuracy_k10",
+            "trustworthiness",
+            "fit_seconds",
+            "transform_seconds",
+        } <= set(r.data.metrics)
         assert r.data.params["seed"] == "42" and r.info.status == "FINISHED"
-    raw = [r for r in runs if r.data.tags.get("source") == "raw" and r.data.tags.get("layermaps.rule") == "embed"]
+    raw = [
+        r for r in runs if r.data.tags.get("source") == "raw" and r.data.tags.get("layermaps.rule") == "embed"
+    ]
     assert {r.data.tags["mlflow.parentRunId"] for r in raw} == {run_id(work / "results/mnist/data.run_id")}
 
 
@@ -169,8 +219,9 @@ def test_switching_the_shared_graph_off_reruns_only_umap_and_tsne(tiny_run_copy)
     write_config(work, **{**CONFIG, "embed": {**CONFIG["embed"], "shared_neighbors": False}})
     jobs = planned_jobs(work, *TARGETS)
     embedded = sorted(w for rule, w in jobs if rule == "embed")
-    assert embedded == sorted(f"dataset=mnist, source={s}, reducer={r}"
-                              for s in SOURCES for r in ("tsne", "umap"))
+    assert embedded == sorted(
+        f"dataset=mnist, source={s}, reducer={r}" for s in SOURCES for r in ("tsne", "umap")
+    )
     assert "neighbors" not in {rule for rule, _ in jobs}
 
 
@@ -204,8 +255,9 @@ def test_bench_graph_compares_the_shared_graph_with_own_search(run):
     import sys
 
     bench = [sys.executable, "-m", "layermaps.bench_graph", str(run[0] / "results/mnist")]
-    out = subprocess.run(bench + ["seed_mlp/hidden2", "--reducers", "tsne"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        bench + ["seed_mlp/hidden2", "--reducers", "tsne"], capture_output=True, text=True, check=True
+    ).stdout
     assert "500 x 64 fit rows, 200 test rows; exact graph (90 + 25 neighbours)" in out
     for label in ("shared graph", "own search"):
         assert re.search(rf"\| tsne \| {label} \| [\d.]+ \| 0\.\d{{4}} \| 0\.\d{{4}} \| 0\.\d{{4}} \|", out)
@@ -219,12 +271,25 @@ def test_measured_report_reads_the_run(run):
     import sys
 
     work = run[0]
-    out = subprocess.run([sys.executable, "-m", "layermaps.measured", str(work / "results"),
-                          "--config", str(work / "config.yaml")], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "layermaps.measured",
+            str(work / "results"),
+            "--config",
+            str(work / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "| seed_mlp | 256-64 | 2 |" in out
     assert re.search(r"\| seed_mlp/hidden2 \| umap \| 0\.\d{4} \| 0\.\d{4} \| 0\.\d{4} \|", out)
-    assert re.search(r"\| msds_w1/hidden2 \| tsne \| (identity|constant) \| inductive \| 0\.0 \| 0\.0 \| \d+ \| \d+ \|", out)
+    assert re.search(
+        r"\| msds_w1/hidden2 \| tsne \| (identity|constant) \| inductive \| 0\.0 \| 0\.0 \| \d+ \| \d+ \|",
+        out,
+    )
     assert "training cost, mnist" in out
 
 
@@ -283,8 +348,12 @@ def test_measured_reports_efficiency(run):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "layermaps.measured", str(run[0] / "results"),
-                          "--efficiency"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "layermaps.measured", str(run[0] / "results"), "--efficiency"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     m = re.search(r"\*\*efficiency (\d\.\d\d)\*\*", out)
     assert m and 0 < float(m.group(1)) <= 1, out
     n = len(SOURCES) * len(REDUCERS)
@@ -306,13 +375,21 @@ def test_measured_compares_every_map_with_another_run(run, tmp_path):
     moved.write_text(json.dumps(record))
 
     def compare(against):
-        return subprocess.run([sys.executable, "-m", "layermaps.measured", str(results), "--against",
-                               str(against)], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "layermaps.measured", str(results), "--against", str(against)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
     n = len(SOURCES) * len(REDUCERS)  # every scored map, the unreduced kNN included
     same = compare(results)
-    assert re.search(rf"^{n + len(SOURCES)} maps scored in both runs; 0 of \d+ accuracies moved", same, re.M), same
+    assert re.search(
+        rf"^{n + len(SOURCES)} maps scored in both runs; 0 of \d+ accuracies moved", same, re.M
+    ), same
     out = compare(other)
-    assert re.search(r"; 1 of \d+ accuracies moved by more than 0\.005 .*the largest move is 0\.0100", out), out
+    assert re.search(r"; 1 of \d+ accuracies moved by more than 0\.005 .*the largest move is 0\.0100", out), (
+        out
+    )
     row = next(line for line in out.splitlines() if line.startswith("| mnist | seed_mlp/hidden2 | umap |"))
     assert row.count("**!**") == 1 and "(+0.0100) **!**" in row

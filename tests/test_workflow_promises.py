@@ -11,9 +11,8 @@ import re
 import numpy as np
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import REPO, snakemake, write_config
+from mlflow.tracking import MlflowClient
 from test_idx import idx_bytes
 
 pytestmark = pytest.mark.workflow
@@ -33,12 +32,16 @@ def write_idx_dataset(folder, n_train=240, n_test=90):
         return x.astype(np.uint8), y
 
     folder.mkdir(parents=True)
-    for prefix, (x, y), pack in (("train", part(n_train), gzip.compress),
-                                 ("t10k", part(n_test), lambda b: b)):
+    for prefix, (x, y), pack in (
+        ("train", part(n_train), gzip.compress),
+        ("t10k", part(n_test), lambda b: b),
+    ):
         (folder / f"{prefix}-images-idx3-ubyte{'.gz' if prefix == 'train' else ''}").write_bytes(
-            pack(idx_bytes(x)))
+            pack(idx_bytes(x))
+        )
         (folder / f"{prefix}-labels-idx1-ubyte{'.gz' if prefix == 'train' else ''}").write_bytes(
-            pack(idx_bytes(y)))
+            pack(idx_bytes(y))
+        )
 
 
 def configure(work):
@@ -46,9 +49,12 @@ def configure(work):
     merged into the default's models, sweeps and reducers)."""
     write_config(work, embed={"layers": ["hidden2"], "models": ["tiny"]}, knn={"k": [3, 5]})
     config = yaml.safe_load((work / "config.yaml").read_text())
-    config.update(datasets={"letters": {"kind": "idx", "path": "data/letters"}}, sweeps={},
-                  models={"tiny": {"hidden": [16, 4], "epochs": 2, "batch_size": 32, "seed": 1}},
-                  reducers={"pca": {}})
+    config.update(
+        datasets={"letters": {"kind": "idx", "path": "data/letters"}},
+        sweeps={},
+        models={"tiny": {"hidden": [16, 4], "epochs": 2, "batch_size": 32, "seed": 1}},
+        reducers={"pca": {}},
+    )
     config["data"]["subsample"] = {"train": None, "test": None}
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return config
@@ -78,8 +84,9 @@ def test_an_idx_dataset_of_ones_own_runs_every_stage(runs):
     with open(results / "knn_summary.csv") as f:
         rows = list(csv.DictReader(f))
     seen = {(r["dataset"], r["layer"], r["reducer"]) for r in rows}
-    assert {("letters", layer, reducer) for layer in ("raw", "hidden2")
-            for reducer in ("pca", "unreduced")} <= seen
+    assert {
+        ("letters", layer, reducer) for layer in ("raw", "hidden2") for reducer in ("pca", "unreduced")
+    } <= seen
     raw = [float(r["accuracy"]) for r in rows if (r["layer"], r["reducer"]) == ("raw", "unreduced")]
     assert min(raw) > 0.9  # the class signal is in the pixels (chance: 1/3)
     metrics = json.loads((results / "letters/models/tiny/metrics.json").read_text())
@@ -137,8 +144,7 @@ def content(path):
         return a.dtype.str, a.shape, a.tobytes()
     if path.suffix == ".npz":
         with np.load(path) as d:
-            return {k: (d[k].dtype.str, d[k].shape, d[k].tobytes())
-                    for k in d.files if not timing(k)}
+            return {k: (d[k].dtype.str, d[k].shape, d[k].tobytes()) for k in d.files if not timing(k)}
     if path.suffix == ".json":
         return without_timings(json.loads(path.read_text()))
     if path.suffix == ".csv":
@@ -164,11 +170,15 @@ def test_the_same_config_gives_the_same_results_under_any_cores(runs):
     number and figure (the model trains with threads.train = 2 threads either way)."""
     files = result_files(runs[1])
     assert files == result_files(runs[2])
-    assert {"letters/models/tiny/model.keras", "letters/embeddings/tiny/hidden2/pca.npz",
-            "knn_summary.csv", "summary.md", "letters/figures/grid_tiny.png",
-            "studies/all/explorer.html"} <= set(files)
-    differ = [f for f in files
-              if content(runs[1] / "results" / f) != content(runs[2] / "results" / f)]
+    assert {
+        "letters/models/tiny/model.keras",
+        "letters/embeddings/tiny/hidden2/pca.npz",
+        "knn_summary.csv",
+        "summary.md",
+        "letters/figures/grid_tiny.png",
+        "studies/all/explorer.html",
+    } <= set(files)
+    differ = [f for f in files if content(runs[1] / "results" / f) != content(runs[2] / "results" / f)]
     assert not differ, differ
 
 
@@ -181,8 +191,7 @@ def test_the_readme_gives_the_order_the_forest_keeps_its_columns_in():
     x = rng.normal(size=(300, 8))
     x[:, 6] += 2 * y  # the strongest signal is in a late column, a weaker one in an early one
     x[:, 1] += 0.5 * y
-    t = fit_transform({"method": "forest", "keep": 3, "trees": 20, "seed": 0}, "p", x, y,
-                      log=lambda m: None)
+    t = fit_transform({"method": "forest", "keep": 3, "trees": 20, "seed": 0}, "p", x, y, log=lambda m: None)
     assert t.columns[:2].tolist() == [6, 1]  # most important first, not in column order
     readme = " ".join((REPO / "README.md").read_text().split())
     assert "ranks most important, most important first" in readme

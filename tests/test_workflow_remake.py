@@ -6,7 +6,6 @@ import re
 import shutil
 
 import pytest
-
 from conftest import snakemake
 
 pytestmark = pytest.mark.workflow
@@ -19,17 +18,15 @@ BOOKKEEPING = ("results/logs/", "results/.layermaps/", "results/mlflow.db", "res
 
 def job_counts(text: str) -> dict[str, int]:
     """Snakemake's "Job stats" table: rule -> number of jobs."""
-    table = text[text.index("Job stats:"):]
+    table = text[text.index("Job stats:") :]
     counts = re.findall(r"^(\w+)\s+(\d+)$", table, re.M)
     return {rule: int(n) for rule, n in counts if rule != "total"}
 
 
 def files(work) -> dict[str, int]:
     """Every result file -> its modification time (ns), Snakemake's and MLflow's own left out."""
-    found = {p.relative_to(work).as_posix(): p for p in (work / "results").rglob("*")
-             if p.is_file()}
-    return {name: p.stat().st_mtime_ns for name, p in found.items()
-            if not name.startswith(BOOKKEEPING)}
+    found = {p.relative_to(work).as_posix(): p for p in (work / "results").rglob("*") if p.is_file()}
+    return {name: p.stat().st_mtime_ns for name, p in found.items() if not name.startswith(BOOKKEEPING)}
 
 
 def test_a_deleted_figure_summary_or_explorer_is_made_again_alone(figures_run, tmp_path):
@@ -43,8 +40,9 @@ def test_a_deleted_figure_summary_or_explorer_is_made_again_alone(figures_run, t
         (work / name).unlink()
     out = snakemake(work, "--cores", "2")
     text = out.stdout + out.stderr
-    assert job_counts(text) == {"all": 1, "plot_embedding": 1, "plot_explorer": 1,
-                                "report_summary": 1}, text[-3000:]
+    assert job_counts(text) == {"all": 1, "plot_embedding": 1, "plot_explorer": 1, "report_summary": 1}, text[
+        -3000:
+    ]
     assert (work / FIGURE).read_bytes() == figure  # the same inputs: the same picture
     assert (work / SUMMARY).read_text() == summary
     assert (work / EXPLORER).read_bytes() == explorer  # byte-identical (issue 29, item 7)

@@ -10,18 +10,24 @@ import subprocess
 import sys
 
 import pytest
+from conftest import (
+    SNAKEMAKE,
+    TINY_CONFIG,
+    TINY_SOURCES,
+    TINY_TARGETS,
+    dry_run_jobs,
+    planned_jobs,
+    snakemake,
+    write_config,
+)
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from conftest import (
-    SNAKEMAKE, TINY_CONFIG, TINY_SOURCES, TINY_TARGETS, dry_run_jobs, planned_jobs, snakemake,
-    write_config,
-)
-
 pytestmark = pytest.mark.workflow
 
-UMAP_JOBS = {(rule, f"dataset=mnist, source={s}, reducer=umap") for s in TINY_SOURCES
-             for rule in ("embed", "score")} | {("knn_summary", "dataset=mnist"), ("knn_summary_all", "")}
+UMAP_JOBS = {
+    (rule, f"dataset=mnist, source={s}, reducer=umap") for s in TINY_SOURCES for rule in ("embed", "score")
+} | {("knn_summary", "dataset=mnist"), ("knn_summary_all", "")}
 
 
 def edit(path, old, new):
@@ -37,8 +43,11 @@ def test_a_copy_of_the_project_plans_nothing(tiny_run, project_copy):
 
 def test_editing_one_reducer_class_reruns_exactly_its_jobs(tiny_run_copy, project_copy):
     reducers = project_copy / "src/layermaps/embed/reducers.py"
-    edit(reducers, "        return self.model.transform(x)\n\n\nclass PaCMAPReducer",
-         "        return self.model.transform(np.asarray(x))\n\n\nclass PaCMAPReducer")
+    edit(
+        reducers,
+        "        return self.model.transform(x)\n\n\nclass PaCMAPReducer",
+        "        return self.model.transform(np.asarray(x))\n\n\nclass PaCMAPReducer",
+    )
     jobs = planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy)
     assert set(jobs) == UMAP_JOBS and len(jobs) == len(UMAP_JOBS)
     # the README's way to keep results through a change known to alter nothing
@@ -49,15 +58,21 @@ def test_editing_one_reducer_class_reruns_exactly_its_jobs(tiny_run_copy, projec
 def test_edits_that_change_no_behaviour_rerun_nothing(tiny_run_copy, project_copy):
     src = project_copy / "src/layermaps/embed"
     # a comment, reformatting and a docstring in the reducers; the embed script's docstring
-    edit(src / "reducers.py", "        _set_numba_threads(self.n_jobs)\n        umap = _import_umap()\n",
-         "        # a comment\n        _set_numba_threads(  self.n_jobs )\n\n        umap = _import_umap()\n")
+    edit(
+        src / "reducers.py",
+        "        _set_numba_threads(self.n_jobs)\n        umap = _import_umap()\n",
+        "        # a comment\n        _set_numba_threads(  self.n_jobs )\n\n        umap = _import_umap()\n",
+    )
     edit(src / "reducers.py", '    """openTSNE. The setting', '    """The openTSNE library. The setting')
     edit(project_copy / "workflow/scripts/embed.py", '"""Embed one source', '"""Embeds one source')
     # a helper moved to another module
     text = (src / "reducers.py").read_text()
     helper = re.search(r"\ndef _too_small\(.*?\n\n\n", text, re.S).group(0)
-    (src / "reducers.py").write_text(text.replace(helper, "\n\n").replace(
-        "import numpy as np\n", "import numpy as np\n\nfrom layermaps.checks import _too_small\n", 1))
+    (src / "reducers.py").write_text(
+        text.replace(helper, "\n\n").replace(
+            "import numpy as np\n", "import numpy as np\n\nfrom layermaps.checks import _too_small\n", 1
+        )
+    )
     (src.parent / "checks.py").write_text(f'"""Row-count checks."""\n{helper}')
     assert planned_jobs(tiny_run_copy, *TINY_TARGETS, project=project_copy) == []
 
@@ -96,8 +111,14 @@ def test_config_without_threads_takes_the_documented_default(tmp_path):
 
 def test_plain_snakemake_uses_the_default_profile(project_copy):
     """`snakemake -n` in the project folder, no arguments: profiles/default applies."""
-    proc = subprocess.run([SNAKEMAKE, "-n"], cwd=project_copy, capture_output=True, text=True,
-                          timeout=300, env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n"],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Using workflow specific profile profiles/default" in proc.stderr
     assert re.search(r"^total\s+\d{3}$", proc.stdout, re.M)  # the full default DAG
@@ -106,9 +127,19 @@ def test_plain_snakemake_uses_the_default_profile(project_copy):
 
 def test_model_names_with_plus_resolve(tmp_path):
     """A sweep value 1.0e+20 makes the model name lr1e+20: the wildcard pattern escapes it."""
-    write_config(tmp_path, **{**TINY_CONFIG, "sweeps": {"lr": {
-        "base": {"hidden": [8], "epochs": 1}, "vary": {"optimizer.learning_rate": [1.0e+20, 0.5]},
-        "name": "lr{value}"}}})
+    write_config(
+        tmp_path,
+        **{
+            **TINY_CONFIG,
+            "sweeps": {
+                "lr": {
+                    "base": {"hidden": [8], "epochs": 1},
+                    "vary": {"optimizer.learning_rate": [1.0e20, 0.5]},
+                    "name": "lr{value}",
+                }
+            },
+        },
+    )
     target = "results/mnist/models/lr1e+20/metrics.json"
     jobs = planned_jobs(tmp_path, target, "results/mnist/activations/lr0.5/run_id")
     assert ("train", "dataset=mnist, model=lr1e+20") in jobs
@@ -128,8 +159,9 @@ def test_a_rerun_supersedes_its_mlflow_run(tiny_run_copy):
     current = client.search_runs([exp.experiment_id], f"tags.`layermaps.job` = '{key}'")
     assert [r.info.run_id for r in current] == [new]
     assert current[0].data.metrics["knn_accuracy_k5"] > 0.3  # the score job added to the new run
-    (retired,) = client.search_runs([exp.experiment_id], f"tags.`layermaps.job` = '{key}'",
-                                    run_view_type=ViewType.DELETED_ONLY)
+    (retired,) = client.search_runs(
+        [exp.experiment_id], f"tags.`layermaps.job` = '{key}'", run_view_type=ViewType.DELETED_ONLY
+    )
     assert retired.info.run_id == old and retired.data.tags["layermaps.superseded_by"] == new
     # every output has exactly one current run
     active = client.search_runs([exp.experiment_id], max_results=1000)
@@ -157,9 +189,14 @@ def test_a_deleted_model_or_embedding_is_made_again_and_activations_are_intermed
 
 def test_a_corrupt_input_names_the_file_and_the_rule_that_made_it(tiny_run_copy):
     work = tiny_run_copy
-    broken = {"results/mnist/embeddings/raw/pca.npz": ("score", "results/mnist/scores/raw/pca.json", "embed"),
-              "results/mnist/models/seed_mlp/model.keras": (
-                  "activations_seed_mlp", "results/mnist/activations/seed_mlp/run_id", "train")}
+    broken = {
+        "results/mnist/embeddings/raw/pca.npz": ("score", "results/mnist/scores/raw/pca.json", "embed"),
+        "results/mnist/models/seed_mlp/model.keras": (
+            "activations_seed_mlp",
+            "results/mnist/activations/seed_mlp/run_id",
+            "train",
+        ),
+    }
     for path, (rule, target, maker) in broken.items():
         with open(work / path, "r+b") as f:
             f.truncate(300)
@@ -175,8 +212,15 @@ def run_stale(work, *args):
     env = dict(os.environ, LAYERMAPS_DATA_MIRROR=os.environ.get("LAYERMAPS_DATA_MIRROR", ""))
     env.pop("MLFLOW_TRACKING_URI", None)
     from conftest import REPO
-    return subprocess.run([sys.executable, "-m", "layermaps.stale", "-s", str(REPO / "Snakefile"), *args],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    return subprocess.run(
+        [sys.executable, "-m", "layermaps.stale", "-s", str(REPO / "Snakefile"), *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_results_no_config_asks_for_are_listed_and_removed_on_request(tiny_run_copy):
@@ -203,8 +247,13 @@ def test_results_no_config_asks_for_are_listed_and_removed_on_request(tiny_run_c
     assert not any((work / f).exists() for f in stale)
     assert (work / "results/mnist/embeddings/raw/umap.npz").exists()
     assert client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'") == []
-    gone = client.search_runs([exp.experiment_id], "tags.reducer = 'pacmap'", run_view_type=ViewType.DELETED_ONLY)
+    gone = client.search_runs(
+        [exp.experiment_id], "tags.reducer = 'pacmap'", run_view_type=ViewType.DELETED_ONLY
+    )
     assert {r.data.tags["layermaps.superseded_by"] for r in gone} == {"removed: no longer in the config"}
     assert "No stale results" in run_stale(work).stdout
     # nothing current was touched: only the tables whose inputs lost pacmap's scores remake
-    assert set(planned_jobs(work, *TINY_TARGETS)) == {("knn_summary", "dataset=mnist"), ("knn_summary_all", "")}
+    assert set(planned_jobs(work, *TINY_TARGETS)) == {
+        ("knn_summary", "dataset=mnist"),
+        ("knn_summary_all", ""),
+    }

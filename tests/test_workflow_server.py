@@ -4,9 +4,8 @@ every job through the environment, runs and artifacts land on the server, nothin
 import socket
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import mlflow_server, snakemake, write_config
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.workflow
 

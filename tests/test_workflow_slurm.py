@@ -15,31 +15,60 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, SHARED_DATA, recipe_server, skip_unless_ci, snakemake, write_config
 from mlflow.tracking import MlflowClient
-
-from conftest import REPO, SHARED_DATA, recipe_server, snakemake, write_config, skip_unless_ci
 
 ACCOUNT, PARTITION = os.environ.get("SLURM_ACCOUNT"), os.environ.get("SLURM_PARTITION")
 pytestmark = pytest.mark.workflow
 if not (shutil.which("sbatch") and shutil.which("sacct") and ACCOUNT and PARTITION):
-    skip_unless_ci("no SLURM cluster: start one with `eval \"$(bash ../shared/slurm/start-slurm.sh)\"` "
-                   "(as root; .ci/run does) so that sbatch, sacct, SLURM_ACCOUNT and SLURM_PARTITION exist")
+    skip_unless_ci(
+        'no SLURM cluster: start one with `eval "$(bash ../shared/slurm/start-slurm.sh)"` '
+        "(as root; .ci/run does) so that sbatch, sacct, SLURM_ACCOUNT and SLURM_PARTITION exist"
+    )
 
 # Every stage on one dataset: prepare, train, activations, graph, two reducers, scores, figures.
 REDUCERS = {"pca": {}, "umap": {"n_epochs": 200}}
 # a short workflow: status checks from 1 s on (default 40 s), every 2 s
-CHECKS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
-          "--jobs", "4"]
-SLURM = ["--workflow-profile", str(REPO / "profiles/slurm"),
-         "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}", *CHECKS]
+CHECKS = [
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "2",
+    "--jobs",
+    "4",
+]
+SLURM = [
+    "--workflow-profile",
+    str(REPO / "profiles/slurm"),
+    "--default-resources",
+    f"slurm_account={ACCOUNT}",
+    f"slurm_partition={PARTITION}",
+    *CHECKS,
+]
 AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-KNN_COLUMNS = ["dataset", "model", "layer", "reducer", "protocol", "policy", "k", "accuracy", "trustworthiness"]
+KNN_COLUMNS = [
+    "dataset",
+    "model",
+    "layer",
+    "reducer",
+    "protocol",
+    "policy",
+    "k",
+    "accuracy",
+    "trustworthiness",
+]
 
 
 def tiny_config(work: Path) -> None:
-    path = write_config(work, datasets=["mnist"], data={"subsample": {"train": 300, "test": 100}},
-                        models={"seed_mlp": {"epochs": 1}}, embed={"layers": ["hidden2"]},
-                        knn={"k": [3, 5]}, threads={"train": 1, "embed": 1})
+    path = write_config(
+        work,
+        datasets=["mnist"],
+        data={"subsample": {"train": 300, "test": 100}},
+        models={"seed_mlp": {"epochs": 1}},
+        embed={"layers": ["hidden2"]},
+        knn={"k": [3, 5]},
+        threads={"train": 1, "embed": 1},
+    )
     config = yaml.safe_load(path.read_text())
     config["sweeps"], config["reducers"] = {}, REDUCERS  # the seed MLP only, two reducers
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -55,14 +84,33 @@ def run_tree(client: MlflowClient, experiment: str) -> list[tuple]:
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     rules = {r.info.run_id: r.data.tags.get("layermaps.rule") for r in runs}
-    return sorted((r.data.tags.get("layermaps.rule"), r.data.tags.get("layermaps.job", ""),
-                   r.info.status, rules.get(r.data.tags.get("mlflow.parentRunId"), "")) for r in runs)
+    return sorted(
+        (
+            r.data.tags.get("layermaps.rule"),
+            r.data.tags.get("layermaps.job", ""),
+            r.info.status,
+            rules.get(r.data.tags.get("mlflow.parentRunId"), ""),
+        )
+        for r in runs
+    )
 
 
 def sacct_jobs(since: str) -> list[dict]:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", since, "-a",
-                          "--format=JobID,JobName,State,Comment,ReqMem,ReqCPUS,Timelimit"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "-P",
+            "-S",
+            since,
+            "-a",
+            "--format=JobID,JobName,State,Comment,ReqMem,ReqCPUS,Timelimit",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     keys = ["id", "name", "state", "comment", "mem", "cpus", "limit"]
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
 
@@ -80,28 +128,42 @@ def runs(tmp_path_factory):
         tiny_config(work)
     snakemake(local, "--cores", "2")
     with recipe_server(cluster, home) as (commands, url, server_log):
-        user = subprocess.run(["id", "-un"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
         password = (home / ".mlflow-password").read_text().strip()
         os.environ.update(zip(AUTH_ENV, (user, password)))
         try:
             # the README's commands: its account, partition and port filled in; the test's checks
-            script = (commands.replace("ACCOUNT", ACCOUNT).replace("PARTITION", PARTITION)
-                      + " " + " ".join(["-s", str(REPO / "Snakefile"), *CHECKS]))
-            env = {**os.environ, "HOME": str(home),
-                   "LAYERMAPS_DATA_MIRROR": f"file://{SHARED_DATA}",
-                   "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+            script = (
+                commands.replace("ACCOUNT", ACCOUNT).replace("PARTITION", PARTITION)
+                + " "
+                + " ".join(["-s", str(REPO / "Snakefile"), *CHECKS])
+            )
+            env = {
+                **os.environ,
+                "HOME": str(home),
+                "LAYERMAPS_DATA_MIRROR": f"file://{SHARED_DATA}",
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+            }
             for name in (*AUTH_ENV, "MLFLOW_TRACKING_URI"):  # the README's commands set them
                 env.pop(name, None)
             since = time.strftime("%Y-%m-%dT%H:%M:%S")
             start = time.monotonic()
-            proc = subprocess.run(["bash", "-ec", script], cwd=cluster, env=env, text=True,
-                                  capture_output=True, timeout=1200)  # a hang guard only
+            proc = subprocess.run(
+                ["bash", "-ec", script], cwd=cluster, env=env, text=True, capture_output=True, timeout=1200
+            )  # a hang guard only
             wall = time.monotonic() - start
             assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
             print(f"\nthe tiny workflow on the SLURM cluster: {wall:.0f} s")
-            yield {"local": local, "cluster": cluster, "url": url, "since": since, "proc": proc,
-                   "wall": wall, "password": password, "server_log": server_log}
+            yield {
+                "local": local,
+                "cluster": cluster,
+                "url": url,
+                "since": since,
+                "proc": proc,
+                "wall": wall,
+                "password": password,
+                "server_log": server_log,
+            }
         finally:
             for name in AUTH_ENV:
                 os.environ.pop(name, None)
@@ -159,13 +221,15 @@ def test_the_credentials_reached_every_job_and_are_written_nowhere(runs):
     exp = client.get_experiment_by_name("layermaps/mnist")
     for run in client.search_runs([exp.experiment_id], max_results=1000):
         assert secret not in json.dumps([run.data.params, run.data.tags])
-    leaks = [p for p in runs["cluster"].rglob("*")
-             if p.is_file() and secret.encode() in p.read_bytes()]
+    leaks = [p for p in runs["cluster"].rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
     assert secret not in runs["proc"].stdout + runs["proc"].stderr
-    submitted = subprocess.run(["sacct", "-X", "-n", "-P", "-S", runs["since"], "-a",
-                                "--format=SubmitLine%2000"], capture_output=True, text=True,
-                               check=True).stdout
+    submitted = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-S", runs["since"], "-a", "--format=SubmitLine%2000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "sbatch" in submitted and secret not in submitted
     assert '" 401' not in runs["server_log"].read_text()  # no request went without them
 
@@ -194,8 +258,9 @@ def set_config(work: Path, **config) -> None:
 def test_a_job_failing_on_a_node_is_reported_with_its_rule_and_logs(runs):
     """UMAP asking for more neighbours than there are rows: its embed job fails on the node."""
     work = copy_of(runs, "failing", reducers={"umap": {"n_neighbors": 1000}})
-    proc = snakemake(work, *SLURM, "results/mnist/embeddings/raw/umap.npz", tracking_uri=runs["url"],
-                     check=False)
+    proc = snakemake(
+        work, *SLURM, "results/mnist/embeddings/raw/umap.npz", tracking_uri=runs["url"], check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "Error in rule embed" in out and "results/logs/mnist/embed/raw/umap.log" in out, out[-3000:]
@@ -219,14 +284,18 @@ def test_a_cancelled_job_ends_killed_and_a_rerun_completes(runs, tmp_path):
     cancelled, done = {}, threading.Event()
 
     def training_run():
-        return client.search_runs([exp.experiment_id], max_results=5, filter_string=(
-            "tags.`layermaps.rule` = 'train' and attributes.status = 'RUNNING'"))
+        return client.search_runs(
+            [exp.experiment_id],
+            max_results=5,
+            filter_string=("tags.`layermaps.rule` = 'train' and attributes.status = 'RUNNING'"),
+        )
 
     def cancel_the_training():
         while not done.wait(0.5):  # until the training runs, or snakemake ended without one
             if running := training_run():
-                queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True,
-                                       text=True, check=True).stdout
+                queue = subprocess.run(
+                    ["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True, check=True
+                ).stdout
                 ids = [line.split()[0] for line in queue.splitlines() if "rule_train" in line]
                 cancelled.update(run=running[0].info.run_id, jobs=ids)
                 subprocess.run(["scancel", *ids], check=True)

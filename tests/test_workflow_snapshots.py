@@ -7,14 +7,19 @@ import shutil
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import TINY_CONFIG, planned_jobs, snakemake, write_config
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.workflow
 
-STUDY = {"over_training": {"datasets": ["mnist"], "models": ["seed_mlp"], "reducers": ["umap"],
-                           "embed": {"raw": False, "layers": ["hidden2", "output"], "snapshots": True}}}
+STUDY = {
+    "over_training": {
+        "datasets": ["mnist"],
+        "models": ["seed_mlp"],
+        "reducers": ["umap"],
+        "embed": {"raw": False, "layers": ["hidden2", "output"], "snapshots": True},
+    }
+}
 EPOCHS = [1, 2]  # first, middle and last of the tiny run's 2 epochs
 LAYERS = {"hidden2": 64, "output": 10}
 K = 5  # figures.k
@@ -81,7 +86,9 @@ def test_a_snapshot_map_is_an_ordinary_source(snapshot_run):
             assert run.data.metrics["knn_accuracy_k5"] == pytest.approx(score["knn"]["k5"]["accuracy"])
             accs.append(score["knn"][f"k{K}"]["accuracy"])
         row = next(line for line in table if line.startswith(f"| {layer} |"))
-        assert row == f"| {layer} | " + " | ".join(f"{a:.4f}" for a in accs) + f" | {accs[-1] - accs[0]:+.4f} |"
+        assert (
+            row == f"| {layer} | " + " | ".join(f"{a:.4f}" for a in accs) + f" | {accs[-1] - accs[0]:+.4f} |"
+        )
 
 
 def test_aligned_animation_has_one_frame_per_snapshot(snapshot_run):
@@ -99,7 +106,9 @@ def test_aligned_animation_has_one_frame_per_snapshot(snapshot_run):
             assert gif.n_frames == len(EPOCHS)
         first = json.loads((results / f"mnist/scores/seed_mlp@epoch1/{layer}/umap.json").read_text())
         metrics = train_run.data.metrics
-        assert metrics[f"aligned_knn_accuracy_{layer}_umap_epoch1"] == pytest.approx(first["knn"][f"k{K}"]["accuracy"])
+        assert metrics[f"aligned_knn_accuracy_{layer}_umap_epoch1"] == pytest.approx(
+            first["knn"][f"k{K}"]["accuracy"]
+        )
         assert 0 <= metrics[f"aligned_knn_accuracy_{layer}_umap_epoch2"] <= 1
         assert f"snapshots_{layer}_umap.gif" in logged
     with Image.open(figures / "snapshots_umap.png") as grid:  # layers x epochs
@@ -111,6 +120,13 @@ def test_asking_for_one_snapshot_figure_makes_only_what_it_needs(tmp_path):
     snapshot_config(tmp_path)
     jobs = planned_jobs(tmp_path, "results/mnist/figures/embeddings/seed_mlp@epoch1/output/umap.png")
     rules = sorted({rule for rule, _ in jobs})
-    assert rules == ["download", "embed", "neighbors", "plot_embedding", "prepare",
-                     "snapshot_activations_seed_mlp", "train_seed_mlp"]
+    assert rules == [
+        "download",
+        "embed",
+        "neighbors",
+        "plot_embedding",
+        "prepare",
+        "snapshot_activations_seed_mlp",
+        "train_seed_mlp",
+    ]
     assert [w for r, w in jobs if r == "snapshot_activations_seed_mlp"] == ["dataset=mnist, epoch=1"]

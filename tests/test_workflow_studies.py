@@ -8,28 +8,41 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import TINY_CONFIG, TINY_TARGETS, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 STUDIES = {
-    "digits": {"datasets": ["mnist"], "models": ["seed_mlp", "shared"], "reducers": ["pca"],
-               "embed": {"layers": "last"}},
-    "curves": {"datasets": ["two_cosines", "mnist"], "models": ["logreg", "shared"],
-               "reducers": ["umap"], "embed": {"raw": False}},
+    "digits": {
+        "datasets": ["mnist"],
+        "models": ["seed_mlp", "shared"],
+        "reducers": ["pca"],
+        "embed": {"layers": "last"},
+    },
+    "curves": {
+        "datasets": ["two_cosines", "mnist"],
+        "models": ["logreg", "shared"],
+        "reducers": ["umap"],
+        "embed": {"raw": False},
+    },
 }
-MODELS = {"logreg": {"hidden": [], "epochs": 2, "datasets": ["two_cosines"]},
-          "shared": {"hidden": [3], "epochs": 2}}
+MODELS = {
+    "logreg": {"hidden": [], "epochs": 2, "datasets": ["two_cosines"]},
+    "shared": {"hidden": [3], "epochs": 2},
+}
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("studies")
-    path = write_config(work, datasets={"mnist": None, "two_cosines": {"kind": "two_cosines"}},
-                        models=MODELS, studies=STUDIES,
-                        data={"subsample": {"train": 600, "test": 200}},
-                        figures={"models": ["seed_mlp", "logreg"]})
+    path = write_config(
+        work,
+        datasets={"mnist": None, "two_cosines": {"kind": "two_cosines"}},
+        models=MODELS,
+        studies=STUDIES,
+        data={"subsample": {"train": 600, "test": 200}},
+        figures={"models": ["seed_mlp", "logreg"]},
+    )
     config = yaml.safe_load(path.read_text())
     config["sweeps"] = {}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -44,13 +57,18 @@ def test_a_study_plans_only_its_own_jobs(work):
     digits, curves, everything = (planned_jobs(work, *t) for t in (["digits"], ["curves"], []))
     assert by_rule(digits, "train") == ["dataset=mnist, model=seed_mlp", "dataset=mnist, model=shared"]
     # shared may train anywhere: on both of curves' datasets; logreg only on its own
-    assert by_rule(curves, "train") == ["dataset=mnist, model=shared", "dataset=two_cosines, model=logreg",
-                                        "dataset=two_cosines, model=shared"]
+    assert by_rule(curves, "train") == [
+        "dataset=mnist, model=shared",
+        "dataset=two_cosines, model=logreg",
+        "dataset=two_cosines, model=shared",
+    ]
     # digits: raw pixels and each model's last hidden layer, PCA only; curves: no raw, UMAP only
-    assert by_rule(digits, "embed") == [f"dataset=mnist, source={s}, reducer=pca"
-                                        for s in ("raw", "seed_mlp/hidden2", "shared/hidden1")]
-    assert by_rule(curves, "embed") == [f"dataset={d}, source=shared/hidden1, reducer=umap"
-                                        for d in ("mnist", "two_cosines")]
+    assert by_rule(digits, "embed") == [
+        f"dataset=mnist, source={s}, reducer=pca" for s in ("raw", "seed_mlp/hidden2", "shared/hidden1")
+    ]
+    assert by_rule(curves, "embed") == [
+        f"dataset={d}, source=shared/hidden1, reducer=umap" for d in ("mnist", "two_cosines")
+    ]
     assert not any("two_cosines" in w for r, w in digits)
     assert {r for r, _ in digits} >= {"study_summary", "plot_knn_heatmap", "digits"}
     assert "curves" not in {r for r, _ in digits} and "report_summary" not in {r for r, _ in digits}
@@ -79,9 +97,13 @@ def test_a_study_named_like_a_rule_or_unknown_names_are_refused(work, tmp_path):
     for studies, message in [
         ({"train": STUDIES["digits"]}, r"studies: train is the name of a rule"),
         ({"s": {**STUDIES["digits"], "models": ["nope"]}}, r"studies\.s\.models: 'nope' is neither"),
-        ({"s": {**STUDIES["digits"], "datasets": ["two_cosines"], "models": ["shared", "seed_mlp"]},
-          "t": {"models": ["logreg"], "datasets": ["mnist"]}},
-         r"studies\.t: model logreg trains on two_cosines only"),
+        (
+            {
+                "s": {**STUDIES["digits"], "datasets": ["two_cosines"], "models": ["shared", "seed_mlp"]},
+                "t": {"models": ["logreg"], "datasets": ["mnist"]},
+            },
+            r"studies\.t: model logreg trains on two_cosines only",
+        ),
     ]:
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({**config, "studies": studies}))
         out = snakemake(tmp_path, "-n", check=False)
@@ -98,13 +120,26 @@ def test_writing_a_run_as_studies_recomputes_no_model_or_map(tiny_run_copy):
     config = yaml.safe_load((work / "config.yaml").read_text())
     config["studies"] = {
         "seed": {"datasets": ["mnist"], "models": ["seed_mlp"], "embed": {"layers": ["hidden2"]}},
-        "widths": {"datasets": ["mnist"], "models": ["msds"],
-                   "embed": {"raw": False, "models": ["msds_w1"], "layers": ["hidden2"]}},
+        "widths": {
+            "datasets": ["mnist"],
+            "models": ["msds"],
+            "embed": {"raw": False, "models": ["msds_w1"], "layers": ["hidden2"]},
+        },
     }
     assert TINY_CONFIG["embed"]["models"] == ["seed_mlp", "msds_w1"]  # the same maps
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    upstream = {"download", "prepare", "train", "raw_activations", "neighbors", "embed", "score",
-                "ceiling", "knn_summary", "knn_summary_all"}
+    upstream = {
+        "download",
+        "prepare",
+        "train",
+        "raw_activations",
+        "neighbors",
+        "embed",
+        "score",
+        "ceiling",
+        "knn_summary",
+        "knn_summary_all",
+    }
     jobs = planned_jobs(work, "seed", "widths", "results/knn_summary.csv")
     assert not [j for j in jobs if j[0] in upstream or j[0].startswith("activations_")]
     assert ("plot_knn_heatmap", "study=widths, dataset=mnist") in jobs
@@ -113,9 +148,21 @@ def test_writing_a_run_as_studies_recomputes_no_model_or_map(tiny_run_copy):
 def test_measured_prices_a_study_from_the_job_records(tiny_run):
     """`measured --studies`: a study's jobs (here the one study of a config without studies),
     matched to the run's job records; the tiny run made its models and scores, not figures."""
-    out = subprocess.run([sys.executable, "-m", "layermaps.measured", str(tiny_run / "results"),
-                          "--config", str(tiny_run / "config.yaml"), "--studies", "all"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "layermaps.measured",
+            str(tiny_run / "results"),
+            "--config",
+            str(tiny_run / "config.yaml"),
+            "--studies",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     row = re.search(r"^\| all \| (\d+) \| (\d+) \| ([\d,]+) \| ([\d.]+) \|$", out, re.M)
     assert row, out
     jobs, recorded, core_s = int(row[1]), int(row[2]), int(row[3].replace(",", ""))

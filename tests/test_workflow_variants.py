@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake
 from mlflow.tracking import MlflowClient
 
-from conftest import TINY_SOURCES, TINY_TARGETS, planned_jobs, snakemake
 from layermaps.embed.records import Embedding, Score
 from layermaps.embed.reducers import REDUCERS
 
@@ -28,8 +28,7 @@ def edit_config(work, change):
 
 
 def add_maps(config):
-    config["reducers"]["tsne_p10"] = {"method": "tsne", "perplexity": 10,
-                                      **REDUCERS["tsne"].small_settings}
+    config["reducers"]["tsne_p10"] = {"method": "tsne", "perplexity": 10, **REDUCERS["tsne"].small_settings}
     config["reducers"][WIDE] = {"method": "umap", "n_neighbors": 30, **REDUCERS["umap"].small_settings}
     config["embed"]["fit"] = {"tsne_p10": {"first": 300}}
 

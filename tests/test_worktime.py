@@ -13,8 +13,12 @@ def job(rule, wall, work, threads=1):
 
 def test_efficiency_weights_work_by_threads_and_divides_by_wall_times_cores():
     inv = {"wall": 100.0, "cores": 2, "snakemake_cpu_seconds": 4.0}
-    jobs = [job("train", 60, {"fit": 50, "evaluate": 4}, threads=2),
-            job("score", 3, {"knn": 1}), job("score", 5, {"knn": 1}), job("score", 4, {"knn": 2})]
+    jobs = [
+        job("train", 60, {"fit": 50, "evaluate": 4}, threads=2),
+        job("score", 3, {"knn": 1}),
+        job("score", 5, {"knn": 1}),
+        job("score", 4, {"knn": 2}),
+    ]
     e = worktime.efficiency(inv, jobs)
     assert e["work_core_s"] == pytest.approx(54 * 2 + 4)
     assert e["efficiency"] == pytest.approx((54 * 2 + 4) / 200)
@@ -40,13 +44,25 @@ def test_work_timer_adds_up_per_kind(monkeypatch):
 def test_records_round_trip_and_the_latest_invocation_with_jobs_is_read(tmp_path, monkeypatch):
     monkeypatch.setattr(worktime, "_work", {"fit": 1.5})
     for inv in ("first", "second"):
-        worktime.write_job_record(rule="train", wildcards={"model": "m"}, threads=2,
-                                  status="FINISHED", state_dir=str(tmp_path), invocation=inv)
-        worktime.write_invocation_record(state_dir=str(tmp_path), invocation=inv,
-                                         start=worktime.process_start(), cores=64, status="success")
+        worktime.write_job_record(
+            rule="train",
+            wildcards={"model": "m"},
+            threads=2,
+            status="FINISHED",
+            state_dir=str(tmp_path),
+            invocation=inv,
+        )
+        worktime.write_invocation_record(
+            state_dir=str(tmp_path),
+            invocation=inv,
+            start=worktime.process_start(),
+            cores=64,
+            status="success",
+        )
     # a later invocation that ran no job (nothing to do) is not the one reported
-    worktime.write_invocation_record(state_dir=str(tmp_path), invocation="third",
-                                     start=worktime.process_start(), cores=2, status="success")
+    worktime.write_invocation_record(
+        state_dir=str(tmp_path), invocation="third", start=worktime.process_start(), cores=2, status="success"
+    )
     inv, jobs = worktime.read_invocation(tmp_path)
     assert inv["invocation"] == "second" and len(jobs) == 1
     assert jobs[0]["work"] == {"fit": 1.5} and jobs[0]["threads"] == 2 and jobs[0]["wall"] > 0

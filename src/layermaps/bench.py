@@ -39,8 +39,11 @@ def median_of(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, list[float
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="layermaps checkout")
-    parser.add_argument("--results", default="results/bench", help="results folder of the run "
-                        "(relative to the project; deleted first)")
+    parser.add_argument(
+        "--results",
+        default="results/bench",
+        help="results folder of the run (relative to the project; deleted first)",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each dry run")
     parser.add_argument("--skip-run", action="store_true", help="report on the existing run")
@@ -50,7 +53,11 @@ def main(argv=None) -> None:
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     results = project / args.results
     run = [snakemake, "--cores", str(args.cores), *QUICK, "--config", f"results_dir={args.results}"]
-    lines = [f"## make bench: quick config, {args.cores} cores ({' '.join(args.snakemake_args) or 'default settings'})", ""]
+    lines = [
+        f"## make bench: quick config, {args.cores} cores "
+        f"({' '.join(args.snakemake_args) or 'default settings'})",
+        "",
+    ]
     if not args.skip_run:
         shutil.rmtree(results, ignore_errors=True)
         print(f"bench: running the quick config from scratch in {results} ...", flush=True)
@@ -60,13 +67,28 @@ def main(argv=None) -> None:
     version, _ = median_of([snakemake, "--version"], project, args.repeat)
     noop, noops = median_of(run + ["--dry-run", "--quiet"], project, args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-dag-") as empty:
-        full, fulls = median_of([snakemake, "--cores", str(args.cores), "--dry-run", "--quiet",
-                                 "--config", f"results_dir={empty}"], project, args.repeat)
+        full, fulls = median_of(
+            [
+                snakemake,
+                "--cores",
+                str(args.cores),
+                "--dry-run",
+                "--quiet",
+                "--config",
+                f"results_dir={empty}",
+            ],
+            project,
+            args.repeat,
+        )
     fmt = lambda ts: ", ".join(f"{t:.2f}" for t in ts)  # noqa: E731
-    lines += [f"| command | median s (of {args.repeat}) | each s |", "|---|---|---|",
-              f"| `snakemake --version` | {version:.2f} | |",
-              f"| no-op `snakemake -n` of the finished quick run | {noop:.2f} | {fmt(noops)} |",
-              f"| `snakemake -n` of the full default DAG, nothing built | {full:.2f} | {fmt(fulls)} |", ""]
+    lines += [
+        f"| command | median s (of {args.repeat}) | each s |",
+        "|---|---|---|",
+        f"| `snakemake --version` | {version:.2f} | |",
+        f"| no-op `snakemake -n` of the finished quick run | {noop:.2f} | {fmt(noops)} |",
+        f"| `snakemake -n` of the full default DAG, nothing built | {full:.2f} | {fmt(fulls)} |",
+        "",
+    ]
     text = "\n".join(lines)
     print(text)
     if results.is_dir():

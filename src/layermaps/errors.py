@@ -62,7 +62,11 @@ def _read_problem(path: Path) -> str | None:
 
 def made_by(path: str | Path, workdir: str | Path = ".") -> str | None:
     """The rule that made `path`, from Snakemake's metadata record of it (.snakemake/metadata)."""
-    rel = str(Path(path)) if not Path(path).is_absolute() else str(Path(path).relative_to(Path(workdir).resolve()))
+    rel = (
+        str(Path(path))
+        if not Path(path).is_absolute()
+        else str(Path(path).relative_to(Path(workdir).resolve()))
+    )
     record = Path(workdir) / ".snakemake" / "metadata" / base64.urlsafe_b64encode(rel.encode()).decode()
     try:
         return json.loads(record.read_text()).get("rule")
@@ -87,10 +91,11 @@ def unreadable_input(paths, workdir: str | Path = ".") -> UnreadableInput | None
             rule = made_by(path, workdir)
         except ValueError:  # an absolute path outside the working directory: the user's own
             rule = None
-        remake = (f"It was made by rule {rule!r}: delete it and run snakemake again, which reruns "
-                  f"that rule." if rule else
-                  "Delete it and run snakemake again to remake it (if the workflow made it), "
-                  "or replace it with a good copy.")
-        return UnreadableInput(f"{path} cannot be read ({problem}): it is incomplete or corrupt. "
-                               + remake)
+        remake = (
+            f"It was made by rule {rule!r}: delete it and run snakemake again, which reruns that rule."
+            if rule
+            else "Delete it and run snakemake again to remake it (if the workflow made it), "
+            "or replace it with a good copy."
+        )
+        return UnreadableInput(f"{path} cannot be read ({problem}): it is incomplete or corrupt. " + remake)
     return None

@@ -21,14 +21,19 @@ import json
 import os
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "layermaps"
 SRC = Path(__file__).resolve().parents[1]  # the folder that holds the layermaps package
 # Modules whose code only records what a job did (MLflow runs, logs): never part of a result.
-RECORDING_MODULES = ("layermaps.tracking.jobs", "layermaps.tracking.store",
-                     "layermaps.tracking.display", "layermaps.errors", "layermaps.guards")
+RECORDING_MODULES = (
+    "layermaps.tracking.jobs",
+    "layermaps.tracking.store",
+    "layermaps.tracking.display",
+    "layermaps.errors",
+    "layermaps.guards",
+)
 # Registries: a job uses one entry of them, which its rule names as a root.
 REGISTRIES = ("REDUCERS",)
 # Distributions of the libraries whose numbers each kind of job depends on (a reducer class
@@ -43,7 +48,16 @@ STAGE_PACKAGES = {
     "tables": (),
     "explorer": ("numpy", "pillow", "scikit-learn", "bokeh"),  # kNN votes, the image sheet, the page
     # the aligned animation of snapshots: UMAP fits (embed.reducers.UMAPReducer.packages) and a GIF
-    "aligned": ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy", "matplotlib", "pillow"),
+    "aligned": (
+        "numpy",
+        "umap-learn",
+        "pynndescent",
+        "numba",
+        "scikit-learn",
+        "scipy",
+        "matplotlib",
+        "pillow",
+    ),
 }
 
 
@@ -62,9 +76,13 @@ class _Module:
                         self.defs[target.id] = node
         self.imports = _imports(ast.walk(tree), name)
         # module-level `import numpy as np` / `from sklearn.x import y`: alias -> top module
-        self.external = {a.asname or a.name.split(".")[0]: _top(node, a)
-                         for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
-                         for a in node.names if _top(node, a) not in (PACKAGE, "__future__", "")}
+        self.external = {
+            a.asname or a.name.split(".")[0]: _top(node, a)
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for a in node.names
+            if _top(node, a) not in (PACKAGE, "__future__", "")
+        }
 
 
 def _top(node, alias) -> str:
@@ -73,7 +91,7 @@ def _top(node, alias) -> str:
     return "" if node.level else (node.module or "").split(".")[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_file(module: str) -> Path | None:
     base = SRC.joinpath(*module.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
@@ -113,8 +131,12 @@ class _Normalize(ast.NodeTransformer):
 
     def _strip_docstring(self, node):
         body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
         return self.generic_visit(node)
 
@@ -126,9 +148,26 @@ class _Normalize(ast.NodeTransformer):
         return node
 
 
+# Methods that only decide, while the DAG is built, whether a config is accepted (a reducer's
+# Reducer.check_settings): never run by a job, so neither their code nor what they use is part
+# of a job's result. Left out of a class's digest, like the recording modules.
+PLANNING_ONLY_METHODS = ("check_settings",)
+
+
+def _drop_planning_only(node: ast.AST) -> None:
+    for n in ast.walk(node):
+        if isinstance(n, ast.ClassDef):
+            n.body = [
+                item
+                for item in n.body
+                if not (isinstance(item, ast.FunctionDef) and item.name in PLANNING_ONLY_METHODS)
+            ] or [ast.Pass()]
+
+
 def _analyse(node: ast.AST, module: _Module) -> tuple[str, list, list]:
     """(sha256 of the normalized AST dump, package definitions used as sorted (module, name)
     pairs, external modules imported or used). Normalizes `node` in place: call once."""
+    _drop_planning_only(node)
     nodes = list(ast.walk(node))
     imports = {**module.imports, **_imports(nodes, module.name)}
     refs, external = set(), set()
@@ -156,14 +195,17 @@ def _analyse(node: ast.AST, module: _Module) -> tuple[str, list, list]:
 # Parsing every file at each `snakemake -n` costs a quarter of a second, so each file's
 # analysis is kept next to its bytecode (__pycache__), valid for the exact source it was made
 # from (a hash of the file: mtimes and sizes can repeat across quick edits).
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: planning-only methods left out
 
 
 def _cached_analysis(path: Path, analyse):
     """analyse(source bytes) -> JSON-able value, stored in __pycache__ beside `path`."""
     source = path.read_bytes()
-    key = {"format": _CACHE_FORMAT, "python": list(sys.version_info[:2]),
-           "source": hashlib.sha256(source).hexdigest()}
+    key = {
+        "format": _CACHE_FORMAT,
+        "python": list(sys.version_info[:2]),
+        "source": hashlib.sha256(source).hexdigest(),
+    }
     cache = path.parent / "__pycache__" / f"{path.stem}.fingerprint.json"
     try:
         stored = json.loads(cache.read_text())
@@ -187,7 +229,7 @@ def _stored(analysis) -> tuple:
     return digest, [tuple(r) for r in refs], external
 
 
-@lru_cache(maxsize=None)
+@cache
 def _definitions(module_name: str) -> dict[str, tuple] | None:
     """name -> (digest, package definitions used, external modules) for each top-level
     definition of a module of the package; None if there is no such module."""
@@ -207,7 +249,7 @@ def _definition(module_name: str, name: str):
     return (_definitions(module_name) or {}).get(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _script(path: Path):
     def analyse(source):
         tree = ast.parse(source, filename=str(path))
@@ -244,7 +286,7 @@ def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set
     return sorted(dumps), external
 
 
-@lru_cache(maxsize=None)
+@cache
 def _version(distribution: str) -> str | None:
     try:
         dist = importlib.metadata.distribution(distribution)
@@ -260,7 +302,7 @@ def package_versions(packages) -> dict[str, str | None]:
     return {name: _version(name) for name in sorted(set(packages))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(script: str | Path, *roots: str, packages: tuple[str, ...] = ()) -> dict:
     """{"digest": of the code the job runs, "packages": {distribution: version}}:
     plain JSON for a rule's params."""

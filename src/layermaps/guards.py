@@ -102,7 +102,8 @@ def check_store_record(state_dir: str | Path, results: str | Path, uri: str) -> 
         f"({URI_ENV} {'is ' + uri if not new.startswith(LOCAL) else 'is not set'}): its runs "
         f"would be split over two stores. To go on with the first: {_use(old)}. To switch this "
         f"folder to the other store on purpose: delete {record} (the runs so far stay where "
-        f"they are) and run again.")
+        f"they are) and run again."
+    )
 
 
 def write_store_record(state_dir: str | Path, results: str | Path, uri: str) -> None:
@@ -136,10 +137,16 @@ def _process_start(pid: int) -> str | None:
 
 def run_record(locks: list[str]) -> dict:
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "boot_id": _boot_id(),
-            "process_start": _process_start(pid), "started": time.time(),
-            "cwd": os.getcwd(), "command": shlex.join(["snakemake", *sys.argv[1:]]),
-            "locks": sorted(locks)}
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "boot_id": _boot_id(),
+        "process_start": _process_start(pid),
+        "started": time.time(),
+        "cwd": os.getcwd(),
+        "command": shlex.join(["snakemake", *sys.argv[1:]]),
+        "locks": sorted(locks),
+    }
 
 
 def is_running(record: dict) -> bool | None:
@@ -190,8 +197,10 @@ def _conflicting_lockfiles(persistence) -> list[str] | None:
 def _who(record: dict) -> str:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"]))
     minutes = (time.time() - record["started"]) / 60
-    return (f"pid {record['pid']} on {record['host']}, started {started} ({minutes:.0f} min ago) "
-            f"in {record['cwd']}: {record['command']}")
+    return (
+        f"pid {record['pid']} on {record['host']}, started {started} ({minutes:.0f} min ago) "
+        f"in {record['cwd']}: {record['command']}"
+    )
 
 
 def explain_lock(persistence) -> str:
@@ -207,24 +216,73 @@ def explain_lock(persistence) -> str:
     elsewhere = [r for r in claiming if is_running(r) is None]
     if running:
         r = running[0]
-        return (f"{head} by a snakemake that is running: {_who(r)}\nIt makes some of the files this "
-                f"run would make. Wait for it to finish, or stop it (kill {r['pid']}); do not run "
-                f"`snakemake --unlock` while it runs.")
+        return (
+            f"{head} by a snakemake that is running: {_who(r)}\nIt makes some of the files this "
+            f"run would make. Wait for it to finish, or stop it (kill {r['pid']}); do not run "
+            f"`snakemake --unlock` while it runs."
+        )
     if elsewhere:
         r = elsewhere[0]
-        return (f"{head} by a snakemake on another machine: {_who(r)}\nThis machine cannot tell "
-                f"whether it still runs. If it does, wait for it; if it does not (ssh {r['host']} "
-                f"ps -p {r['pid']}), run `snakemake --unlock` here, then run again.")
+        return (
+            f"{head} by a snakemake on another machine: {_who(r)}\nThis machine cannot tell "
+            f"whether it still runs. If it does, wait for it; if it does not (ssh {r['host']} "
+            f"ps -p {r['pid']}), run `snakemake --unlock` here, then run again."
+        )
     if claiming:
         r = claiming[0]
-        return (f"{head}, but the snakemake that took the lock no longer runs (it was killed, or its "
-                f"machine restarted): {_who(r)}\nThe lock is stale: no run holds it, so "
-                f"`snakemake --unlock` is safe. Run it, then run again (files that run left "
-                f"half-made are remade).")
-    return (f"{head}, and no record says by which snakemake (a run of an older version of this "
-            f"workflow, or of another workflow in this folder). If no snakemake runs in this "
-            f"folder (ps -ef | grep snakemake), the lock is stale: run `snakemake --unlock`, then "
-            f"run again.")
+        return (
+            f"{head}, but the snakemake that took the lock no longer runs (it was killed, or its "
+            f"machine restarted): {_who(r)}\nThe lock is stale: no run holds it, so "
+            f"`snakemake --unlock` is safe. Run it, then run again (files that run left "
+            f"half-made are remade)."
+        )
+    return (
+        f"{head}, and no record says by which snakemake (a run of an older version of this "
+        f"workflow, or of another workflow in this folder). If no snakemake runs in this "
+        f"folder (ps -ef | grep snakemake), the lock is stale: run `snakemake --unlock`, then "
+        f"run again."
+    )
+
+
+# ---- patches of Snakemake's internals -----------------------------------------------------------
+# Each relies on attributes no public API promises: `snakemake_internals` checks them first, so
+# an upgrade that changes them stops every run with one clear line instead of a silent no-op.
+
+
+def snakemake_internals(owner, *names: str, patch: str) -> None:
+    """Raise RuntimeError naming the patch and the Snakemake version when `owner` lacks one of
+    the attributes the patch relies on."""
+    missing = [n for n in names if not hasattr(owner, n)]
+    if missing:
+        import snakemake
+
+        raise RuntimeError(
+            f"layermaps patches Snakemake's {patch} through {owner!r}.{', .'.join(missing)}, which "
+            f"Snakemake {snakemake.__version__} no longer has: install the pinned version "
+            f"(make setup, requirements.lock) or update layermaps.guards for this one"
+        )
+
+
+def drop_default_rate_limit(scheduler) -> None:
+    """Snakemake's job rate limiter, at its CLI default (100 jobs per 1 s), re-arms a 1 s timer
+    thread at every pass of the scheduler loop, and each timer's pass arms the next: every
+    finished job adds a chain that never stops, and late in a run the loop ran hundreds of times
+    a second (README "Measured"; still so in 9.27.1's JobScheduler.schedule). Local jobs and
+    SLURM submissions need no such limit; a limit the user set is kept. Call it from onstart:
+    the scheduler exists then and starts its loop after it."""
+    snakemake_internals(scheduler, "job_rate_limiter", patch="job rate limiter")
+    limiter = scheduler.job_rate_limiter
+    if limiter is not None:
+        snakemake_internals(limiter, "max_jobs", "timespan", patch="job rate limiter")
+        if (limiter.max_jobs, limiter.timespan) == (100, 1):
+            scheduler.job_rate_limiter = None
+
+
+def rate_limit(scheduler) -> list[int] | None:
+    """[jobs, seconds] of the job rate limiter the scheduler runs with, or None."""
+    snakemake_internals(scheduler, "job_rate_limiter", patch="job rate limiter")
+    limiter = scheduler.job_rate_limiter
+    return None if limiter is None else [limiter.max_jobs, limiter.timespan]
 
 
 def guard_locks() -> None:
@@ -234,6 +292,7 @@ def guard_locks() -> None:
     from snakemake.exceptions import LockException
     from snakemake.persistence import PersistenceBase
 
+    snakemake_internals(PersistenceBase, "lock", "lock_warn_only", "locked", patch="lock")
     original = PersistenceBase.lock
     if getattr(original, "layermaps_guard", False):
         return

@@ -43,11 +43,15 @@ def cost_section(jobs: dict, dataset: str, scores: list[Score]) -> list[str]:
         if s.reducer == "unreduced":
             continue
         b = job_cost(jobs, "embed", dataset=dataset, source=s.source, reducer=s.reducer)
-        rows.append(f"| {s.source} | {s.reducer} | {s.policy} | {s.protocol} | "
-                    f"{s.fit_seconds:.1f} | {s.transform_seconds:.1f} | "
-                    + (f"{b['s']:.0f} | {b['max_rss']:.0f} |" if b else "- | - |"))
-    head = ["| source | reducer | policy | protocol | fit s | transform s | job s | peak MB |",
-            "|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            f"| {s.source} | {s.reducer} | {s.policy} | {s.protocol} | "
+            f"{s.fit_seconds:.1f} | {s.transform_seconds:.1f} | "
+            + (f"{b['s']:.0f} | {b['max_rss']:.0f} |" if b else "- | - |")
+        )
+    head = [
+        "| source | reducer | policy | protocol | fit s | transform s | job s | peak MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     return [f"### embedding cost, {dataset}", "", *head, *rows, ""] if rows else []
 
 
@@ -60,10 +64,14 @@ def job_cost_section(results: Path, jobs: dict, dataset: str, models: list[str])
         if t is None or not metrics.is_file():
             continue
         spe = json.loads(metrics.read_text())["seconds_per_epoch"]
-        rows.append(f"| {m} | {spe:.2f} | {t['s']:.0f} | {t['max_rss']:.0f} | "
-                    + (f"{a['s']:.0f} | {a['max_rss']:.0f} |" if a else "- | - |"))
-    head = ["| model | s / epoch | train job s | train peak MB | activations job s | activations peak MB |",
-            "|---|---|---|---|---|---|"]
+        rows.append(
+            f"| {m} | {spe:.2f} | {t['s']:.0f} | {t['max_rss']:.0f} | "
+            + (f"{a['s']:.0f} | {a['max_rss']:.0f} |" if a else "- | - |")
+        )
+    head = [
+        "| model | s / epoch | train job s | train peak MB | activations job s | activations peak MB |",
+        "|---|---|---|---|---|---|",
+    ]
     return [f"### training cost, {dataset}", "", *head, *rows, ""] if rows else []
 
 
@@ -74,19 +82,27 @@ def efficiency_section(results: Path, invocation: str | None = None) -> list[str
     except FileNotFoundError:
         return []
     e = efficiency(inv, jobs)
-    rows = [f"| {name} | {r['jobs']} | {r['median_wall_s']:.1f} | {r['median_overhead_s']:.1f} | "
-            f"{r['work_core_s']:.0f} | {r['wall_core_s']:.0f} | {r['efficiency']:.2f} |"
-            for name, r in e["rules"].items()]
-    return [f"### efficiency, invocation {inv['invocation'][:8]} ({inv['status']})", "",
-            f"{e['jobs']} jobs in {e['wall_s']:.0f} s on {e['cores']} cores: work "
-            f"{e['work_core_s']:.0f} core-s of {e['wall_s'] * e['cores']:.0f} "
-            f"(jobs ran {e['job_core_s']:.0f} core-s): **efficiency {e['efficiency']:.2f}**; "
-            f"the Snakemake process used {e['snakemake_cpu_s']:.1f} s of CPU, "
-            f"{100 * e['snakemake_core_share']:.1f} % of one core; its child processes used "
-            f"{e['helpers_cpu_s']:.1f} s of CPU outside the job records (job shells, "
-            f"interpreter shutdown after a job's record, a scheduler's solver).", "",
-            "| rule | jobs | median wall s | median overhead s | work core-s | job core-s | efficiency |",
-            "|---|---|---|---|---|---|---|", *rows, ""]
+    rows = [
+        f"| {name} | {r['jobs']} | {r['median_wall_s']:.1f} | {r['median_overhead_s']:.1f} | "
+        f"{r['work_core_s']:.0f} | {r['wall_core_s']:.0f} | {r['efficiency']:.2f} |"
+        for name, r in e["rules"].items()
+    ]
+    return [
+        f"### efficiency, invocation {inv['invocation'][:8]} ({inv['status']})",
+        "",
+        f"{e['jobs']} jobs in {e['wall_s']:.0f} s on {e['cores']} cores: work "
+        f"{e['work_core_s']:.0f} core-s of {e['wall_s'] * e['cores']:.0f} "
+        f"(jobs ran {e['job_core_s']:.0f} core-s): **efficiency {e['efficiency']:.2f}**; "
+        f"the Snakemake process used {e['snakemake_cpu_s']:.1f} s of CPU, "
+        f"{100 * e['snakemake_core_share']:.1f} % of one core; its child processes used "
+        f"{e['helpers_cpu_s']:.1f} s of CPU outside the job records (job shells, "
+        f"interpreter shutdown after a job's record, a scheduler's solver).",
+        "",
+        "| rule | jobs | median wall s | median overhead s | work core-s | job core-s | efficiency |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def read_scores(results: Path) -> dict[tuple[str, str, str], Score]:
@@ -112,11 +128,17 @@ def comparison_section(results: Path, other: Path, tolerance: float) -> list[str
             moved += flag
             cells.append(f"{b:.4f} → {a:.4f} ({delta:+.4f}){' **!**' if flag else ''}")
         rows.append(f"| {' | '.join(key)} | {' | '.join(cells)} |")
-    return [f"### kNN accuracy: {other} → {results}", "",
-            f"{len(shared)} maps scored in both runs; {moved} of {len(shared) * len(ks)} accuracies "
-            f"moved by more than {tolerance} (marked **!**); the largest move is {largest:.4f}.", "",
-            "| dataset | source | reducer | " + " | ".join(f"{k}-NN" for k in ks) + " |",
-            "|---|---|---|" + "---|" * len(ks), *rows, ""]
+    return [
+        f"### kNN accuracy: {other} → {results}",
+        "",
+        f"{len(shared)} maps scored in both runs; {moved} of {len(shared) * len(ks)} accuracies "
+        f"moved by more than {tolerance} (marked **!**); the largest move is {largest:.4f}.",
+        "",
+        "| dataset | source | reducer | " + " | ".join(f"{k}-NN" for k in ks) + " |",
+        "|---|---|---|" + "---|" * len(ks),
+        *rows,
+        "",
+    ]
 
 
 def planned_jobs(target: str, config: Path) -> list[tuple[str, dict]]:
@@ -125,9 +147,24 @@ def planned_jobs(target: str, config: Path) -> list[tuple[str, dict]]:
     snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
     snakemake = Path(sys.executable).parent / "snakemake"
     with tempfile.TemporaryDirectory() as empty:
-        out = subprocess.run([str(snakemake), "-s", str(snakefile), "--configfile", str(config),
-                              "-n", "-F", target, "--config", f"results_dir={empty}"],
-                             capture_output=True, text=True, check=True, cwd=config.parent).stdout
+        out = subprocess.run(
+            [
+                str(snakemake),
+                "-s",
+                str(snakefile),
+                "--configfile",
+                str(config),
+                "-n",
+                "-F",
+                target,
+                "--config",
+                f"results_dir={empty}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=config.parent,
+        ).stdout
     jobs = []
     for rule, fields in dry_run_jobs(out):
         pairs = fields["wildcards"].split(", ") if "wildcards" in fields else []
@@ -138,8 +175,10 @@ def planned_jobs(target: str, config: Path) -> list[tuple[str, dict]]:
 def dry_run_jobs(text: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, {field: value}) of every job a `snakemake -n` printed (its "    wildcards: ..."
     and other indented lines under each "rule name:")."""
-    return [(m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
-            for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", text, re.M)]
+    return [
+        (m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
+        for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n)*)", text, re.M)
+    ]
 
 
 def study_cost_section(results: Path, studies: list[str], config: Path, cores: int = 2) -> list[str]:
@@ -151,11 +190,18 @@ def study_cost_section(results: Path, studies: list[str], config: Path, cores: i
         planned = [(r, w) for r, w in planned_jobs(study, config) if r != study]
         found = [jobs.get((r, json.dumps(w, sort_keys=True))) for r, w in planned]
         core_s = sum(rec["wall"] * rec["threads"] for rec in found if rec)
-        rows.append(f"| {study} | {len(planned)} | {sum(1 for rec in found if rec)} | {core_s:,.0f} | "
-                    f"{core_s / cores / 60:.1f} |")
-    return [f"### What each study's jobs cost in {results}", "",
-            f"| study | jobs | with a record here | job core-s | min on {cores} cores, always busy |",
-            "|---|---|---|---|---|", *rows, ""]
+        rows.append(
+            f"| {study} | {len(planned)} | {sum(1 for rec in found if rec)} | {core_s:,.0f} | "
+            f"{core_s / cores / 60:.1f} |"
+        )
+    return [
+        f"### What each study's jobs cost in {results}",
+        "",
+        f"| study | jobs | with a record here | job core-s | min on {cores} cores, always busy |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def resource_rule(rule: str) -> str:
@@ -178,8 +224,14 @@ def resources_section(results: Path) -> list[str]:
         w[1] = max(w[1], rec.get("max_rss_mb") or 0.0)
         w[2] = max(w[2], rec["wall"])
     rows = [f"| {rule} | {n} | {rss:,.0f} | {wall:.1f} |" for rule, (n, rss, wall) in sorted(worst.items())]
-    return [f"### Peak memory and wall time per rule in {results}", "",
-            "| rule | jobs | largest peak RSS (MB) | longest wall (s) |", "|---|---|---|---|", *rows, ""]
+    return [
+        f"### Peak memory and wall time per rule in {results}",
+        "",
+        "| rule | jobs | largest peak RSS (MB) | longest wall (s) |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def report(results: Path, config: dict) -> str:
@@ -191,12 +243,17 @@ def report(results: Path, config: dict) -> str:
     jobs = latest_jobs(at.state())
     for dataset in config["datasets"]:
         scores = [s for key, s in sorted(read_scores(results).items()) if key[0] == dataset]
-        metrics = {m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
-                   for m in models if Path(at.model_file(dataset, m, "metrics.json")).is_file()}
+        metrics = {
+            m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
+            for m in models
+            if Path(at.model_file(dataset, m, "metrics.json")).is_file()
+        }
         scored = {s.key for s in scores}
         maps = ordered_maps({r for _, r in scored if r != "unreduced"}, list(config["reducers"]))
-        sources = {src: [r for r in maps if (src, r) in scored]
-                   for src in sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))}
+        sources = {
+            src: [r for r in maps if (src, r) in scored]
+            for src in sorted({s.source for s in scores}, key=lambda s: (s != "raw", s))
+        }
         lines += model_section(dataset, metrics, {m: models[m]["hidden"] for m in models})
         lines += job_cost_section(results, jobs, dataset, list(metrics))
         if scores:
@@ -213,16 +270,30 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results folder of a run")
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
-    parser.add_argument("--efficiency", action="store_true",
-                        help="only the efficiency table of the latest invocation")
-    parser.add_argument("--against", type=Path, metavar="OTHER",
-                        help="only the kNN accuracy of every map scored here and in OTHER, side by side")
-    parser.add_argument("--tolerance", type=float, default=0.005,
-                        help="with --against: mark accuracies that moved by more than this")
-    parser.add_argument("--resources", action="store_true",
-                        help="only each rule's largest peak memory and longest wall time")
-    parser.add_argument("--studies", nargs="+", metavar="NAME",
-                        help="only the cost of each named study's jobs in this run (--config's studies)")
+    parser.add_argument(
+        "--efficiency", action="store_true", help="only the efficiency table of the latest invocation"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="OTHER",
+        help="only the kNN accuracy of every map scored here and in OTHER, side by side",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.005,
+        help="with --against: mark accuracies that moved by more than this",
+    )
+    parser.add_argument(
+        "--resources", action="store_true", help="only each rule's largest peak memory and longest wall time"
+    )
+    parser.add_argument(
+        "--studies",
+        nargs="+",
+        metavar="NAME",
+        help="only the cost of each named study's jobs in this run (--config's studies)",
+    )
     parser.add_argument("--cores", type=int, default=2, help="with --studies: cores to divide by")
     args = parser.parse_args(argv)
     if args.resources:

@@ -109,10 +109,12 @@ def per_model_figure(where: str = "always"):
     drawn for: `layer`, each hidden layer; `cls`, the class config figures.class_index names.
     where: "always", "images" (datasets whose inputs are images, for a model with a hidden
     layer) or "plane" (2-D datasets)."""
+
     def mark(method):
         method.model_figure = where
         MODEL_FIGURES.append(method.__name__)
         return method
+
     return mark
 
 

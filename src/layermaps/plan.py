@@ -16,21 +16,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layermaps.config import (
-    check_config_files, check_data_mirror, check_datasets, check_layers, check_names, check_results_dir, checked,
-    coerce_overrides, validate_config,
+    check_config_files,
+    check_names,
+    check_reducers,
+    checked,
+    coerce_overrides,
+    validate_config,
 )
-from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS, FILES, Dataset, dataset_info, dataset_specs
+from layermaps.data.checks import check_datasets
+from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS
+from layermaps.data.datasets import FILES, Dataset, dataset_info, dataset_specs
 from layermaps.embed.neighbors import graph_size, graph_sizes
-from layermaps.embed.reducers import reducer_class
 from layermaps.embed.subsets import check_subset, map_name
+from layermaps.environment import check_data_mirror, check_results_dir
 from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups, snapshot_epochs
 from layermaps.paths import MODEL_FIGURES, RAW, Paths, Source, figure_arguments, snapshot_name
 from layermaps.planning import (
-    COMPARED, choose_k, compared_sources, figure_models, gif_datasets, snapshot_plan, sweep_plan,
+    COMPARED,
+    choose_k,
+    compared_sources,
+    figure_models,
+    gif_datasets,
+    snapshot_plan,
+    sweep_plan,
 )
 from layermaps.studies import (
-    IMPLICIT, Study, grid_cells, later_repeats, map_order, merge_sources, model_sources, read_studies,
-    split_model_datasets, study_models, study_sources, trained_models,
+    IMPLICIT,
+    Study,
+    check_layers,
+    grid_cells,
+    later_repeats,
+    map_order,
+    merge_sources,
+    model_sources,
+    read_studies,
+    split_model_datasets,
+    study_models,
+    study_sources,
+    trained_models,
 )
 
 SPLITS = ("train", "test")
@@ -148,10 +171,17 @@ class Plan:
     def train_outputs(self, model: str, epochs=(), dataset: str = "{dataset}") -> dict:
         """A training's files (the rule's outputs, or one dataset's); with snapshots, the model
         after each of those epochs too."""
-        files = {"model": "model.keras", "history": "history.csv", "metrics": "metrics.json",
-                 "confusion": "confusion_test.csv", "run_id": "run_id"}
+        files = {
+            "model": "model.keras",
+            "history": "history.csv",
+            "metrics": "metrics.json",
+            "confusion": "confusion_test.csv",
+            "run_id": "run_id",
+        }
         out = {key: self.paths.model_file(dataset, model, name) for key, name in files.items()}
-        return out | ({"snapshots": [self.paths.snapshot(dataset, model, e) for e in epochs]} if epochs else {})
+        return out | (
+            {"snapshots": [self.paths.snapshot(dataset, model, e) for e in epochs]} if epochs else {}
+        )
 
     def source_inputs(self, dataset: str, source: str) -> dict:
         """The source's activation arrays, the prepared data, and the run it nests under (a
@@ -175,31 +205,46 @@ class Plan:
         each source's unreduced ceiling last."""
         sources = self.embedded.get(dataset, {}) if sources is None else sources
         return [self.paths.score(dataset, s, r) for s, rs in sources.items() for r in rs] + [
-            self.paths.score(dataset, s, "unreduced") for s in sources]
+            self.paths.score(dataset, s, "unreduced") for s in sources
+        ]
 
     def grid_plan(self, dataset: str, model: str):
         """(rows, maps, cells) of a model's grid: raw and its layers as the studies with the
         model embed them on this dataset; a cell no study asked for stays empty."""
-        return grid_cells(model_sources(self.study_sources, self.studies, dataset, [model], self.map_names),
-                          self.map_names)
+        return grid_cells(
+            model_sources(self.study_sources, self.studies, dataset, [model], self.map_names), self.map_names
+        )
 
     def study_sweeps(self, study: str) -> dict[str, list[str]]:
         """dataset -> the study's sweeps with a member trained on it."""
-        return {d: [s for s in self.studies[study].sweeps
-                    if any(m["model"] in ms for m in self.sweeps[s]["members"])]
-                for d, ms in self.study_models[study].items()}
+        return {
+            d: [
+                s
+                for s in self.studies[study].sweeps
+                if any(m["model"] in ms for m in self.sweeps[s]["members"])
+            ]
+            for d, ms in self.study_models[study].items()
+        }
 
     def sweep_scores(self, dataset: str, sweep: str) -> dict[str, list[str]]:
         """{source: [maps]} of a sweep's figure: each member's varied layer, as embedded."""
         members = self.sweeps[sweep]["members"]
-        found = model_sources(self.study_sources, self.studies, dataset,
-                              [r for m in members for r in m["repeats"]], self.map_names)
+        found = model_sources(
+            self.study_sources,
+            self.studies,
+            dataset,
+            [r for m in members for r in m["repeats"]],
+            self.map_names,
+        )
         varied = [str(Source(r, m["layer"])) for m in members for r in m["repeats"]]
         return {s: rs for s, rs in found.items() if s in varied}
 
     def sweep_metrics(self, dataset: str, sweep: str) -> list[str]:
-        return [self.paths.model_file(dataset, r, "metrics.json")
-                for m in self.sweeps[sweep]["members"] for r in m["repeats"]]
+        return [
+            self.paths.model_file(dataset, r, "metrics.json")
+            for m in self.sweeps[sweep]["members"]
+            for r in m["repeats"]
+        ]
 
     def curve_models(self, study: str, dataset: str) -> list[str]:
         """The models in a study's curves figure of one dataset: every model it trains there (of
@@ -207,12 +252,15 @@ class Plan:
         return [m for m in self.study_models[study][dataset] if m not in self.later_repeats]
 
     def curve_histories(self, study: str, dataset: str) -> dict[str, str]:
-        return {m: self.paths.model_file(dataset, m, "history.csv") for m in self.curve_models(study, dataset)}
+        return {
+            m: self.paths.model_file(dataset, m, "history.csv") for m in self.curve_models(study, dataset)
+        }
 
     def snapshot_sources_of(self, study: str, dataset: str) -> dict[str, list[str]]:
         """{source: [maps]} of a study's snapshot sources on one dataset."""
-        return {s: rs for s, rs in self.study_sources[study][dataset].items()
-                if Source.parse(s).epoch is not None}
+        return {
+            s: rs for s, rs in self.study_sources[study][dataset].items() if Source.parse(s).epoch is not None
+        }
 
     def compared_scores(self, study: str) -> dict[str, dict[str, list[str]]]:
         """dataset -> {source: [maps]} of the study's sources embedded on both datasets."""
@@ -238,8 +286,12 @@ class Plan:
         """[layer, epoch] of the snapshot grid's maps with this map, layers outer (a snapshot no
         study maps with it leaves its cell empty)."""
         plan, embedded = self.snapshots_of(dataset, model), self.embedded.get(dataset, {})
-        return [[layer, e] for layer in plan["layers"] for e in plan["epochs"]
-                if map_name in embedded.get(str(Source(model, layer, e)), [])]
+        return [
+            [layer, e]
+            for layer in plan["layers"]
+            for e in plan["epochs"]
+            if map_name in embedded.get(str(Source(model, layer, e)), [])
+        ]
 
     def snapshot_sources(self, dataset: str, model: str, layer: str) -> list[str]:
         return [str(Source(model, layer, e)) for e in self.snapshots_of(dataset, model)["epochs"]]
@@ -256,19 +308,26 @@ class Plan:
         """Every map of a study in display order: [{dataset, source, reducer}]; and the models
         whose predictions the page shows, [[dataset, model]] (each has an output layer's test
         array)."""
-        maps = [{"dataset": d, "source": s, "reducer": r}
-                for d, sources in self.study_sources[study].items() for s, rs in sources.items() for r in rs]
-        models = dict.fromkeys((m["dataset"], Source.parse(m["source"]).owner)
-                               for m in maps if m["source"] != RAW)
+        maps = [
+            {"dataset": d, "source": s, "reducer": r}
+            for d, sources in self.study_sources[study].items()
+            for s, rs in sources.items()
+            for r in rs
+        ]
+        models = dict.fromkeys(
+            (m["dataset"], Source.parse(m["source"]).owner) for m in maps if m["source"] != RAW
+        )
         return maps, [list(dm) for dm in models]
 
     def explorer_inputs(self, study: str) -> dict:
         at = self.paths
         maps, predicted = self.explorer_plan(study)
-        return {"embeddings": [at.embedding(m["dataset"], m["source"], m["reducer"]) for m in maps],
-                "scores": [at.score(m["dataset"], m["source"], m["reducer"]) for m in maps],
-                "data": [at.data(d) for d in self.study_sources[study]],
-                "predictions": [at.activation(d, m, "output", "test") for d, m in predicted]}
+        return {
+            "embeddings": [at.embedding(m["dataset"], m["source"], m["reducer"]) for m in maps],
+            "scores": [at.score(m["dataset"], m["source"], m["reducer"]) for m in maps],
+            "data": [at.data(d) for d in self.study_sources[study]],
+            "predictions": [at.activation(d, m, "output", "test") for d, m in predicted],
+        }
 
     def explored(self, names) -> list[str]:
         """The studies among these that have a map explorer: those that embed something."""
@@ -280,16 +339,28 @@ class Plan:
             for d, ms in self.study_models[name].items():
                 scores += self.score_files(d, self.study_sources[name][d])
                 metrics += [self.paths.model_file(d, m, "metrics.json") for m in ms]
-        return {"scores": list(dict.fromkeys(scores)), "metrics": list(dict.fromkeys(metrics)),
-                "explorers": [self.paths.explorer(n) for n in self.explored(names)]}
+        return {
+            "scores": list(dict.fromkeys(scores)),
+            "metrics": list(dict.fromkeys(metrics)),
+            "explorers": [self.paths.explorer(n) for n in self.explored(names)],
+        }
 
     def study_plan(self, name: str) -> dict:
         """What the summary shows of one study (params of report_summary: a change reruns it)."""
         sweeps = self.study_sweeps(name)
-        return {"name": name, "description": self.studies[name].description,
-                "datasets": {d: {"models": ms, "sources": self.study_sources[name][d], "sweeps": sweeps[d],
-                                 "repeats": {m: self.repeats[m] for m in ms if m in self.repeats}}
-                             for d, ms in self.study_models[name].items()}}
+        return {
+            "name": name,
+            "description": self.studies[name].description,
+            "datasets": {
+                d: {
+                    "models": ms,
+                    "sources": self.study_sources[name][d],
+                    "sweeps": sweeps[d],
+                    "repeats": {m: self.repeats[m] for m in ms if m in self.repeats},
+                }
+                for d, ms in self.study_models[name].items()
+            },
+        }
 
     # ------------------------------------------------------------ targets
     def model_targets(self, dataset: str, models) -> list[str]:
@@ -302,21 +373,32 @@ class Plan:
         outputs = [self.train_outputs(m, self.snapshots.get(m, ()), dataset) for m in models]
         files = [f for out in outputs for key, f in out.items() if key != "snapshots"]
         files += [f for out in outputs for f in out.get("snapshots", [])]
-        return files + [self.paths.activations_run(dataset, m) for m in models
-                        if m not in self.later_repeats or m in embedded]
+        return files + [
+            self.paths.activations_run(dataset, m)
+            for m in models
+            if m not in self.later_repeats or m in embedded
+        ]
 
     def embedding_files(self, dataset: str, sources: dict) -> list[str]:
         """The embeddings of these {source: [maps]} with their runs: targets, like the scores."""
-        return [self.paths.embedding(dataset, s, r, suffix) for s, rs in sources.items() for r in rs
-                for suffix in (".npz", ".run_id")]
+        return [
+            self.paths.embedding(dataset, s, r, suffix)
+            for s, rs in sources.items()
+            for r in rs
+            for suffix in (".npz", ".run_id")
+        ]
 
     def study_targets(self, name: str) -> list[str]:
         """Everything one study makes (its target rule's input)."""
         out, at = [], self.paths
         for d, models in self.study_models[name].items():
             sources = self.study_sources[name][d]
-            out += [at.data(d), *self.model_targets(d, models), *self.score_files(d, sources),
-                    *self.embedding_files(d, sources)]
+            out += [
+                at.data(d),
+                *self.model_targets(d, models),
+                *self.score_files(d, sources),
+                *self.embedding_files(d, sources),
+            ]
             out += [at.input_transform(d)] if d in self.reduced else []
         return out + self.study_figures(name)
 
@@ -330,8 +412,11 @@ class Plan:
     def model_figures(self, dataset: str, model: str) -> list[str]:
         """The per-model pictures of a model on a dataset (layermaps.paths @per_model_figure)."""
         hidden = self.hidden_layers(model)
-        allowed = {"always": True, "images": dataset in self.figures.gif_datasets and bool(hidden),
-                   "plane": dataset in self.figures.plane_datasets}
+        allowed = {
+            "always": True,
+            "images": dataset in self.figures.gif_datasets and bool(hidden),
+            "plane": dataset in self.figures.plane_datasets,
+        }
         out = []
         for name in MODEL_FIGURES:
             method = getattr(self.paths, name)
@@ -352,8 +437,13 @@ class Plan:
         accuracy over training of every layer."""
         at, plans = self.paths, snapshot_plan(by_source)
         out = [at.snapshot_grid(dataset, m, r) for m, p in plans.items() for r in p["maps"]]
-        out += [at.snapshot_animation(dataset, m, layer, r) for m, p in plans.items()
-                for layer in p["layers"] for r in p["maps"] if r in self.aligned_maps]
+        out += [
+            at.snapshot_animation(dataset, m, layer, r)
+            for m, p in plans.items()
+            for layer in p["layers"]
+            for r in p["maps"]
+            if r in self.aligned_maps
+        ]
         return out + ([at.knn_over_training(study, dataset)] if plans else [])
 
     def study_figures(self, study: str) -> list[str]:
@@ -390,9 +480,12 @@ def build(config: dict) -> Plan:
     """The plan of a validated config (layermaps.config.validate_config); a mistake that the
     schema cannot see raises ConfigError, naming the config key."""
     # A model's `datasets:` says where it may train; the rest of its spec is how it trains.
-    model_config, sweep_config, allowed = checked(split_model_datasets, config["models"], config.get("sweeps"))
+    model_config, sweep_config, allowed = checked(
+        split_model_datasets, config["models"], config.get("sweeps")
+    )
     models = checked(all_models, model_config, sweep_config)
     repeats = repeat_groups(model_config, sweep_config)
+    resolved = check_reducers(config["reducers"])  # name -> (class, library settings), once
     check_names(config, models)
     snapshots = {m: snapshot_epochs(spec) for m, spec in models.items() if snapshot_epochs(spec)}
     snapshot_rows = checked(check_subset, config["embed"]["snapshot_rows"], "embed.snapshot_rows")
@@ -405,30 +498,51 @@ def build(config: dict) -> Plan:
     trained = trained_models(studies, allowed, sweep_config, repeats)
     check_layers(config, studies, models, trained)  # a named layer every embedded model has
     per_study_models = {n: study_models(s, trained) for n, s in studies.items()}
-    per_study_sources = {n: study_sources(s, trained, models, reducer_names, repeats) for n, s in studies.items()}
+    per_study_sources = {
+        n: study_sources(s, trained, models, reducer_names, repeats) for n, s in studies.items()
+    }
 
-    graph_k = graph_sizes(config["reducers"])
+    graph_k = graph_sizes(resolved)
     subsets = {map_name(r, s.fit.get(r)): (r, s.fit.get(r)) for s in studies.values() for r in s.reducers}
     maps = {}
     for name in map_order(studies, reducer_names):
         reducer, subset = subsets[name]
-        entry = config["reducers"][reducer]
-        cls, _ = reducer_class(reducer, entry)
-        maps[name] = MapSpec(name, reducer, subset, cls, entry, graph_size(reducer, entry, graph_k))
+        cls, settings = resolved[reducer]
+        maps[name] = MapSpec(
+            name, reducer, subset, cls, config["reducers"][reducer], graph_size(cls, settings, graph_k)
+        )
     aligned = tuple(n for n, m in maps.items() if m.subset is None and m.method == "umap")
 
     fig = config["figures"]
     k, k_note = choose_k(config["knn"]["k"], fig["k"])
     infos = {d: dataset_info(specs[d]) for d in datasets}
     gifs, notes = gif_datasets(infos, fig["class_index"])
-    figures = Figures(k, k_note, tuple(figure_models(fig["models"], models, later_repeats(repeats))),
-                      tuple(gifs), tuple(d for d, info in infos.items() if info.width == 2), tuple(notes))
+    figures = Figures(
+        k,
+        k_note,
+        tuple(figure_models(fig["models"], models, later_repeats(repeats))),
+        tuple(gifs),
+        tuple(d for d, info in infos.items() if info.width == 2),
+        tuple(notes),
+    )
     return Plan(
-        config=config, paths=Paths(config["results_dir"]), dataset_specs=specs, models=models,
-        sweep_config=sweep_config, repeats=repeats, later_repeats=frozenset(later_repeats(repeats)),
-        snapshots=snapshots, snapshot_rows=snapshot_rows, studies=studies, trained=trained,
-        study_models=per_study_models, study_sources=per_study_sources, maps=maps,
-        embedded=merge_sources(per_study_sources, list(maps)), graph_k=graph_k,
+        config=config,
+        paths=Paths(config["results_dir"]),
+        dataset_specs=specs,
+        models=models,
+        sweep_config=sweep_config,
+        repeats=repeats,
+        later_repeats=frozenset(later_repeats(repeats)),
+        snapshots=snapshots,
+        snapshot_rows=snapshot_rows,
+        studies=studies,
+        trained=trained,
+        study_models=per_study_models,
+        study_sources=per_study_sources,
+        maps=maps,
+        embedded=merge_sources(per_study_sources, list(maps)),
+        graph_k=graph_k,
         sweeps={name: sweep_plan(name, sweep) for name, sweep in sweep_config.items()},
-        figures=figures, _aligned=aligned)
-
+        figures=figures,
+        _aligned=aligned,
+    )

@@ -42,12 +42,13 @@ def sweep_plan(sweep_name: str, sweep: dict) -> dict:
     """{"key": varied key path, "members": [{"value", "model", "layer", "repeats"}, ...]} in
     config order; `model` is a value's first repeat, `repeats` every repeat's name (itself
     first; just itself without `repeats:`)."""
-    (key, values), = sweep["vary"].items()
+    ((key, values),) = sweep["vary"].items()
     members = []
     for value, repeats in zip(values, sweep_repeats(sweep_name, sweep)):
         first, spec = next(iter(repeats.items()))
-        members.append({"value": value, "model": first, "layer": varied_layer(key, spec),
-                        "repeats": list(repeats)})
+        members.append(
+            {"value": value, "model": first, "layer": varied_layer(key, spec), "repeats": list(repeats)}
+        )
     return {"key": str(key), "members": members}
 
 
@@ -60,8 +61,10 @@ def figure_models(setting, models, skipped=()) -> list[str]:
     if unknown:
         from layermaps.config import ConfigError
 
-        raise ConfigError(f"invalid config: figures.models names unknown model(s) "
-                          f"{', '.join(unknown)}. Models in this config: {', '.join(models) or 'none'}.")
+        raise ConfigError(
+            f"invalid config: figures.models names unknown model(s) "
+            f"{', '.join(unknown)}. Models in this config: {', '.join(models) or 'none'}."
+        )
     return list(setting)
 
 
@@ -73,8 +76,10 @@ def gif_datasets(infos: dict, class_index: int) -> tuple[list[str], list[str]]:
         if not images:
             notes.append(f"{name}: no activation GIFs (its inputs are not images)")
         elif n_classes is not None and class_index >= n_classes:
-            notes.append(f"{name}: no activation GIFs (figures.class_index {class_index} is not one "
-                         f"of its {n_classes} classes)")
+            notes.append(
+                f"{name}: no activation GIFs (figures.class_index {class_index} is not one "
+                f"of its {n_classes} classes)"
+            )
         else:
             keep.append(name)
     return keep, notes

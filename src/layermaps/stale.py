@@ -50,8 +50,13 @@ REMOVED = "removed: no longer in the config"
 SUPERSEDED_TAG = "layermaps.superseded_by"
 OUTPUTS_TAG = "layermaps.outputs"
 # Snakemake options that shrink the DAG: everything outside it would look stale.
-NARROWING = {"targets": "a target", "target_jobs": "--target-jobs", "until": "--until",
-             "omit_from": "--omit-from", "allowed_rules": "--allowed-rules"}
+NARROWING = {
+    "targets": "a target",
+    "target_jobs": "--target-jobs",
+    "until": "--until",
+    "omit_from": "--omit-from",
+    "allowed_rules": "--allowed-rules",
+}
 PROBE_ENV = "LAYERMAPS_STALE_PROBE"
 
 
@@ -70,19 +75,25 @@ def probe(argv: list[str]) -> None:
     def record(dag) -> None:
         wf = dag.workflow
         settings = wf.dag_settings
-        used = {os.path.abspath(str(f)) for job in dag.jobs
-                for f in itertools.chain(job.local_input, job.local_output, job.log)}
-        patterns = {f.regex().pattern for rule in wf.rules
-                    for f in itertools.chain(rule.output, rule.log)}
-        Path(os.environ[PROBE_ENV]).write_text(json.dumps({
-            "workdir": os.getcwd(),
-            "results_dir": wf.config["results_dir"],
-            "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI", ""),
-            "artifact_root": os.environ.get("LAYERMAPS_ARTIFACT_ROOT", ""),
-            "patterns": sorted(patterns),
-            "used": sorted(used),
-            "narrowing": {k: sorted(map(str, getattr(settings, k) or ())) for k in NARROWING},
-        }))
+        used = {
+            os.path.abspath(str(f))
+            for job in dag.jobs
+            for f in itertools.chain(job.local_input, job.local_output, job.log)
+        }
+        patterns = {f.regex().pattern for rule in wf.rules for f in itertools.chain(rule.output, rule.log)}
+        Path(os.environ[PROBE_ENV]).write_text(
+            json.dumps(
+                {
+                    "workdir": os.getcwd(),
+                    "results_dir": wf.config["results_dir"],
+                    "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI", ""),
+                    "artifact_root": os.environ.get("LAYERMAPS_ARTIFACT_ROOT", ""),
+                    "patterns": sorted(patterns),
+                    "used": sorted(used),
+                    "narrowing": {k: sorted(map(str, getattr(settings, k) or ())) for k in NARROWING},
+                }
+            )
+        )
 
     DAG.list_untracked = record  # this process only: it exits below
     sys.exit(cli.main([*argv, "--list-untracked"]))
@@ -93,17 +104,16 @@ def workflow_facts(snakemake_args: list[str], snakefile: str | None = None) -> d
     with tempfile.TemporaryDirectory(prefix="layermaps-stale-") as tmp:
         out = Path(tmp, "facts.json")
         code = "import sys; from layermaps.stale import probe; probe(sys.argv[1:])"
-        cmd = [sys.executable, "-c", code, *(["-s", snakefile] if snakefile else []),
-               *snakemake_args]
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              env={**os.environ, PROBE_ENV: str(out)})
+        cmd = [sys.executable, "-c", code, *(["-s", snakefile] if snakefile else []), *snakemake_args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, PROBE_ENV: str(out)})
         if proc.returncode != 0 or not out.exists():
             said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             ours = [line for line in said if line.startswith("layermaps: ")]
             if ours:  # the workflow's own one-line message (a config mistake): just that
                 raise StaleError(ours[-1].removeprefix("layermaps: "))
-            raise StaleError(f"snakemake --list-untracked failed ({proc.returncode}):\n"
-                             + "\n".join(said)[-3000:])
+            raise StaleError(
+                f"snakemake --list-untracked failed ({proc.returncode}):\n" + "\n".join(said)[-3000:]
+            )
         return json.loads(out.read_text())
 
 
@@ -135,13 +145,17 @@ def output_shapes(root: str) -> list[re.Pattern]:
         for args in itertools.product(*choices):
             shapes.add(fn(*itertools.chain(*args)))
     stand_ins = {NAME: "[^/]+", MANY: "[^/]+(?:/[^/]+)*", SUFFIX: r"\.[^/.]+"}
-    return [re.compile(functools.reduce(lambda text, kv: text.replace(*kv), stand_ins.items(),
-                                        re.escape(s)) + "$") for s in sorted(shapes)]
+    return [
+        re.compile(
+            functools.reduce(lambda text, kv: text.replace(*kv), stand_ins.items(), re.escape(s)) + "$"
+        )
+        for s in sorted(shapes)
+    ]
 
 
 def ending(name: str) -> str:
     """What a file name ends with, as the workflow names its kinds of file: `.png`, `run_id`."""
-    return name[name.rindex("."):] if "." in name else name
+    return name[name.rindex(".") :] if "." in name else name
 
 
 def written_kinds(patterns: list[str]) -> set[str]:
@@ -154,16 +168,20 @@ def check_request(facts: dict, results: str | None) -> str:
     given = {k: v for k, v in facts["narrowing"].items() if v}
     if given:
         what = "; ".join(f"{NARROWING[k]} {' '.join(v)}" for k, v in given.items())
-        raise StaleError(f"refused: the Snakemake arguments narrow the workflow ({what}), so every "
-                         f"result outside it would look stale; give only config options "
-                         f"(--configfile, --config), or delete those files yourself.")
+        raise StaleError(
+            f"refused: the Snakemake arguments narrow the workflow ({what}), so every "
+            f"result outside it would look stale; give only config options "
+            f"(--configfile, --config), or delete those files yourself."
+        )
     config_dir = facts["results_dir"]
     ours = os.path.realpath(os.path.join(facts["workdir"], config_dir))
     if results is not None and os.path.realpath(results) != ours:
-        raise StaleError(f"refused: --results {results} is not the config's results_dir "
-                         f"({config_dir}); give the config that wrote {results} after -- "
-                         f"(e.g. -- --configfile config.yaml workflow/configs/quick.yaml) or "
-                         f"--results {config_dir}.")
+        raise StaleError(
+            f"refused: --results {results} is not the config's results_dir "
+            f"({config_dir}); give the config that wrote {results} after -- "
+            f"(e.g. -- --configfile config.yaml workflow/configs/quick.yaml) or "
+            f"--results {config_dir}."
+        )
     return config_dir
 
 
@@ -171,7 +189,7 @@ def store_file(facts: dict) -> str | None:
     """The real path of the workflow's SQLite store, or None under a tracking server."""
     uri = facts["tracking_uri"]
     # sqlite:///relative.db and sqlite:////absolute.db alike
-    return os.path.realpath(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return os.path.realpath(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 def protected(facts: dict) -> set[str]:
@@ -197,20 +215,27 @@ def stale_files(facts: dict, results: str) -> tuple[list[str], list[str]]:
         rel = os.path.relpath(folder, top)
         here = root if rel == "." else f"{root}/{rel}"
         real = os.path.realpath(folder)
-        if rel != "." and (any(os.path.lexists(os.path.join(folder, m)) for m in MARKS)
-                           or real in keep_dirs or real in keep):
+        if rel != "." and (
+            any(os.path.lexists(os.path.join(folder, m)) for m in MARKS) or real in keep_dirs or real in keep
+        ):
             skipped.append(here + "/")
             dirs[:] = []
             continue
-        dirs[:] = sorted(d for d in dirs if not (rel == "." and d in MARKS)
-                         and os.path.realpath(os.path.join(folder, d)) not in keep)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not (rel == "." and d in MARKS) and os.path.realpath(os.path.join(folder, d)) not in keep
+        )
         for name in sorted(names):
             path = os.path.join(folder, name)
             if (rel == "." and name in MARKS) or os.path.realpath(path) in keep:
                 continue
             spelled = f"{here}/{name}"
-            if (os.path.abspath(path) in used or ending(name) not in kinds
-                    or not any(p.match(spelled) for p in patterns)):
+            if (
+                os.path.abspath(path) in used
+                or ending(name) not in kinds
+                or not any(p.match(spelled) for p in patterns)
+            ):
                 continue
             files.append(spelled)
     return sorted(files), skipped
@@ -222,8 +247,11 @@ def stale_runs(client, files: set[str]) -> list:
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id], max_results=50_000):
             outputs = json.loads(run.data.tags.get(OUTPUTS_TAG, "[]"))
-            if outputs and all(o in files or not Path(o).exists() for o in outputs) and any(
-                    o in files for o in outputs):
+            if (
+                outputs
+                and all(o in files or not Path(o).exists() for o in outputs)
+                and any(o in files for o in outputs)
+            ):
                 runs.append(run)
     return runs
 
@@ -251,18 +279,20 @@ def remove(files: list[str], root: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m layermaps.stale",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default=None,
-                        help="the results folder: must be the config's results_dir (default: it)")
-    parser.add_argument("--remove", action="store_true",
-                        help="delete the stale files, retire their runs")
-    parser.add_argument("--store", default=None,
-                        help="MLflow tracking URI (default: the workflow's, MLFLOW_TRACKING_URI "
-                             "or tracking.store)")
+    parser = argparse.ArgumentParser(prog="python -m layermaps.stale", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--results", default=None, help="the results folder: must be the config's results_dir (default: it)"
+    )
+    parser.add_argument("--remove", action="store_true", help="delete the stale files, retire their runs")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="MLflow tracking URI (default: the workflow's, MLFLOW_TRACKING_URI or tracking.store)",
+    )
     parser.add_argument("-s", "--snakefile", default=None)
-    parser.add_argument("snakemake_args", nargs="*",
-                        help="after --: arguments for snakemake (--configfile ...)")
+    parser.add_argument(
+        "snakemake_args", nargs="*", help="after --: arguments for snakemake (--configfile ...)"
+    )
     args = parser.parse_args(argv)
     try:
         facts = workflow_facts(args.snakemake_args, args.snakefile)
@@ -282,18 +312,22 @@ def main(argv=None) -> int:
         client = MlflowClient(uri)
         runs = stale_runs(client, set(files))
     if skipped:
-        print(f"Not looked into (another results folder, a store or a Snakemake folder): "
-              f"{', '.join(skipped)}")
+        print(
+            f"Not looked into (another results folder, a store or a Snakemake folder): {', '.join(skipped)}"
+        )
     if not files:
-        print(f"No stale results in {results}/: every result file there is made by the current "
-              f"config.")
+        print(f"No stale results in {results}/: every result file there is made by the current config.")
         return 0
-    print(f"{len(files)} file(s) in {results}/ that the current config no longer makes, "
-          f"and {len(runs)} MLflow run(s) of theirs:")
+    print(
+        f"{len(files)} file(s) in {results}/ that the current config no longer makes, "
+        f"and {len(runs)} MLflow run(s) of theirs:"
+    )
     print("\n".join(describe(files)))
     if not args.remove:
-        print("Run again with --remove to delete the files and retire the runs "
-              "(the runs stay in the UI's Deleted view).")
+        print(
+            "Run again with --remove to delete the files and retire the runs "
+            "(the runs stay in the UI's Deleted view)."
+        )
         return 0
     remove(files, results)
     for run in runs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from layermaps.config import ConfigError
 from layermaps.embed.subsets import check_subset, is_subset_spec, map_name, ordered_maps
 from layermaps.models.spec import expand_sweep, layer_names, snapshot_epochs
 from layermaps.paths import RAW, Source, snapshot_name
@@ -50,10 +51,12 @@ def split_model_datasets(config_models: dict | None, config_sweeps: dict | None)
         for name, spec in (given or {}).items():
             spec = dict(spec or {})
             ds = spec.pop("datasets", None)
-            if ds is not None and (not isinstance(ds, list) or not ds
-                                   or not all(isinstance(d, str) for d in ds)):
-                raise ValueError(f"{kind}.{name}.datasets = {ds!r}: expected a non-empty list of "
-                                 f"dataset names")
+            if ds is not None and (
+                not isinstance(ds, list) or not ds or not all(isinstance(d, str) for d in ds)
+            ):
+                raise ValueError(
+                    f"{kind}.{name}.datasets = {ds!r}: expected a non-empty list of dataset names"
+                )
             allowed[name] = None if ds is None else tuple(ds)
             out[name] = spec
     return models, sweeps, allowed
@@ -70,14 +73,22 @@ def _members(where: str, names, models: dict, sweeps: dict, groups: dict) -> tup
         elif m in models:
             members += [x for x in groups.get(m, [m]) if x not in members]
         else:
-            raise ValueError(f"{where}: {m!r} is neither a model nor a sweep of this config "
-                             f"(models: {', '.join(models) or 'none'}; sweeps: "
-                             f"{', '.join(sweeps) or 'none'})")
+            raise ValueError(
+                f"{where}: {m!r} is neither a model nor a sweep of this config "
+                f"(models: {', '.join(models) or 'none'}; sweeps: "
+                f"{', '.join(sweeps) or 'none'})"
+            )
     return members, named_sweeps
 
 
-def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
-                 allowed: dict | None = None, groups: dict | None = None) -> dict[str, Study]:
+def read_studies(
+    config: dict,
+    datasets: list[str],
+    models: dict,
+    sweeps: dict,
+    allowed: dict | None = None,
+    groups: dict | None = None,
+) -> dict[str, Study]:
     """The config's studies (models: every model spec by name, sweeps expanded included;
     sweeps: the sweep configs; groups: a model's repeats). A study's `embed:` keys default to
     the global `embed:` ones."""
@@ -89,11 +100,20 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
     given = config.get("studies")
     if not given:
         chosen = embed.get("models", "all")
-        return {IMPLICIT: Study(IMPLICIT, tuple(datasets), tuple(models), tuple(sweeps),
-                                bool(embed.get("raw", True)), _layers(default_layers), tuple(reducers),
-                                "all" if chosen == "all" else tuple(chosen),
-                                fit=_fit(embed.get("fit"), reducers, "embed.fit"),
-                                repeats=_repeats(embed.get("repeats", "first"), "embed.repeats"))}
+        return {
+            IMPLICIT: Study(
+                IMPLICIT,
+                tuple(datasets),
+                tuple(models),
+                tuple(sweeps),
+                bool(embed.get("raw", True)),
+                _layers(default_layers),
+                tuple(reducers),
+                "all" if chosen == "all" else tuple(chosen),
+                fit=_fit(embed.get("fit"), reducers, "embed.fit"),
+                repeats=_repeats(embed.get("repeats", "first"), "embed.repeats"),
+            )
+        }
         # (snapshots are a study's choice: a config without studies embeds the trained models)
     out = {}
     for name, s in given.items():
@@ -104,44 +124,58 @@ def read_studies(config: dict, datasets: list[str], models: dict, sweeps: dict,
         wanted = reducers if wanted == "all" else list(wanted)
         unknown = [d for d in chosen if d not in datasets] + [r for r in wanted if r not in reducers]
         if unknown:
-            raise ValueError(f"{where}: {', '.join(map(repr, unknown))} not configured "
-                             f"(datasets: {', '.join(datasets)}; reducers: {', '.join(reducers)})")
+            raise ValueError(
+                f"{where}: {', '.join(map(repr, unknown))} not configured "
+                f"(datasets: {', '.join(datasets)}; reducers: {', '.join(reducers)})"
+            )
         study_embed = s.get("embed") or {}
         embed_models = study_embed.get("models", "all")
         if embed_models != "all":
             embed_models, _ = _members(f"{where}.embed.models", embed_models, models, sweeps, groups)
             strays = [m for m in embed_models if m not in members]
             if strays:
-                raise ValueError(f"{where}.embed.models: {', '.join(strays)} not among the study's "
-                                 f"models ({', '.join(members) or 'none'})")
+                raise ValueError(
+                    f"{where}.embed.models: {', '.join(strays)} not among the study's "
+                    f"models ({', '.join(members) or 'none'})"
+                )
         snapshots = study_embed.get("snapshots", False)
         if not isinstance(snapshots, bool):
-            raise ValueError(f"{where}.embed.snapshots = {snapshots!r}: true (embed each model's "
-                             f"snapshots) or false")
+            raise ValueError(
+                f"{where}.embed.snapshots = {snapshots!r}: true (embed each model's snapshots) or false"
+            )
         kept = [m for m in members if snapshot_epochs(models[m])]
         if snapshots and not kept:
-            raise ValueError(f"{where}.embed.snapshots: none of its models keeps snapshots; give "
-                             f"one `snapshots: [first, middle, last]` (or epoch numbers)")
+            raise ValueError(
+                f"{where}.embed.snapshots: none of its models keeps snapshots; give "
+                f"one `snapshots: [first, middle, last]` (or epoch numbers)"
+            )
         for m in members:
             ok = where_allowed.get(m)
             if ok is not None and not set(ok) & set(chosen):
-                raise ValueError(f"{where}: model {m} trains on {', '.join(ok)} only, none of the "
-                                 f"study's datasets ({', '.join(chosen)})")
-        out[name] = Study(name, tuple(chosen), tuple(members), tuple(named_sweeps),
-                          bool(study_embed.get("raw", embed.get("raw", True))),
-                          _layers(study_embed.get("layers", default_layers)), tuple(wanted),
-                          "all" if embed_models == "all" else tuple(embed_models),
-                          s.get("description", ""),
-                          _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"),
-                          _repeats(study_embed.get("repeats", embed.get("repeats", "first")),
-                                   f"{where}.embed.repeats"), snapshots)
+                raise ValueError(
+                    f"{where}: model {m} trains on {', '.join(ok)} only, none of the "
+                    f"study's datasets ({', '.join(chosen)})"
+                )
+        out[name] = Study(
+            name,
+            tuple(chosen),
+            tuple(members),
+            tuple(named_sweeps),
+            bool(study_embed.get("raw", embed.get("raw", True))),
+            _layers(study_embed.get("layers", default_layers)),
+            tuple(wanted),
+            "all" if embed_models == "all" else tuple(embed_models),
+            s.get("description", ""),
+            _fit(study_embed.get("fit", embed.get("fit")), wanted, f"{where}.embed.fit"),
+            _repeats(study_embed.get("repeats", embed.get("repeats", "first")), f"{where}.embed.repeats"),
+            snapshots,
+        )
     return out
 
 
 def _repeats(value, where: str) -> str:
     if value not in ("first", "all"):
-        raise ValueError(f"{where} = {value!r}: \"first\" (embed the first of a model's repeats) "
-                         f"or \"all\"")
+        raise ValueError(f'{where} = {value!r}: "first" (embed the first of a model\'s repeats) or "all"')
     return value
 
 
@@ -153,12 +187,14 @@ def _fit(value, reducers: list[str], where: str) -> dict:
         spec = check_subset(value, where)
         return dict.fromkeys(reducers, spec)
     if not isinstance(value, dict):
-        raise ValueError(f"{where} = {value!r}: a fit subset ({{first: N}} or {{stratified: F}}) "
-                         f"or reducer -> fit subset")
+        raise ValueError(
+            f"{where} = {value!r}: a fit subset ({{first: N}} or {{stratified: F}}) or reducer -> fit subset"
+        )
     strays = [r for r in value if r not in reducers]
     if strays:
-        raise ValueError(f"{where}: {', '.join(strays)} not among the study's reducers "
-                         f"({', '.join(reducers)})")
+        raise ValueError(
+            f"{where}: {', '.join(strays)} not among the study's reducers ({', '.join(reducers)})"
+        )
     return {r: check_subset(spec, f"{where}.{r}") for r, spec in value.items()}
 
 
@@ -166,7 +202,9 @@ def _layers(value) -> str | tuple[str, ...]:
     return value if value in ("all", "last", "every") else tuple(value)
 
 
-def allowed_datasets(allowed: dict, sweeps: dict, groups: dict | None = None) -> dict[str, tuple[str, ...] | None]:
+def allowed_datasets(
+    allowed: dict, sweeps: dict, groups: dict | None = None
+) -> dict[str, tuple[str, ...] | None]:
     """Model name -> the datasets it may train on (None: any), a sweep's members inheriting
     the sweep's `datasets:` and a model's repeats the model's (allowed: split_model_datasets's,
     by model or sweep name)."""
@@ -182,12 +220,15 @@ def check_study_names(studies: dict[str, Study], taken) -> None:
     """A study's name becomes a target rule: it may not be the name of another rule."""
     clash = sorted(set(studies) & set(taken) - {IMPLICIT})
     if clash:
-        raise ValueError(f"studies: {', '.join(clash)} is the name of a rule of the workflow "
-                         f"(a study's name becomes its target rule): rename the study")
+        raise ValueError(
+            f"studies: {', '.join(clash)} is the name of a rule of the workflow "
+            f"(a study's name becomes its target rule): rename the study"
+        )
 
 
-def trained_models(studies: dict[str, Study], allowed: dict, sweeps: dict,
-                   groups: dict | None = None) -> dict[str, list[str]]:
+def trained_models(
+    studies: dict[str, Study], allowed: dict, sweeps: dict, groups: dict | None = None
+) -> dict[str, list[str]]:
     """dataset -> the models trained on it: those a study lists with the dataset, where the
     model (or its sweep) allows the dataset. In order of first mention."""
     where_allowed = allowed_datasets(allowed, sweeps, groups)
@@ -224,8 +265,13 @@ def later_repeats(groups: dict) -> set[str]:
     return {m for names in groups.values() for m in names[1:]}
 
 
-def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
-                  reducer_order: list[str], groups: dict | None = None) -> dict[str, dict[str, list[str]]]:
+def study_sources(
+    study: Study,
+    trained: dict[str, list[str]],
+    models: dict,
+    reducer_order: list[str],
+    groups: dict | None = None,
+) -> dict[str, dict[str, list[str]]]:
     """dataset -> {source: [maps]} of one study. Sources: `raw` and `{model}/{layer}`; maps:
     its reducers' names, with the fit subset if it has one (layermaps.embed.subsets). Of a
     model's repeats only the first, unless the study embeds all repeats. A study of snapshots
@@ -237,8 +283,7 @@ def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
         for m in members:
             if (study.embed_models == "all" or m in study.embed_models) and m not in skipped:
                 layers = chosen_layers(models[m], study.layers)
-                names = ([snapshot_name(m, e) for e in snapshot_epochs(models[m])]
-                         if study.snapshots else [m])
+                names = [snapshot_name(m, e) for e in snapshot_epochs(models[m])] if study.snapshots else [m]
                 chosen += [str(Source.of(name, l)) for name in names for l in layers]
         maps = [map_name(r, study.fit.get(r)) for r in reducer_order if r in study.reducers]
         out[dataset] = {s: list(maps) for s in chosen}
@@ -248,12 +293,14 @@ def study_sources(study: Study, trained: dict[str, list[str]], models: dict,
 def map_order(studies: dict[str, Study], reducer_order: list[str]) -> list[str]:
     """Every map name the studies make (a reducer, or a reducer fitted on a subset), in config
     order of the reducers, a reducer's full map before its subsets: the order of tables."""
-    return ordered_maps({map_name(r, s.fit.get(r)) for s in studies.values() for r in s.reducers},
-                        reducer_order)
+    return ordered_maps(
+        {map_name(r, s.fit.get(r)) for s in studies.values() for r in s.reducers}, reducer_order
+    )
 
 
-def merge_sources(per_study: dict[str, dict], reducer_order: list[str],
-                  keep=lambda source: True) -> dict[str, dict[str, list[str]]]:
+def merge_sources(
+    per_study: dict[str, dict], reducer_order: list[str], keep=lambda source: True
+) -> dict[str, dict[str, list[str]]]:
     """dataset -> {source: [reducers]} merged over studies (a source two studies embed is
     embedded once, with the reducers of both, in config order); only sources `keep` accepts."""
     out: dict[str, dict[str, set]] = {}
@@ -263,17 +310,23 @@ def merge_sources(per_study: dict[str, dict], reducer_order: list[str],
             for source, reducers in by_source.items():
                 if keep(source):
                     merged.setdefault(source, set()).update(reducers)
-    return {d: {s: [r for r in reducer_order if r in rs] for s, rs in by.items()}
-            for d, by in out.items()}
+    return {d: {s: [r for r in reducer_order if r in rs] for s, rs in by.items()} for d, by in out.items()}
 
 
-def model_sources(per_study: dict[str, dict], studies: dict[str, Study], dataset: str,
-                  models, reducer_order: list[str]) -> dict[str, list[str]]:
+def model_sources(
+    per_study: dict[str, dict], studies: dict[str, Study], dataset: str, models, reducer_order: list[str]
+) -> dict[str, list[str]]:
     """{source: [reducers]} on one dataset of the studies that have any of `models`: raw and
     those models' layers (the rows of a model's grid, the panels of a sweep's figure)."""
-    merged = merge_sources({n: {dataset: s.get(dataset, {})} for n, s in per_study.items()
-                            if set(studies[n].models) & set(models)}, reducer_order,
-                           keep=lambda s: s == RAW or Source.parse(s).owner in models)
+    merged = merge_sources(
+        {
+            n: {dataset: s.get(dataset, {})}
+            for n, s in per_study.items()
+            if set(studies[n].models) & set(models)
+        },
+        reducer_order,
+        keep=lambda s: s == RAW or Source.parse(s).owner in models,
+    )
     found = merged.get(dataset, {})
     ordered = [s for s in found if s == "raw"] + [s for s in found if s != "raw"]
     return {s: found[s] for s in ordered}
@@ -284,3 +337,30 @@ def grid_cells(sources: dict[str, list[str]], reducer_order: list[str]):
     rows = list(sources)
     cols = [r for r in reducer_order if any(r in rs for rs in sources.values())]
     return rows, cols, [(s, r) for s in rows for r in cols if r in sources[s]]
+
+
+def check_layers(config: dict, studies: dict, models: dict, trained: dict) -> None:
+    """Layers named in a study's embed.layers must exist in every model whose layers it embeds
+    (else that model would silently get no maps)."""
+    given = config.get("studies") or {}
+    for name, study in studies.items():
+        if isinstance(study.layers, str):
+            continue
+        setting = (
+            f"studies.{name}.embed.layers"
+            if "layers" in ((given.get(name) or {}).get("embed") or {})
+            else "embed.layers"
+        )
+        trained_here = {m for d in study.datasets for m in trained.get(d, [])}
+        for m in study.models:
+            if m not in trained_here or (study.embed_models != "all" and m not in study.embed_models):
+                continue
+            have = layer_names(models[m])
+            missing = [l for l in study.layers if l not in have]
+            if missing:
+                hint = f"studies.{name}.embed.models" if given else "embed.models"
+                raise ConfigError(
+                    f"invalid config: {setting} names {', '.join(missing)}, which model {m} does not "
+                    f"have (its layers: {', '.join(have)}): name layers every embedded model has, use "
+                    f"last, all or every, or leave {m} out of {hint}."
+                )

@@ -8,13 +8,12 @@ import yaml
 from layermaps.config import checked
 from layermaps.embed.neighbors import parse_size
 from layermaps.fingerprint import STAGE_PACKAGES, code_version
-from layermaps.guards import check_store_record, guard_locks, write_store_record
+from layermaps.guards import check_store_record, drop_default_rate_limit, guard_locks, write_store_record
 from layermaps.models.spec import layer_names
 from layermaps.paths import Source, snapshot_name
 from layermaps.plan import RAW_FILES, SPLITS, from_snakemake
 from layermaps.studies import IMPLICIT, check_study_names
-from layermaps.tracking.environment import experiments, prepare_job_environment
-
+from layermaps.tracking.job_environment import experiments, finish_invocation, prepare_job_environment
 
 
 def or_stop(function, *args, **kwargs):
@@ -27,8 +26,14 @@ def or_stop(function, *args, **kwargs):
 
 
 # --config's own values only (config_settings.config): overwrite_config adds every --configfile
-PLAN = or_stop(from_snakemake, config, schema=workflow.source_path("../schemas/config.schema.yaml"),
-               configfiles=workflow.configfiles, overrides=workflow.config_settings.config, environ=os.environ)
+PLAN = or_stop(
+    from_snakemake,
+    config,
+    schema=workflow.source_path("../schemas/config.schema.yaml"),
+    configfiles=workflow.configfiles,
+    overrides=workflow.config_settings.config,
+    environ=os.environ,
+)
 P = PLAN.paths  # every output path (layermaps.paths)
 FIG = config["figures"]
 # Threads: t-SNE, TriMAP and TensorFlow results depend on the thread count. Snakemake lowers a
@@ -69,7 +74,7 @@ def embed_code(wc):
     return code_version(SCRIPTS / "embed.py", f"{cls.__module__}.{cls.__qualname__}", packages=cls.packages)
 
 
-# ---- MLflow and the jobs' environment (layermaps.tracking.environment)
+# ---- MLflow and the jobs' environment (layermaps.tracking.job_environment)
 _JOB_ENV = or_stop(prepare_job_environment, os.environ, PLAN)
 guard_locks()  # a refused lock says whether a running snakemake holds it (which) or a killed one left it
 
@@ -86,43 +91,6 @@ envvars:
     *_JOB_ENV,
 
 
-def drop_default_rate_limit():
-    """Snakemake's job rate limiter, at its CLI default (100 jobs per 1 s), re-arms a 1 s timer
-    thread at every pass of the scheduler loop, and each timer's pass arms the next: every
-    finished job adds a chain that never stops, and late in a run the loop ran hundreds of times
-    a second (README "Measured"). Local jobs and SLURM submissions need no such limit; a limit
-    the user set is kept. The scheduler exists by onstart and starts its loop after it."""
-    limiter = workflow.scheduler.job_rate_limiter
-    if limiter is not None and (limiter.max_jobs, limiter.timespan) == (100, 1):
-        workflow.scheduler.job_rate_limiter = None
-
-
-def finish_invocation(status):
-    """Apply what score and plot jobs logged; record this invocation's wall time and CPU."""
-    from layermaps.tracking.store import apply_pending
-    from layermaps.tracking.worktime import process_start, write_invocation_record
-
-    state = os.environ["LAYERMAPS_STATE_DIR"]
-    apply_pending(state)
-    write_invocation_record(state_dir=state, invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
-                            start=process_start(), cores=scheduled_cores(), status=status,
-                            extra={"results": P.root, "scheduler": workflow.scheduling_settings.scheduler,
-                                   "rate_limit": rate_limit()})
-
-
-def scheduled_cores():
-    """--cores of a local run; under a cluster executor, which has no local cores, the --jobs
-    limit (the jobs it keeps in the queue at once)."""
-    settings = workflow.resource_settings
-    return settings.cores or settings.nodes or 1
-
-
-def rate_limit():
-    """[jobs, seconds] of the job rate limiter the scheduler ran with, or None."""
-    limiter = workflow.scheduler.job_rate_limiter
-    return None if limiter is None else [limiter.max_jobs, limiter.timespan]
-
-
 onstart:
     # Create or upgrade the store once, in the main process, before any job: a fresh SQLite
     # store hit by several jobs at once fails with schema-migration races. Records left by a
@@ -136,20 +104,23 @@ onstart:
         check_server(os.environ["MLFLOW_TRACKING_URI"])  # a tracking server must answer first
     except Exception as err:
         stop(err)  # one message (layermaps.errors), as for a config mistake
-    init_store(os.environ["MLFLOW_TRACKING_URI"],
-               os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments(PLAN))
+    init_store(
+        os.environ["MLFLOW_TRACKING_URI"],
+        os.environ["LAYERMAPS_ARTIFACT_ROOT"] or None,
+        experiments(PLAN),
+    )
     write_store_record(P.state(), P.root, os.environ["MLFLOW_TRACKING_URI"])
     apply_pending(os.environ["LAYERMAPS_STATE_DIR"])
     os.environ[COMMIT_ENV] = git_commit()
-    drop_default_rate_limit()
+    drop_default_rate_limit(workflow.scheduler)
 
 
 onsuccess:
-    finish_invocation("success")
+    finish_invocation(workflow, "success", P.root)
 
 
 onerror:
-    finish_invocation("error")
+    finish_invocation(workflow, "error", P.root)
 
 
 # ---- Input functions and settings the rules share: each asks the plan.
@@ -173,9 +144,13 @@ def listed(method, *wildcards):
     """The file the path table's `method` names, as listed in `snakemake --report`
     (workflow/report/listing.yaml)."""
     how = LISTING[method]
-    return report(getattr(P, method)(*wildcards), caption=f"../report/{how.get('caption', method)}.rst",
-                  category=how.get("category", "{dataset}"), subcategory=how.get("subcategory"),
-                  labels=how["labels"])
+    return report(
+        getattr(P, method)(*wildcards),
+        caption=f"../report/{how.get('caption', method)}.rst",
+        category=how.get("category", "{dataset}"),
+        subcategory=how.get("subcategory"),
+        labels=how["labels"],
+    )
 
 
 def grid_cells(wc):
@@ -185,7 +160,9 @@ def grid_cells(wc):
 
 def snapshot_cells(wc):
     """The sources of a snapshot grid's cells that exist (layers outer, epochs inner)."""
-    return [str(Source(wc.model, layer, e)) for layer, e in PLAN.snapshot_cells(wc.dataset, wc.model, wc.reducer)]
+    return [
+        str(Source(wc.model, layer, e)) for layer, e in PLAN.snapshot_cells(wc.dataset, wc.model, wc.reducer)
+    ]
 
 
 def snapshot_sources(wc):
@@ -197,5 +174,10 @@ def study_sources(wc):
 
 
 # What summary.md shows besides its studies' plans (params: a change reruns it)
-SUMMARY = {"hidden": {m: spec["hidden"] for m, spec in PLAN.models.items()}, "sweeps": PLAN.sweeps,
-           "k": config["knn"]["k"], "k_sweep": PLAN.figures.k, "notes": list(PLAN.figures.notes)}
+SUMMARY = {
+    "hidden": {m: spec["hidden"] for m, spec in PLAN.models.items()},
+    "sweeps": PLAN.sweeps,
+    "k": config["knn"]["k"],
+    "k_sweep": PLAN.figures.k,
+    "notes": list(PLAN.figures.notes),
+}

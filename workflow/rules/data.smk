@@ -9,19 +9,19 @@ rule download:
     output:
         files=[P.raw_file("{dataset}", name) for name in RAW_FILES],
         run_id=P.download_run("{dataset}"),
+    log:
+        P.log("{dataset}", "download"),
+    wildcard_constraints:
+        dataset=one_of(PLAN.downloaded),
+    retries: 1
+    localrule: True  # compute nodes of a cluster often have no internet
+    conda:
+        "../envs/data.yaml"
     # No code fingerprint (params: code=, layermaps.fingerprint), unlike every other rule: a
     # download is verified by the sha256 of its content, so no edit of its code can change
     # its result, and rerunning it would remake every downstream file (new mtimes).
     resources:
         **RESOURCES["download"],
-    log:
-        P.log("{dataset}", "download"),
-    wildcard_constraints:
-        dataset=one_of(PLAN.downloaded),
-    localrule: True  # compute nodes of a cluster often have no internet
-    retries: 1
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/download.py"
 
@@ -32,27 +32,29 @@ rule prepare:
     output:
         data=P.data("{dataset}"),
         run_id=P.data_run("{dataset}"),
-    params:
-        code=code("prepare.py", "data"),
-        spec=lambda wc: PLAN.dataset_specs[wc.dataset],  # kind, scale, path: a change reruns the dataset
-        train_size=config["data"]["subsample"].get("train"),
-        test_size=config["data"]["subsample"].get("test"),
-        validation_fraction=lambda wc: PLAN.dataset_specs[wc.dataset].get(
-            "validation_fraction", config["data"]["validation_fraction"]),
-        seed=config["data"]["seed"],
-    # prepare holds every array of the dataset, more than once: its memory follows what the
-    # dataset's files declare (read at start-up; layermaps.data.datasets.prepare_mem_mb), never
-    # less than workflow/resources.yaml's entry.
-    resources:
-        runtime=RESOURCES["prepare"]["runtime"],
-        mem_mb=lambda wc: prepare_mem_mb(spec := PLAN.dataset_specs[wc.dataset], declared_arrays(spec),
-                                         RESOURCES["prepare"]["mem_mb"]),
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
         dataset=one_of([d for d in PLAN.datasets if d not in PLAN.reduced]),
     conda:
         "../envs/data.yaml"
+    # prepare holds every array of the dataset, more than once: its memory follows what the
+    # dataset's files declare (read at start-up; layermaps.data.datasets.prepare_mem_mb), never
+    # less than workflow/resources.yaml's entry.
+    resources:
+        runtime=RESOURCES["prepare"]["runtime"],
+        mem_mb=lambda wc: prepare_mem_mb(
+            spec := PLAN.dataset_specs[wc.dataset], declared_arrays(spec), RESOURCES["prepare"]["mem_mb"]
+        ),
+    params:
+        code=code("prepare.py", "data"),
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],  # kind, scale, path: a change reruns the dataset
+        train_size=config["data"]["subsample"].get("train"),
+        test_size=config["data"]["subsample"].get("test"),
+        validation_fraction=lambda wc: PLAN.dataset_specs[wc.dataset].get(
+            "validation_fraction", config["data"]["validation_fraction"]
+        ),
+        seed=config["data"]["seed"],
     script:
         "../scripts/prepare.py"
 
@@ -65,17 +67,17 @@ rule prepare_reduced:
     output:
         data=P.data("{dataset}"),
         run_id=P.data_run("{dataset}"),
-    params:
-        code=code("prepare_reduced.py", "data"),
-        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
-    resources:
-        **RESOURCES["prepare_reduced"],
     log:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
         dataset=one_of(PLAN.reduced),
     conda:
         "../envs/data.yaml"
+    resources:
+        **RESOURCES["prepare_reduced"],
+    params:
+        code=code("prepare_reduced.py", "data"),
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
     script:
         "../scripts/prepare_reduced.py"
 
@@ -88,17 +90,17 @@ rule fit_input_transform:
         parent=lambda wc: P.data(PLAN.dataset_specs[wc.dataset]["from"]),
     output:
         transform=P.transform("{dataset}"),
-    params:
-        code=code("fit_input_transform.py", "data"),
-        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
-    threads: THREADS["train"]
-    resources:
-        **RESOURCES["fit_input_transform"],
     log:
         P.log("{dataset}", "fit_input_transform"),
     wildcard_constraints:
         dataset=one_of(PLAN.reduced),
     conda:
         "../envs/data.yaml"
+    threads: THREADS["train"]
+    resources:
+        **RESOURCES["fit_input_transform"],
+    params:
+        code=code("fit_input_transform.py", "data"),
+        spec=lambda wc: PLAN.dataset_specs[wc.dataset],
     script:
         "../scripts/fit_input_transform.py"

@@ -2,7 +2,6 @@
 # ceiling; summaries. A source is `raw` or `{model}/{layer}` (layermaps.paths.Source).
 
 
-
 # No MLflow run of its own: every embedding that reads the graph logs its size and cost. The
 # exact search gives the same graph on any number of threads: no `threads` in params.
 rule neighbors:
@@ -10,17 +9,17 @@ rule neighbors:
         unpack(lambda wc: source_arrays(wc)),
     output:
         graph=P.graph("{dataset}", "{source}"),
-    params:
-        code=code("neighbors.py", "neighbors"),
-        k_train=PLAN.graph_k[0],
-        k_test=PLAN.graph_k[1],
-    threads: THREADS["embed"]
-    resources:
-        **RESOURCES["neighbors"],
     log:
         P.log("{dataset}", "neighbors", "{source}"),
     conda:
         "../envs/embed.yaml"
+    threads: THREADS["embed"]
+    resources:
+        **RESOURCES["neighbors"],
+    params:
+        code=code("neighbors.py", "neighbors"),
+        k_train=PLAN.graph_k[0],
+        k_test=PLAN.graph_k[1],
     script:
         "../scripts/neighbors.py"
 
@@ -30,12 +29,12 @@ rule neighbors:
 use rule neighbors as neighbors_sized with:
     output:
         graph=P.graph("{dataset}", "{source}", "{size}"),
+    log:
+        P.log("{dataset}", "neighbors", "{source}.{size}"),
     params:
         code=code("neighbors.py", "neighbors"),
         k_train=lambda wc: parse_size(wc.size)[0],
         k_test=lambda wc: parse_size(wc.size)[1],
-    log:
-        P.log("{dataset}", "neighbors", "{source}.{size}"),
 
 
 rule embed:
@@ -44,18 +43,18 @@ rule embed:
     output:
         embedding=P.embedding("{dataset}", "{source}", "{reducer}"),
         run_id=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
+    log:
+        P.log("{dataset}", "embed", "{source}", "{reducer}"),
+    conda:
+        "../envs/embed.yaml"
+    threads: THREADS["embed"]
+    resources:
+        **RESOURCES["embed"],
     params:
         code=embed_code,
         threads=THREADS["embed"],
         settings=lambda wc: PLAN.maps[wc.reducer].settings,  # only this map's (and its fit subset)
         seed=config["embed"]["seed"],
-    threads: THREADS["embed"]
-    resources:
-        **RESOURCES["embed"],
-    log:
-        P.log("{dataset}", "embed", "{source}", "{reducer}"),
-    conda:
-        "../envs/embed.yaml"
     script:
         "../scripts/embed.py"
 
@@ -67,18 +66,18 @@ rule score:
         resume_run=rules.embed.output.run_id,
     output:
         scores=P.score("{dataset}", "{source}", "{reducer}"),
+    log:
+        P.log("{dataset}", "score", "{source}", "{reducer}"),
+    conda:
+        "../envs/embed.yaml"
+    resources:
+        **RESOURCES["score"],
     params:
         code=code("score.py", "score"),
         k=config["knn"]["k"],
         trust_max=config["knn"]["trustworthiness_max_points"],
         trust_k=config["knn"]["trustworthiness_neighbors"],
         seed=config["embed"]["seed"],
-    resources:
-        **RESOURCES["score"],
-    log:
-        P.log("{dataset}", "score", "{source}", "{reducer}"),
-    conda:
-        "../envs/embed.yaml"
     script:
         "../scripts/score.py"
 
@@ -89,17 +88,17 @@ rule ceiling:
     output:
         scores=P.score("{dataset}", "{source}", "unreduced"),
         run_id=P.score("{dataset}", "{source}", "unreduced", ".run_id"),
-    params:
-        code=code("ceiling.py", "score"),
-        threads=THREADS["embed"],
-        k=config["knn"]["k"],
-    threads: THREADS["embed"]
-    resources:
-        **RESOURCES["ceiling"],
     log:
         P.log("{dataset}", "score", "{source}", "unreduced"),
     conda:
         "../envs/embed.yaml"
+    threads: THREADS["embed"]
+    resources:
+        **RESOURCES["ceiling"],
+    params:
+        code=code("ceiling.py", "score"),
+        threads=THREADS["embed"],
+        k=config["knn"]["k"],
     script:
         "../scripts/ceiling.py"
 
@@ -111,14 +110,14 @@ rule knn_summary:
     output:
         csv=P.knn_summary("{dataset}"),
         run_id=P.knn_summary("{dataset}", ".run_id"),
-    params:
-        code=code("summary.py", "tables"),
-    resources:
-        **RESOURCES["knn_summary"],
     log:
         P.log("{dataset}", "knn_summary"),
     conda:
         "../envs/embed.yaml"
+    resources:
+        **RESOURCES["knn_summary"],
+    params:
+        code=code("summary.py", "tables"),
     script:
         "../scripts/summary.py"
 
@@ -128,14 +127,14 @@ rule knn_summary_all:
         [P.knn_summary(d) for d in PLAN.datasets],
     output:
         P.knn_summary(),
-    params:
-        code=code("summary_all.py", "tables"),
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("knn_summary"),
     localrule: True
     conda:
         "../envs/embed.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        code=code("summary_all.py", "tables"),
     script:
         "../scripts/summary_all.py"

@@ -6,6 +6,7 @@
 # `PLAN.study_figures(study)` lists every figure and report file of a study.
 # Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
 
+
 report: "../report/workflow.rst"
 
 
@@ -16,15 +17,15 @@ rule plot_embedding:
         resume_run=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     output:
         figure=listed("embedding_figure", "{dataset}", "{source}", "{reducer}"),
-    params:
-        code=code("plot_embedding.py", "figures"),
-        **style("dpi", "cmap", "point_size"),
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "embeddings", "{source}", "{reducer}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **style("dpi", "cmap", "point_size"),
+        code=code("plot_embedding.py", "figures"),
     script:
         "../scripts/plot_embedding.py"
 
@@ -37,19 +38,19 @@ rule plot_grid:
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         figure=listed("grid", "{dataset}", "{model}"),
-    params:
-        code=code("plot_grid.py", "figures"),
-        rows=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[0],
-        reducers=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[1],
-        cells=lambda wc: [list(cell) for cell in grid_cells(wc)],  # in the order of the inputs
-        **K_SHOWN,
-        **style("dpi", "cmap", point_size="grid_point_size"),
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "grid_{model}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **K_SHOWN,
+        **style("dpi", "cmap", point_size="grid_point_size"),
+        code=code("plot_grid.py", "figures"),
+        rows=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[0],
+        reducers=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[1],
+        cells=lambda wc: [list(cell) for cell in grid_cells(wc)],  # in the order of the inputs
     script:
         "../scripts/plot_grid.py"
 
@@ -62,21 +63,21 @@ rule plot_snapshot_grid:
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         figure=listed("snapshot_grid", "{dataset}", "{model}", "{reducer}"),
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{reducer}"),
     wildcard_constraints:
         model=one_of(PLAN.snapshots),
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
     params:
+        **K_SHOWN,
+        **style("dpi", "cmap", point_size="grid_point_size"),
         code=code("plot_snapshot_grid.py", "figures"),
         epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
         layers=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["layers"],
         cells=lambda wc: PLAN.snapshot_cells(wc.dataset, wc.model, wc.reducer),  # the inputs' order
-        **K_SHOWN,
-        **style("dpi", "cmap", point_size="grid_point_size"),
-    resources:
-        **RESOURCES["plot"],
-    log:
-        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{reducer}"),
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_snapshot_grid.py"
 
@@ -91,25 +92,25 @@ rule animate_snapshots:
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         animation=listed("snapshot_animation", "{dataset}", "{model}", "{layer}", "{reducer}"),
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{layer}_{reducer}"),
     wildcard_constraints:
         model=one_of(PLAN.snapshots),
         layer="hidden[0-9]+|output",
         reducer=one_of(PLAN.aligned_maps),
+    conda:
+        "../envs/embed.yaml"
+    threads: THREADS["embed"]
+    resources:
+        **RESOURCES["animate_snapshots"],
     params:
+        **style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
         code=code("animate_snapshots.py", "aligned"),
         epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
         settings=lambda wc: PLAN.maps[wc.reducer].entry,
         seed=config["embed"]["seed"],
         threads=THREADS["embed"],
         k=K_SHOWN["k"],
-        **style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
-    threads: THREADS["embed"]
-    resources:
-        **RESOURCES["animate_snapshots"],
-    log:
-        P.log("{dataset}", "figures", "models", "{model}", "snapshots_{layer}_{reducer}"),
-    conda:
-        "../envs/embed.yaml"
     script:
         "../scripts/animate_snapshots.py"
 
@@ -121,17 +122,17 @@ rule plot_knn_over_training:
     output:
         figure=listed("knn_over_training", "{study}", "{dataset}"),
         run_id=P.knn_over_training("{study}", "{dataset}", ".run_id"),
-    params:
-        code=code("plot_knn_over_training.py", "figures"),
-        plans=lambda wc: PLAN.snapshot_plan(wc.study, wc.dataset),
-        **K_SHOWN,
-        dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_over_training_{dataset}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **K_SHOWN,
+        code=code("plot_knn_over_training.py", "figures"),
+        plans=lambda wc: PLAN.snapshot_plan(wc.study, wc.dataset),
+        dpi=FIG["dpi"],
     script:
         "../scripts/plot_knn_over_training.py"
 
@@ -143,18 +144,18 @@ rule plot_knn_heatmap:
     output:
         figure=listed("knn_heatmap", "{study}", "{dataset}"),
         run_id=P.knn_heatmap("{study}", "{dataset}", ".run_id"),
-    params:
-        code=code("plot_knn_heatmap.py", "figures"),
-        sources=lambda wc: list(study_sources(wc)),
-        reducers=lambda wc: PLAN.map_columns(study_sources(wc)),
-        **K_SHOWN,
-        dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_heatmap_{dataset}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **K_SHOWN,
+        code=code("plot_knn_heatmap.py", "figures"),
+        sources=lambda wc: list(study_sources(wc)),
+        reducers=lambda wc: PLAN.map_columns(study_sources(wc)),
+        dpi=FIG["dpi"],
     script:
         "../scripts/plot_knn_heatmap.py"
 
@@ -166,16 +167,16 @@ rule plot_study_curves:
     output:
         figure=listed("study_curves", "{study}", "{dataset}"),
         run_id=P.study_curves("{study}", "{dataset}", ".run_id"),
-    params:
-        code=code("plot_study_curves.py", "figures"),
-        models=lambda wc: PLAN.curve_models(wc.study, wc.dataset),
-        dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "training_curves_{dataset}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        code=code("plot_study_curves.py", "figures"),
+        models=lambda wc: PLAN.curve_models(wc.study, wc.dataset),
+        dpi=FIG["dpi"],
     script:
         "../scripts/plot_study_curves.py"
 
@@ -187,19 +188,19 @@ rule plot_knn_comparison:
     output:
         figure=listed("knn_comparison", "{study}"),
         run_id=P.knn_comparison("{study}", ".run_id"),
-    params:
-        code=code("plot_knn_comparison.py", "figures"),
-        datasets=list(PLAN.compared_datasets),
-        sources=lambda wc: list(PLAN.compared_scores(wc.study)["mnist"]),
-        reducers=lambda wc: PLAN.map_columns(PLAN.compared_scores(wc.study)["mnist"]),
-        **K_SHOWN,
-        dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("studies", "{study}", "knn_mnist_vs_fashion"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **K_SHOWN,
+        code=code("plot_knn_comparison.py", "figures"),
+        datasets=list(PLAN.compared_datasets),
+        sources=lambda wc: list(PLAN.compared_scores(wc.study)["mnist"]),
+        reducers=lambda wc: PLAN.map_columns(PLAN.compared_scores(wc.study)["mnist"]),
+        dpi=FIG["dpi"],
     script:
         "../scripts/plot_knn_comparison.py"
 
@@ -212,20 +213,20 @@ rule plot_sweep:
     output:
         figure=listed("sweep", "{dataset}", "{sweep}"),
         run_id=P.sweep("{dataset}", "{sweep}", ".run_id"),
+    log:
+        P.log("{dataset}", "figures", "sweep_{sweep}"),
     wildcard_constraints:
         sweep=one_of(PLAN.sweeps),
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
     params:
+        **K_SHOWN,
         code=code("plot_sweep.py", "figures"),
         plan=lambda wc: PLAN.sweeps[wc.sweep],
         reducers=lambda wc: PLAN.map_columns(PLAN.sweep_scores(wc.dataset, wc.sweep)),
-        **K_SHOWN,
         dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
-    log:
-        P.log("{dataset}", "figures", "sweep_{sweep}"),
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_sweep.py"
 
@@ -237,17 +238,17 @@ rule plot_input_transform:
         resume_run=P.data_run("{dataset}"),
     output:
         figure=listed("input_transform", "{dataset}"),
-    params:
-        code=code("plot_input_transform.py", "figures"),
-        dpi=FIG["dpi"],
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "input_transform"),
     wildcard_constraints:
         dataset=one_of(PLAN.reduced),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        code=code("plot_input_transform.py", "figures"),
+        dpi=FIG["dpi"],
     script:
         "../scripts/plot_input_transform.py"
 
@@ -265,15 +266,15 @@ rule plot_training:
         curves=listed("training_curves", "{dataset}", "{model}"),
         confusion=listed("confusion", "{dataset}", "{model}"),
         input_pair=listed("input_pair", "{dataset}", "{model}"),
-    params:
-        code=code("plot_training.py", "figures"),
-        **style("dpi", "cmap", "point_size", "input_pair"),
-    resources:
-        **RESOURCES["plot_training"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "training"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot_training"],
+    params:
+        **style("dpi", "cmap", "point_size", "input_pair"),
+        code=code("plot_training.py", "figures"),
     script:
         "../scripts/plot_training.py"
 
@@ -286,21 +287,21 @@ rule plot_decision_regions:
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         figure=listed("decision_regions", "{dataset}", "{model}"),
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "decision_regions"),
     wildcard_constraints:
         dataset=one_of(PLAN.figures.plane_datasets),
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot_decision_regions"],
     params:
+        **style("dpi", "cmap"),
         code=code("plot_decision_regions.py", "model_figures"),
         bounds=lambda wc: PLAN.decision_bounds(wc.dataset),
         curves=lambda wc: PLAN.is_two_cosines(wc.dataset),  # the workshop's two curves
         resolution=200,
         threads=1,
-        **style("dpi", "cmap"),
-    resources:
-        **RESOURCES["plot_decision_regions"],
-    log:
-        P.log("{dataset}", "figures", "models", "{model}", "decision_regions"),
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_decision_regions.py"
 
@@ -308,25 +309,27 @@ rule plot_decision_regions:
 rule plot_activation_gifs:
     input:
         data=P.data("{dataset}"),
-        layers=lambda wc: [P.activation(wc.dataset, wc.model, l, "test") for l in PLAN.hidden_layers(wc.model)],
+        layers=lambda wc: [
+            P.activation(wc.dataset, wc.model, l, "test") for l in PLAN.hidden_layers(wc.model)
+        ],
         predictions=P.activation("{dataset}", "{model}", "output", "test"),
         resume_run=P.model_file("{dataset}", "{model}", "run_id"),
     output:
         activations=listed("activations_gif", "{dataset}", "{model}", "{cls}"),
         running_mean=listed("running_mean_gif", "{dataset}", "{model}", "{cls}"),
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "activation_gifs_class{cls}"),
     wildcard_constraints:
         cls="[0-9]+",
         dataset=one_of(PLAN.figures.gif_datasets),
-    params:
-        code=code("plot_activation_gifs.py", "figures"),
-        layers=lambda wc: PLAN.hidden_layers(wc.model),
-        **style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
-    resources:
-        **RESOURCES["plot"],
-    log:
-        P.log("{dataset}", "figures", "models", "{model}", "activation_gifs_class{cls}"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
+        code=code("plot_activation_gifs.py", "figures"),
+        layers=lambda wc: PLAN.hidden_layers(wc.model),
     script:
         "../scripts/plot_activation_gifs.py"
 
@@ -340,17 +343,17 @@ rule plot_hidden_layer:
     output:
         boxplots=listed("boxplots", "{dataset}", "{model}", "{layer}"),
         pca=listed("pca", "{dataset}", "{model}", "{layer}"),
-    wildcard_constraints:
-        layer="hidden[0-9]+",
-    params:
-        code=code("plot_hidden_layer.py", "figures"),
-        **style("dpi", "cmap", "point_size", n_units="boxplot_units"),
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("{dataset}", "figures", "models", "{model}", "{layer}"),
+    wildcard_constraints:
+        layer="hidden[0-9]+",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **style("dpi", "cmap", "point_size", n_units="boxplot_units"),
+        code=code("plot_hidden_layer.py", "figures"),
     script:
         "../scripts/plot_hidden_layer.py"
 
@@ -362,18 +365,18 @@ rule plot_explorer:
         unpack(lambda wc: PLAN.explorer_inputs(wc.study)),
     output:
         page=P.explorer("{study}"),
+    log:
+        P.log("studies", "{study}", "explorer"),
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot_explorer"],
     params:
         code=code("plot_explorer.py", "explorer"),
         maps=lambda wc: PLAN.explorer_plan(wc.study)[0],
         predicted=lambda wc: PLAN.explorer_plan(wc.study)[1],
         datasets=lambda wc: list(PLAN.study_sources[wc.study]),
         k=K_SHOWN["k"],
-    resources:
-        **RESOURCES["plot_explorer"],
-    log:
-        P.log("studies", "{study}", "explorer"),
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_explorer.py"
 
@@ -386,16 +389,16 @@ rule report_summary:
     output:
         summary=listed("summary"),
         run_id=P.summary(".run_id"),
-    params:
-        code=code("report_summary.py", "tables"),
-        studies=[PLAN.study_plan(name) for name in PLAN.studies],
-        **SUMMARY,
-    resources:
-        **RESOURCES["plot"],
     log:
         P.log("summary"),
     conda:
         "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **SUMMARY,
+        code=code("report_summary.py", "tables"),
+        studies=[PLAN.study_plan(name) for name in PLAN.studies],
     script:
         "../scripts/report_summary.py"
 
@@ -406,9 +409,9 @@ use rule report_summary as study_summary with:
     output:
         summary=listed("study_summary", "{study}"),
         run_id=P.study_summary("{study}", ".run_id"),
-    params:
-        code=code("report_summary.py", "tables"),
-        studies=lambda wc: [PLAN.study_plan(wc.study)],
-        **SUMMARY,
     log:
         P.log("studies", "{study}", "summary"),
+    params:
+        **SUMMARY,
+        code=code("report_summary.py", "tables"),
+        studies=lambda wc: [PLAN.study_plan(wc.study)],

@@ -13,21 +13,21 @@ for _model in [None, *PLAN.snapshots]:
             parent_run=P.data_run("{dataset}"),
         output:
             **PLAN.train_outputs("{model}" if _model is None else _model, PLAN.snapshots.get(_model, ())),
+        log:
+            P.log("{dataset}", "train", "{model}" if _model is None else _model),
         wildcard_constraints:
             model=one_of([m for m in PLAN.models if m not in PLAN.snapshots]),
+        conda:
+            "../envs/train.yaml"
+        threads: THREADS["train"]
+        resources:
+            **RESOURCES["train"],
         params:
             code=code("train.py", "train"),
             threads=THREADS["train"],
             model=(lambda wc: wc.model) if _model is None else _model,
             # every model setting: a change reruns this model only
             spec=(lambda wc: PLAN.models[wc.model]) if _model is None else PLAN.models[_model],
-        threads: THREADS["train"]
-        resources:
-            **RESOURCES["train"],
-        log:
-            P.log("{dataset}", "train", "{model}" if _model is None else _model),
-        conda:
-            "../envs/train.yaml"
         script:
             "../scripts/train.py"
 
@@ -39,14 +39,14 @@ rule raw_activations:
     output:
         train=P.raw_activation("{dataset}", "train"),
         test=P.raw_activation("{dataset}", "test"),
-    params:
-        code=code("raw_activations.py", "data"),
-    resources:
-        **RESOURCES["raw_activations"],
     log:
         P.log("{dataset}", "activations", "raw"),
     conda:
         "../envs/train.yaml"
+    resources:
+        **RESOURCES["raw_activations"],
+    params:
+        code=code("raw_activations.py", "data"),
     script:
         "../scripts/raw_activations.py"
 
@@ -66,19 +66,19 @@ for _model, _spec in PLAN.models.items():
         output:
             arrays=[P.activation("{dataset}", _model, layer, split) for layer, split in _layers],
             run_id=P.activations_run("{dataset}", _model),
+        log:
+            P.log("{dataset}", "activations", _model),
+        conda:
+            "../envs/train.yaml"
+        threads: THREADS["train"]
+        resources:
+            **RESOURCES["activations"],
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],
             model=_model,
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
-        threads: THREADS["train"]
-        resources:
-            **RESOURCES["activations"],
-        log:
-            P.log("{dataset}", "activations", _model),
-        conda:
-            "../envs/train.yaml"
         script:
             "../scripts/activations.py"
 
@@ -100,8 +100,15 @@ for _model, _epochs in PLAN.snapshots.items():
             arrays=[P.activation("{dataset}", _name, layer, split) for layer, split in _layers],
             rows=P.source_rows("{dataset}", _name),
             run_id=P.activations_run("{dataset}", _name),
+        log:
+            P.log("{dataset}", "activations", _name),
         wildcard_constraints:
             epoch=one_of([str(e) for e in _epochs]),
+        conda:
+            "../envs/train.yaml"
+        threads: THREADS["train"]
+        resources:
+            **RESOURCES["activations"],
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],
@@ -109,12 +116,5 @@ for _model, _epochs in PLAN.snapshots.items():
             layers=[layer for layer, _ in _layers],
             splits=[split for _, split in _layers],
             subset=PLAN.snapshot_rows,
-        threads: THREADS["train"]
-        resources:
-            **RESOURCES["activations"],
-        log:
-            P.log("{dataset}", "activations", _name),
-        conda:
-            "../envs/train.yaml"
         script:
             "../scripts/activations.py"

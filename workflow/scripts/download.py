@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from layermaps.tracking import runlog
 from layermaps.data.download import MIRROR_ENV, fetch_dataset
+from layermaps.tracking import runlog
 from layermaps.tracking.jobs import tracked_job
 from layermaps.tracking.worktime import work
 
@@ -14,6 +14,10 @@ dataset = snakemake.wildcards.dataset
 mirrors = snakemake.config["data"]["mirrors"].get(dataset, [])
 with tracked_job(snakemake, dataset=dataset):
     with work("fetch"):
-        used = fetch_dataset(dataset, Path(snakemake.output.files[0]).parent, mirrors,
-                             env_mirror=os.environ.get(MIRROR_ENV) or None)
+        used = fetch_dataset(
+            dataset,
+            Path(snakemake.output.files[0]).parent,
+            mirrors,
+            env_mirror=os.environ.get(MIRROR_ENV) or None,
+        )
     runlog.log_dict(used, "sources.json")

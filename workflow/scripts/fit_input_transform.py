@@ -7,5 +7,10 @@ p, w = snakemake.params, snakemake.wildcards
 with tracked_job(snakemake, dataset=w.dataset, mlflow=False):
     from layermaps.data.transforms import fit_job
 
-    fit_job(dataset=w.dataset, spec=p.spec, parent_path=snakemake.input.parent,
-            threads=snakemake.threads, out_path=snakemake.output.transform)
+    fit_job(
+        dataset=w.dataset,
+        spec=p.spec,
+        parent_path=snakemake.input.parent,
+        threads=snakemake.threads,
+        out_path=snakemake.output.transform,
+    )

@@ -6,5 +6,10 @@ p = snakemake.params
 with tracked_job(snakemake, dataset=snakemake.wildcards.dataset):
     from layermaps.figures.stage import input_transform_job
 
-    input_transform_job(dataset=snakemake.wildcards.dataset, transform_path=snakemake.input.transform,
-                        parent_path=snakemake.input.parent, out_path=snakemake.output.figure, dpi=p.dpi)
+    input_transform_job(
+        dataset=snakemake.wildcards.dataset,
+        transform_path=snakemake.input.transform,
+        parent_path=snakemake.input.parent,
+        out_path=snakemake.output.figure,
+        dpi=p.dpi,
+    )

@@ -6,6 +6,13 @@ w, p = snakemake.wildcards, snakemake.params
 with tracked_job(snakemake, dataset=w.dataset, run_name="figure knn heatmap"):
     from layermaps.figures.stage import heatmap_job
 
-    heatmap_job(dataset=w.dataset, score_paths=list(snakemake.input.scores), sources=list(p.sources),
-                reducers=list(p.reducers), k=p.k, k_note=p.k_note, out_path=snakemake.output.figure,
-                dpi=p.dpi)
+    heatmap_job(
+        dataset=w.dataset,
+        score_paths=list(snakemake.input.scores),
+        sources=list(p.sources),
+        reducers=list(p.reducers),
+        k=p.k,
+        k_note=p.k_note,
+        out_path=snakemake.output.figure,
+        dpi=p.dpi,
+    )

@@ -10,6 +10,10 @@ with tracked_job(snakemake, dataset=snakemake.wildcards.dataset):
     from layermaps.data.transforms import prepare_job
     from layermaps.tracking.store import log_dataset
 
-    arrays = prepare_job(dataset=snakemake.wildcards.dataset, parent_path=inputs["parent"],
-                         transform_path=inputs["transform"], out_path=snakemake.output.data)
+    arrays = prepare_job(
+        dataset=snakemake.wildcards.dataset,
+        parent_path=inputs["parent"],
+        transform_path=inputs["transform"],
+        out_path=snakemake.output.data,
+    )
     log_dataset(snakemake.wildcards.dataset, arrays, source=str(Path(inputs["parent"]).resolve()))

@@ -7,5 +7,7 @@ with tracked_job(snakemake, dataset=snakemake.wildcards.dataset):
     from layermaps.tracking.worktime import work
 
     with work("prepare"):
-        raw_activations_job(data_path=snakemake.input.data,
-                            out={"train": snakemake.output.train, "test": snakemake.output.test})
+        raw_activations_job(
+            data_path=snakemake.input.data,
+            out={"train": snakemake.output.train, "test": snakemake.output.test},
+        )

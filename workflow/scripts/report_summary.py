@@ -14,13 +14,21 @@ with tracked_job(snakemake, dataset="summary", run_name=f"{study} summary.md" if
 
     # each study's map explorer, linked relative to summary.md (results/studies/{study}/explorer.html)
     here = os.path.dirname(snakemake.output.summary)
-    explorers = {os.path.basename(os.path.dirname(e)): os.path.relpath(e, here)
-                 for e in snakemake.input.explorers}
+    explorers = {
+        os.path.basename(os.path.dirname(e)): os.path.relpath(e, here) for e in snakemake.input.explorers
+    }
     with work("tables"):
-        write_summary(snakemake.output.summary, studies=list(p.studies),
-                      score_paths=list(snakemake.input.scores),
-                      metrics_paths=list(snakemake.input.metrics), hidden=dict(p.hidden),
-                      sweeps=dict(p.sweeps), ks=list(p.k), k_sweep=p.k_sweep, notes=list(p.notes),
-                      explorers=explorers)
+        write_summary(
+            snakemake.output.summary,
+            studies=list(p.studies),
+            score_paths=list(snakemake.input.scores),
+            metrics_paths=list(snakemake.input.metrics),
+            hidden=dict(p.hidden),
+            sweeps=dict(p.sweeps),
+            ks=list(p.k),
+            k_sweep=p.k_sweep,
+            notes=list(p.notes),
+            explorers=explorers,
+        )
     runlog.log_artifacts(snakemake.output.summary)
     runlog.log_artifacts(*snakemake.input.explorers, artifact_path="explorer")

@@ -1,7 +1,7 @@
 """Gather every score of a dataset into knn_summary.csv (tracked)."""
 
-from layermaps.tracking import runlog
 from layermaps.embed.stage import summary_rows, write_csv
+from layermaps.tracking import runlog
 from layermaps.tracking.jobs import tracked_job
 from layermaps.tracking.worktime import work
 

@@ -41,8 +41,14 @@ def _locked(folder: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def cached_datasets(mirrors: dict[str, list[str]], names=BUILT_IN, *, folder: Path | None = None,
-                    env_mirror: str | None = None, log=print) -> Path:
+def cached_datasets(
+    mirrors: dict[str, list[str]],
+    names=BUILT_IN,
+    *,
+    folder: Path | None = None,
+    env_mirror: str | None = None,
+    log=print,
+) -> Path:
     """The cache folder, holding every file of `names`; downloads a dataset with a missing file.
     A file present is a verified one: downloads move a file into place only once verified."""
     folder = Path(folder) if folder else cache_dir()
@@ -50,6 +56,5 @@ def cached_datasets(mirrors: dict[str, list[str]], names=BUILT_IN, *, folder: Pa
         for name in names:
             if not all((folder / name / Dataset.filename(key)).is_file() for key in FILES):
                 log(f"[cache] downloading {name} into {folder / name} (once)")
-                fetch_dataset(name, folder / name, mirrors.get(name) or [], env_mirror=env_mirror,
-                              log=log)
+                fetch_dataset(name, folder / name, mirrors.get(name) or [], env_mirror=env_mirror, log=log)
     return folder

@@ -46,8 +46,18 @@ DATASETS = {
     ),
     "fashion-mnist": Dataset(
         "fashion-mnist",
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         {
             "train-images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -66,26 +76,35 @@ def get_dataset(name: str) -> Dataset:
 
 
 # kind -> the scale used when the config names none (a dataset of one's own must say)
-DEFAULT_SCALE = {"mnist": "255", "fashion-mnist": "255", "idx": "255", "two_cosines": "none",
-                 "reduced": "none"}
+DEFAULT_SCALE = {
+    "mnist": "255",
+    "fashion-mnist": "255",
+    "idx": "255",
+    "two_cosines": "none",
+    "reduced": "none",
+}
 KINDS = (*DATASETS, "npz", "idx", "two_cosines", "reduced")
 REDUCED_KEYS = {"from", "method", "keep", "trees", "seed"}  # kind reduced (layermaps.data.transforms)
+METHODS = ("pca", "forest")  # a reduced dataset's input transform (layermaps.data.transforms)
 
 
 def _check_reduced(where: str, spec: dict, names) -> None:
     """A reduced dataset's settings; fills trees and seed (the MSDS report's forest: 100, 42)."""
-    from layermaps.data.transforms import METHODS
-
     if "validation_fraction" in spec:
-        raise ValueError(f"{where}: a reduced dataset keeps the split of {spec.get('from')}: "
-                         f"no validation_fraction")
+        raise ValueError(
+            f"{where}: a reduced dataset keeps the split of {spec.get('from')}: no validation_fraction"
+        )
     stray = sorted(set(spec) - REDUCED_KEYS - {"kind", "scale"})
     if stray:
-        raise ValueError(f"{where}: {', '.join(stray)} is not a setting of kind reduced "
-                         f"(settings: {', '.join(sorted(REDUCED_KEYS))})")
+        raise ValueError(
+            f"{where}: {', '.join(stray)} is not a setting of kind reduced "
+            f"(settings: {', '.join(sorted(REDUCED_KEYS))})"
+        )
     if spec.get("from") not in names or spec.get("from") == where.split(".", 1)[1]:
-        raise ValueError(f"{where}: from: {spec.get('from')!r} must name another dataset of this "
-                         f"config ({', '.join(n for n in names if n != where.split('.', 1)[1])})")
+        raise ValueError(
+            f"{where}: from: {spec.get('from')!r} must name another dataset of this "
+            f"config ({', '.join(n for n in names if n != where.split('.', 1)[1])})"
+        )
     if spec.get("method") not in METHODS:
         raise ValueError(f"{where}: method: {spec.get('method')!r}; allowed: {', '.join(METHODS)}")
     keep = spec.get("keep")
@@ -111,20 +130,30 @@ def dataset_specs(datasets) -> dict[str, dict]:
         kind = spec.setdefault("kind", name if name in (*DATASETS, "two_cosines") else None)
         where = f"datasets.{name}"
         if kind not in KINDS:
-            raise ValueError(f"{where}: say which kind of dataset it is with kind: npz or idx (with "
-                             f"path:), two_cosines or reduced; built-in datasets are {', '.join(DATASETS)}"
-                             + (f" (got kind {kind!r})" if kind else ""))
+            raise ValueError(
+                f"{where}: say which kind of dataset it is with kind: npz or idx (with "
+                f"path:), two_cosines or reduced; built-in datasets are {', '.join(DATASETS)}"
+                + (f" (got kind {kind!r})" if kind else "")
+            )
         if (kind in ("npz", "idx")) != ("path" in spec):
-            raise ValueError(f"{where}: " + (f"kind {kind} needs path: (the .npz file or the IDX folder)"
-                                             if "path" not in spec else f"kind {kind} takes no path"))
+            raise ValueError(
+                f"{where}: "
+                + (
+                    f"kind {kind} needs path: (the .npz file or the IDX folder)"
+                    if "path" not in spec
+                    else f"kind {kind} takes no path"
+                )
+            )
         if "sha256" in spec and kind != "npz":
             raise ValueError(f"{where}: sha256 checks a .npz file; kind {kind} takes none")
         if kind not in ("two_cosines", "reduced") and {"n_per_class", "seed"} & set(spec):
             raise ValueError(f"{where}: n_per_class and seed are settings of kind two_cosines")
         if "scale" not in spec and kind not in DEFAULT_SCALE:
-            raise ValueError(f"{where}: say how to scale its inputs with scale: 255 (8-bit images "
-                             f"to [0, 1]), none, or standardize (mean and deviation of the "
-                             f"training part)")
+            raise ValueError(
+                f"{where}: say how to scale its inputs with scale: 255 (8-bit images "
+                f"to [0, 1]), none, or standardize (mean and deviation of the "
+                f"training part)"
+            )
         spec["scale"] = str(spec.get("scale", DEFAULT_SCALE.get(kind)))
         if kind == "two_cosines":
             spec.setdefault("n_per_class", 1000)
@@ -134,17 +163,22 @@ def dataset_specs(datasets) -> dict[str, dict]:
         if spec["kind"] == "reduced":
             _check_reduced(f"datasets.{name}", spec, list(out))
             if out[spec["from"]]["kind"] == "reduced":
-                raise ValueError(f"datasets.{name}: from: {spec['from']} is itself reduced; "
-                                 f"reduce its parent instead")
+                raise ValueError(
+                    f"datasets.{name}: from: {spec['from']} is itself reduced; reduce its parent instead"
+                )
     return out
 
 
 # ---- What a dataset's files declare, read from their headers at start-up (while Snakemake builds
-# the DAG: layermaps.config.check_datasets refuses a dataset larger than data.max_dataset_gb,
+# the DAG: layermaps.data.checks.check_datasets refuses a dataset larger than data.max_dataset_gb,
 # data.smk sizes prepare's memory, figures.smk plans the figures) before anything reads the data.
 SMALL = 100_000  # labels of at most this many rows are read at start-up (the class count)
-BUILTIN_SHAPES = {"x_train": (60_000, 28, 28), "y_train": (60_000,), "x_test": (10_000, 28, 28),
-                  "y_test": (10_000,)}
+BUILTIN_SHAPES = {
+    "x_train": (60_000, 28, 28),
+    "y_train": (60_000,),
+    "x_test": (10_000, 28, 28),
+    "y_test": (10_000,),
+}
 
 
 class Declared(NamedTuple):
@@ -185,7 +219,7 @@ def _npy_header(f):
     return tuple(shape), np.dtype(dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _declared_npz(path: Path, stamp) -> Declared:
     import zipfile
 
@@ -207,8 +241,11 @@ def _declared_npz(path: Path, stamp) -> Declared:
                     arrays[name] = _npy_header(f)
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
                 raise DatasetError(f"{path}: array {name} cannot be read ({err}).") from None
-    labels = [k for k in ("y_train", "y_test")
-              if k in arrays and int(np.prod(arrays[k][0], dtype=np.int64)) <= SMALL]
+    labels = [
+        k
+        for k in ("y_train", "y_test")
+        if k in arrays and int(np.prod(arrays[k][0], dtype=np.int64)) <= SMALL
+    ]
     with np.load(path, allow_pickle=False) as npz:
         for key in labels:
             try:  # a read stops at the array's declared size
@@ -218,13 +255,17 @@ def _declared_npz(path: Path, stamp) -> Declared:
     return Declared(arrays, dict.fromkeys(arrays, path), small)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _declared_idx(folder: Path, stamp) -> Declared:
     from layermaps.data.idx import IdxError, declared_idx, read_idx
     from layermaps.data.sources import DatasetError, idx_files
 
-    names = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test",
-             "test_labels": "y_test"}
+    names = {
+        "train_images": "x_train",
+        "train_labels": "y_train",
+        "test_images": "x_test",
+        "test_labels": "y_test",
+    }
     arrays, files, small = {}, {}, {}
     try:
         for key, path in idx_files(folder).items():
@@ -324,8 +365,10 @@ def load_dataset(spec: dict, folder: str | Path | None = None) -> dict:
     kind = spec["kind"]
     if kind in DATASETS:
         raw = load_raw(folder)
-        return sources.check_dataset({**raw, "class_names": np.array(DATASETS[kind].class_names),
-                                      "image_shape": np.array([28, 28])}, str(folder))
+        return sources.check_dataset(
+            {**raw, "class_names": np.array(DATASETS[kind].class_names), "image_shape": np.array([28, 28])},
+            str(folder),
+        )
     if kind == "npz":
         return sources.load_npz(spec["path"], spec.get("sha256"))
     if kind == "idx":
@@ -354,13 +397,21 @@ def stratified_subsample(labels: np.ndarray, size: int | None, rng: np.random.Ge
         return np.arange(n)
     from sklearn.model_selection import train_test_split
 
-    idx, _ = train_test_split(np.arange(n), train_size=size, stratify=labels,
-                              random_state=int(rng.integers(2**31)))
+    idx, _ = train_test_split(
+        np.arange(n), train_size=size, stratify=labels, random_state=int(rng.integers(2**31))
+    )
     return np.sort(idx)
 
 
-def prepare(raw: dict, *, scale: str, train_size: int | None, test_size: int | None,
-            validation_fraction: float, seed: int) -> dict:
+def prepare(
+    raw: dict,
+    *,
+    scale: str,
+    train_size: int | None,
+    test_size: int | None,
+    validation_fraction: float,
+    seed: int,
+) -> dict:
     """Everything data.npz holds: inputs as stored (uint8 images stay uint8), labels, class
     names, image shape, the train/validation split and the input scaling.
 
@@ -376,8 +427,9 @@ def prepare(raw: dict, *, scale: str, train_size: int | None, test_size: int | N
     train_labels = raw["train_labels"][train_keep]
     from sklearn.model_selection import train_test_split
 
-    fit_idx, val_idx = train_test_split(np.arange(len(train_keep)), test_size=validation_fraction,
-                                        stratify=train_labels, random_state=seed)
+    fit_idx, val_idx = train_test_split(
+        np.arange(len(train_keep)), test_size=validation_fraction, stratify=train_labels, random_state=seed
+    )
     train_images = raw["train_images"][train_keep]
     offset, factor = fit_scaling(scale, train_images)
     return {

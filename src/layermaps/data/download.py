@@ -38,8 +38,9 @@ class DownloadError(RuntimeError):
 DownloadError.expected = True
 
 
-def candidate_urls(dataset: str, filename: str, mirrors: list[str],
-                   env_mirror: str | None = None) -> list[str]:
+def candidate_urls(
+    dataset: str, filename: str, mirrors: list[str], env_mirror: str | None = None
+) -> list[str]:
     """URLs to try in order: the LAYERMAPS_DATA_MIRROR base (one folder per dataset) first."""
     bases = ([f"{env_mirror.rstrip('/')}/{dataset}"] if env_mirror else []) + list(mirrors)
     return [f"{base.rstrip('/')}/{filename}" for base in bases]
@@ -47,8 +48,12 @@ def candidate_urls(dataset: str, filename: str, mirrors: list[str],
 
 # The size of each file's decompressed content (IDX header and data), the same for both built-in
 # datasets: 60,000 training and 10,000 test images of 28 x 28 pixels, one label byte each.
-RAW_SIZES = {"train-images": 16 + 60_000 * 28 * 28, "train-labels": 8 + 60_000,
-             "t10k-images": 16 + 10_000 * 28 * 28, "t10k-labels": 8 + 10_000}
+RAW_SIZES = {
+    "train-images": 16 + 60_000 * 28 * 28,
+    "train-labels": 8 + 60_000,
+    "t10k-images": 16 + 10_000 * 28 * 28,
+    "t10k-labels": 8 + 10_000,
+}
 CHUNK = 1 << 20
 
 
@@ -68,13 +73,17 @@ def stream_to(url: str, path: Path, *, limit: int, timeout: float) -> int:
     with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"the server announces {int(declared):,} bytes, more than the "
-                           f"{limit:,}-byte limit for this file")
+            raise TooLarge(
+                f"the server announces {int(declared):,} bytes, more than the "
+                f"{limit:,}-byte limit for this file"
+            )
         while chunk := response.read(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise TooLarge(f"stopped after {size:,} bytes: more than the {limit:,}-byte limit "
-                               f"for this file (no copy of it can be larger)")
+                raise TooLarge(
+                    f"stopped after {size:,} bytes: more than the {limit:,}-byte limit "
+                    f"for this file (no copy of it can be larger)"
+                )
             out.write(chunk)
     return size
 
@@ -96,19 +105,29 @@ def verify(path: Path, *, expected_sha256: str, name: str, ndim: int, raw_size: 
         raise ValueError(f"sha256 of the decompressed content is {digest}, expected {expected_sha256}")
 
 
-def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int, raw_size: int,
-               timeout: float = 60.0, log=print) -> str:
+def fetch_file(
+    urls: list[str],
+    dest: Path,
+    *,
+    expected_sha256: str,
+    ndim: int,
+    raw_size: int,
+    timeout: float = 60.0,
+    log=print,
+) -> str:
     """Download the first URL whose content verifies into `dest`; return that URL."""
     failures = []
     for url in urls:
         try:
             with atomic_path(dest) as tmp:  # moved into place only once verified
                 size = stream_to(url, tmp, limit=size_limit(raw_size), timeout=timeout)
-                verify(tmp, expected_sha256=expected_sha256, name=dest.name, ndim=ndim,
-                       raw_size=raw_size)
+                verify(tmp, expected_sha256=expected_sha256, name=dest.name, ndim=ndim, raw_size=raw_size)
         except (urllib.error.URLError, OSError, ValueError) as err:
-            reason = (f"HTTP {err.code} {err.reason}" if isinstance(err, urllib.error.HTTPError)
-                      else getattr(err, "reason", None) or err)
+            reason = (
+                f"HTTP {err.code} {err.reason}"
+                if isinstance(err, urllib.error.HTTPError)
+                else getattr(err, "reason", None) or err
+            )
             failures.append(f"  {url}: {reason}")
             log(f"[download] {url}: failed ({reason}); trying the next mirror")
             continue
@@ -122,8 +141,9 @@ def fetch_file(urls: list[str], dest: Path, *, expected_sha256: str, ndim: int, 
     )
 
 
-def fetch_dataset(dataset: str, dest_dir: str | Path, mirrors: list[str], *,
-                  env_mirror: str | None = None, log=print) -> dict[str, str]:
+def fetch_dataset(
+    dataset: str, dest_dir: str | Path, mirrors: list[str], *, env_mirror: str | None = None, log=print
+) -> dict[str, str]:
     """Download and verify the four files of `dataset` into dest_dir; return file -> URL used.
 
     `env_mirror` (the workflow passes $LAYERMAPS_DATA_MIRROR) is tried before `mirrors`.
@@ -133,8 +153,12 @@ def fetch_dataset(dataset: str, dest_dir: str | Path, mirrors: list[str], *,
     used = {}
     for key in FILES:
         filename = Dataset.filename(key)
-        used[key] = fetch_file(candidate_urls(dataset, filename, mirrors, env_mirror),
-                               dest_dir / filename, expected_sha256=ds.sha256[key],
-                               ndim=3 if key.endswith("images") else 1, raw_size=RAW_SIZES[key],
-                               log=log)
+        used[key] = fetch_file(
+            candidate_urls(dataset, filename, mirrors, env_mirror),
+            dest_dir / filename,
+            expected_sha256=ds.sha256[key],
+            ndim=3 if key.endswith("images") else 1,
+            raw_size=RAW_SIZES[key],
+            log=log,
+        )
     return used

@@ -47,13 +47,15 @@ def _data_bytes(shape, dtype) -> int:
 
 def _size_error(name: str, shape, expected: int, body: int) -> IdxError:
     why = "truncated" if body < expected else "trailing garbage"
-    return IdxError(f"{name}: header says shape {tuple(shape)} ({expected} data bytes) but the "
-                    f"file holds {body} data bytes ({why})")
+    return IdxError(
+        f"{name}: header says shape {tuple(shape)} ({expected} data bytes) but the "
+        f"file holds {body} data bytes ({why})"
+    )
 
 
 def parse_idx(data: bytes, *, name: str = "<bytes>", expect_ndim: int | None = None) -> np.ndarray:
     """Return the array stored in uncompressed IDX bytes; raise IdxError saying what is wrong."""
-    shape, dtype = _header(data[:4], name, expect_ndim, lambda n: data[4:4 + n])
+    shape, dtype = _header(data[:4], name, expect_ndim, lambda n: data[4 : 4 + n])
     header = 4 + 4 * len(shape)
     expected, body = _data_bytes(shape, dtype), len(data) - header
     if body != expected:
@@ -72,8 +74,9 @@ def declared_idx(path: str | Path, *, expect_ndim: int | None = None) -> tuple[t
         with _open(path) as f:
             return _header(f.read(4), str(path), expect_ndim, f.read)
     except (OSError, EOFError, zlib.error) as err:
-        raise IdxError(f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'IDX'} "
-                       f"file ({err})") from err
+        raise IdxError(
+            f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'IDX'} file ({err})"
+        ) from err
 
 
 def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
@@ -88,18 +91,21 @@ def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
             out = np.empty(expected, np.uint8)
             view, filled = memoryview(out), 0
             while filled < expected:
-                got = f.readinto(view[filled:filled + CHUNK])
+                got = f.readinto(view[filled : filled + CHUNK])
                 if not got:
                     raise _size_error(name, shape, expected, filled)
                 filled += got
             extra = len(f.read(CHUNK))  # to the end: a bad CRC or a truncated .gz raises here
             if extra:
-                raise IdxError(f"{name}: holds more than the {expected:,} data bytes its header "
-                               f"declares (shape {tuple(shape)}): stopped reading (trailing "
-                               f"garbage, or a file that decompresses far beyond its size)")
+                raise IdxError(
+                    f"{name}: holds more than the {expected:,} data bytes its header "
+                    f"declares (shape {tuple(shape)}): stopped reading (trailing "
+                    f"garbage, or a file that decompresses far beyond its size)"
+                )
     except (OSError, EOFError, zlib.error) as err:
-        raise IdxError(f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'IDX'} "
-                       f"file ({err})") from err
+        raise IdxError(
+            f"{path}: not a readable {'gzip' if path.suffix == '.gz' else 'IDX'} file ({err})"
+        ) from err
     return out.view(dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 

@@ -38,8 +38,10 @@ def sha256_of(path: Path) -> str:
 
 def check_sha256(path: Path, expected: str | None) -> None:
     if expected and (found := sha256_of(path)) != expected.lower():
-        raise DatasetError(f"{path}: sha256 is {found}, but the config says {expected}; "
-                           f"the file changed or the config names another file")
+        raise DatasetError(
+            f"{path}: sha256 is {found}, but the config says {expected}; "
+            f"the file changed or the config names another file"
+        )
 
 
 def _inputs(x: np.ndarray, name: str, where: str) -> np.ndarray:
@@ -47,8 +49,10 @@ def _inputs(x: np.ndarray, name: str, where: str) -> np.ndarray:
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DatasetError(f"{where}: array {name} has dtype {x.dtype}: inputs must be numbers")
     if x.ndim < 2:
-        raise DatasetError(f"{where}: array {name} is {x.ndim}-D with shape {x.shape}: inputs need "
-                           f"one row per example (a single feature is shape (n, 1))")
+        raise DatasetError(
+            f"{where}: array {name} is {x.ndim}-D with shape {x.shape}: inputs need "
+            f"one row per example (a single feature is shape (n, 1))"
+        )
     if x.size == 0:
         raise DatasetError(f"{where}: array {name} is empty (shape {x.shape})")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
@@ -59,11 +63,15 @@ def _inputs(x: np.ndarray, name: str, where: str) -> np.ndarray:
 
 def _labels(y: np.ndarray, name: str, where: str) -> np.ndarray:
     if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError(f"{where}: array {name} has dtype {y.dtype}: labels must be integers "
-                           f"0..C-1 (for example y.astype(int) when they are whole numbers)")
+        raise DatasetError(
+            f"{where}: array {name} has dtype {y.dtype}: labels must be integers "
+            f"0..C-1 (for example y.astype(int) when they are whole numbers)"
+        )
     if y.ndim != 1:
-        raise DatasetError(f"{where}: array {name} has shape {y.shape}: labels must be 1-D, one per "
-                           f"example (class indices, not one-hot rows)")
+        raise DatasetError(
+            f"{where}: array {name} has shape {y.shape}: labels must be 1-D, one per "
+            f"example (class indices, not one-hot rows)"
+        )
     if y.size == 0:
         raise DatasetError(f"{where}: array {name} is empty")
     return y.astype(np.int64)
@@ -96,35 +104,50 @@ def check_dataset(arrays: dict, where: str) -> dict:
         if len(x) != len(y):
             raise DatasetError(f"{where}: x_{part} has {len(x)} rows but y_{part} has {len(y)} labels")
     if x_train.shape[1] != x_test.shape[1]:
-        raise DatasetError(f"{where}: x_train has {x_train.shape[1]} features per row but x_test has "
-                           f"{x_test.shape[1]}")
+        raise DatasetError(
+            f"{where}: x_train has {x_train.shape[1]} features per row but x_test has {x_test.shape[1]}"
+        )
     names = [str(c) for c in np.asarray(arrays.get("class_names", []), dtype=str).reshape(-1)]
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if min(y_train.min(), y_test.min()) < 0:
-        raise DatasetError(f"{where}: labels must be integers 0..C-1, found "
-                           f"{int(min(y_train.min(), y_test.min()))}")
+        raise DatasetError(
+            f"{where}: labels must be integers 0..C-1, found {int(min(y_train.min(), y_test.min()))}"
+        )
     for i, name in enumerate(names):
         problem = _class_name_problem(name)
         if problem:
             shown = repr(name if len(name) <= 40 else name[:40] + "...")
-            raise DatasetError(f"{where}: array class_names: name {i} {shown} {problem}; give "
-                               f"each class a plain one-line name of at most {MAX_CLASS_NAME} "
-                               f"characters")
+            raise DatasetError(
+                f"{where}: array class_names: name {i} {shown} {problem}; give "
+                f"each class a plain one-line name of at most {MAX_CLASS_NAME} "
+                f"characters"
+            )
     if names and len(names) != n_classes:
-        raise DatasetError(f"{where}: array class_names has {len(names)} names but the labels have "
-                           f"{n_classes} classes (0..{n_classes - 1}); give one name per class")
+        raise DatasetError(
+            f"{where}: array class_names has {len(names)} names but the labels have "
+            f"{n_classes} classes (0..{n_classes - 1}); give one name per class"
+        )
     for y, part in ((y_train, "y_train"), (y_test, "y_test")):
         absent = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
         if absent:
-            raise DatasetError(f"{where}: class(es) {', '.join(map(str, absent[:10]))} of 0..{n_classes - 1} "
-                               f"never occur in {part}: every class needs training and test examples")
+            raise DatasetError(
+                f"{where}: class(es) {', '.join(map(str, absent[:10]))} of 0..{n_classes - 1} "
+                f"never occur in {part}: every class needs training and test examples"
+            )
     shape = tuple(int(s) for s in np.asarray(arrays.get("image_shape", []), dtype=np.int64).reshape(-1))
     if shape and math.prod(shape) != x_train.shape[1]:
-        raise DatasetError(f"{where}: image_shape {shape} holds {math.prod(shape)} pixels but each row "
-                           f"has {x_train.shape[1]} features")
-    return {"train_images": x_train, "train_labels": y_train, "test_images": x_test,
-            "test_labels": y_test, "class_names": np.array(names or [str(c) for c in range(n_classes)]),
-            "image_shape": np.array(shape, dtype=np.int64)}
+        raise DatasetError(
+            f"{where}: image_shape {shape} holds {math.prod(shape)} pixels but each row "
+            f"has {x_train.shape[1]} features"
+        )
+    return {
+        "train_images": x_train,
+        "train_labels": y_train,
+        "test_images": x_test,
+        "test_labels": y_test,
+        "class_names": np.array(names or [str(c) for c in range(n_classes)]),
+        "image_shape": np.array(shape, dtype=np.int64),
+    }
 
 
 # ----------------------------------------------------------------------------- loaders
@@ -133,39 +156,57 @@ def load_npz(path: str | Path, sha256: str | None = None) -> dict:
     Inputs of more than two dimensions are flattened; their shape becomes image_shape."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: no such file (check the dataset's path in the config; relative "
-                           f"paths are read from the folder snakemake runs in)")
+        raise DatasetError(
+            f"{path}: no such file (check the dataset's path in the config; relative "
+            f"paths are read from the folder snakemake runs in)"
+        )
     check_sha256(path, sha256)
     try:
         npz = np.load(path, allow_pickle=False)
     except Exception as err:  # not a zip, truncated, a pickle: numpy raises several kinds
         raise DatasetError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path}: holds a single array, not the named arrays of an .npz "
-                           f"(save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...))")
+        raise DatasetError(
+            f"{path}: holds a single array, not the named arrays of an .npz "
+            f"(save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...))"
+        )
     arrays = {}
     with npz:
         missing = [a for a in NPZ_ARRAYS if a not in npz.files]
         if missing:
-            raise DatasetError(f"{path}: array(s) {', '.join(missing)} missing; the file has "
-                               f"{', '.join(npz.files) or 'no arrays'} (needs {', '.join(NPZ_ARRAYS)})")
+            raise DatasetError(
+                f"{path}: array(s) {', '.join(missing)} missing; the file has "
+                f"{', '.join(npz.files) or 'no arrays'} (needs {', '.join(NPZ_ARRAYS)})"
+            )
         for key in npz.files:
             try:
                 arrays[key] = npz[key]
             except ValueError as err:  # object arrays need pickle, which is never loaded
-                raise DatasetError(f"{path}: array {key} is an object array ({err}); save plain "
-                                   f"numeric arrays, e.g. np.asarray(x, dtype=float)") from None
+                raise DatasetError(
+                    f"{path}: array {key} is an object array ({err}); save plain "
+                    f"numeric arrays, e.g. np.asarray(x, dtype=float)"
+                ) from None
     x_train = arrays["x_train"]
     if "image_shape" not in arrays and x_train.ndim > 2:
         arrays["image_shape"] = np.array(x_train.shape[1:])
-    return check_dataset({"train_images": x_train, "train_labels": arrays["y_train"],
-                          "test_images": arrays["x_test"], "test_labels": arrays["y_test"],
-                          **{k: arrays[k] for k in ("class_names", "image_shape") if k in arrays}},
-                         str(path))
+    return check_dataset(
+        {
+            "train_images": x_train,
+            "train_labels": arrays["y_train"],
+            "test_images": arrays["x_test"],
+            "test_labels": arrays["y_test"],
+            **{k: arrays[k] for k in ("class_names", "image_shape") if k in arrays},
+        },
+        str(path),
+    )
 
 
-IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-             "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def idx_files(folder: str | Path) -> dict[str, Path]:
@@ -174,8 +215,10 @@ def idx_files(folder: str | Path) -> dict[str, Path]:
     for key, stem in IDX_FILES.items():
         found = [p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()]
         if not found:
-            raise DatasetError(f"{folder}: {stem}(.gz) missing (an IDX dataset folder holds "
-                               f"{', '.join(IDX_FILES.values())}, each optionally .gz)")
+            raise DatasetError(
+                f"{folder}: {stem}(.gz) missing (an IDX dataset folder holds "
+                f"{', '.join(IDX_FILES.values())}, each optionally .gz)"
+            )
         files[key] = found[0]
     return files
 
@@ -191,8 +234,7 @@ def load_idx_folder(folder: str | Path) -> dict:
         except IdxError as err:
             raise DatasetError(str(err)) from None
     shape = arrays["train_images"].shape[1:]
-    return check_dataset({**arrays, "image_shape": np.array(shape if len(shape) > 1 else ())},
-                         str(folder))
+    return check_dataset({**arrays, "image_shape": np.array(shape if len(shape) > 1 else ())}, str(folder))
 
 
 def two_cosines(n_per_class: int = 1000, seed: int = 42, test_per_class: int | None = None) -> dict:
@@ -211,9 +253,16 @@ def two_cosines(n_per_class: int = 1000, seed: int = 42, test_per_class: int | N
 
     x_train, y_train = draw(n_per_class)
     x_test, y_test = draw(test_per_class or n_per_class)
-    return check_dataset({"train_images": x_train, "train_labels": y_train, "test_images": x_test,
-                          "test_labels": y_test, "class_names": np.array(["cos(x1)", "1 + cos(x1)"])},
-                         "two_cosines")
+    return check_dataset(
+        {
+            "train_images": x_train,
+            "train_labels": y_train,
+            "test_images": x_test,
+            "test_labels": y_test,
+            "class_names": np.array(["cos(x1)", "1 + cos(x1)"]),
+        },
+        "two_cosines",
+    )
 
 
 # ----------------------------------------------------------------------------- scaling

@@ -24,8 +24,6 @@ import numpy as np
 
 from layermaps.atomic import NpzRecord
 
-METHODS = ("pca", "forest")
-
 
 @dataclass
 class InputTransform(NpzRecord):
@@ -44,8 +42,10 @@ class InputTransform(NpzRecord):
         x = np.asarray(x, np.float32)
         width = len(self.mean) if self.method == "pca" else len(self.importances)
         if x.ndim != 2 or x.shape[1] != width:
-            raise ValueError(f"the {self.method} transform of {self.parent} takes rows of {width} "
-                             f"columns, got shape {x.shape}")
+            raise ValueError(
+                f"the {self.method} transform of {self.parent} takes rows of {width} "
+                f"columns, got shape {x.shape}"
+            )
         if self.method == "pca":
             return ((x - self.mean) @ self.components.T).astype(np.float32)
         return np.ascontiguousarray(x[:, self.columns])
@@ -53,20 +53,24 @@ class InputTransform(NpzRecord):
     def describe(self) -> str:
         """One line for tags and titles, e.g. 'pca 154 of mnist (0.950 of the variance)'."""
         if self.method == "pca":
-            return (f"pca {len(self.components)} of {self.parent} "
-                    f"({self.explained_variance_ratio.sum():.3f} of the variance)")
+            return (
+                f"pca {len(self.components)} of {self.parent} "
+                f"({self.explained_variance_ratio.sum():.3f} of the variance)"
+            )
         return f"forest {len(self.columns)} of {len(self.importances)} columns of {self.parent}"
 
 
-def fit_transform(spec: dict, parent: str, x: np.ndarray, y: np.ndarray, *, threads: int = 1,
-                  log=print) -> InputTransform:
+def fit_transform(
+    spec: dict, parent: str, x: np.ndarray, y: np.ndarray, *, threads: int = 1, log=print
+) -> InputTransform:
     """Fit a reduced dataset's transform (spec: dataset_specs's) on training rows x, labels y."""
     import time
 
     keep, width = int(spec["keep"]), x.shape[1]
     if not 1 <= keep < width:
-        raise ValueError(f"keep {keep}: a reduced input keeps between 1 and {width - 1} of "
-                         f"{parent}'s {width} columns")
+        raise ValueError(
+            f"keep {keep}: a reduced input keeps between 1 and {width - 1} of {parent}'s {width} columns"
+        )
     empty = np.zeros(0, np.float32)
     t0 = time.perf_counter()
     if spec["method"] == "pca":
@@ -74,20 +78,39 @@ def fit_transform(spec: dict, parent: str, x: np.ndarray, y: np.ndarray, *, thre
 
         log(f"[transform] PCA to {keep} components of {x.shape[0]} x {width} training rows")
         pca = PCA(n_components=keep, random_state=spec["seed"]).fit(x)
-        return InputTransform("pca", parent, pca.mean_.astype(np.float32),
-                              pca.components_.astype(np.float32),
-                              pca.explained_variance_ratio_.astype(np.float32), empty.astype(np.int64),
-                              empty, len(x), time.perf_counter() - t0)
+        return InputTransform(
+            "pca",
+            parent,
+            pca.mean_.astype(np.float32),
+            pca.components_.astype(np.float32),
+            pca.explained_variance_ratio_.astype(np.float32),
+            empty.astype(np.int64),
+            empty,
+            len(x),
+            time.perf_counter() - t0,
+        )
     from sklearn.ensemble import RandomForestClassifier
 
-    log(f"[transform] random forest of {spec['trees']} trees on {x.shape[0]} x {width} training "
-        f"rows, {threads} thread(s): the {keep} most important columns")
-    forest = RandomForestClassifier(n_estimators=spec["trees"], random_state=spec["seed"],
-                                    n_jobs=threads).fit(x, y)
+    log(
+        f"[transform] random forest of {spec['trees']} trees on {x.shape[0]} x {width} training "
+        f"rows, {threads} thread(s): the {keep} most important columns"
+    )
+    forest = RandomForestClassifier(
+        n_estimators=spec["trees"], random_state=spec["seed"], n_jobs=threads
+    ).fit(x, y)
     importances = forest.feature_importances_.astype(np.float32)
     columns = np.argsort(-importances, kind="stable")[:keep].astype(np.int64)
-    return InputTransform("forest", parent, empty, empty.reshape(0, width), empty, columns,
-                          importances, len(x), time.perf_counter() - t0)
+    return InputTransform(
+        "forest",
+        parent,
+        empty,
+        empty.reshape(0, width),
+        empty,
+        columns,
+        importances,
+        len(x),
+        time.perf_counter() - t0,
+    )
 
 
 def reduced_dataset(parent: dict, transform: InputTransform) -> dict:
@@ -98,12 +121,24 @@ def reduced_dataset(parent: dict, transform: InputTransform) -> dict:
     train = transform.apply(scaled(parent["train_images"], parent))
     test = transform.apply(scaled(parent["test_images"], parent))
     width = train.shape[1]
-    keep = ("train_labels", "test_labels", "class_names", "fit_idx", "val_idx", "train_source_rows",
-            "test_source_rows")
-    return {**{k: parent[k] for k in keep}, "train_images": train, "test_images": test,
-            "image_shape": np.zeros(0, np.int64),  # not an image: no GIFs, no pixel pictures
-            "scale": np.array("none"), "scale_offset": np.zeros(width, np.float32),
-            "scale_factor": np.ones(width, np.float32)}
+    keep = (
+        "train_labels",
+        "test_labels",
+        "class_names",
+        "fit_idx",
+        "val_idx",
+        "train_source_rows",
+        "test_source_rows",
+    )
+    return {
+        **{k: parent[k] for k in keep},
+        "train_images": train,
+        "test_images": test,
+        "image_shape": np.zeros(0, np.int64),  # not an image: no GIFs, no pixel pictures
+        "scale": np.array("none"),
+        "scale_offset": np.zeros(width, np.float32),
+        "scale_factor": np.ones(width, np.float32),
+    }
 
 
 def fit_job(*, dataset: str, spec: dict, parent_path, threads: int, out_path, log=print) -> InputTransform:
@@ -114,8 +149,14 @@ def fit_job(*, dataset: str, spec: dict, parent_path, threads: int, out_path, lo
 
     parent = load_prepared(parent_path)
     with work("fit"):
-        transform = fit_transform(spec, spec["from"], scaled(parent["train_images"], parent),
-                                  parent["train_labels"], threads=threads, log=log)
+        transform = fit_transform(
+            spec,
+            spec["from"],
+            scaled(parent["train_images"], parent),
+            parent["train_labels"],
+            threads=threads,
+            log=log,
+        )
     transform.save(out_path)
     log(f"[transform] {dataset}: {transform.describe()}, fitted in {transform.seconds:.1f} s")
     return transform
@@ -133,16 +174,25 @@ def prepare_job(*, dataset: str, parent_path, transform_path, out_path, log=prin
         arrays = reduced_dataset(load_prepared(parent_path), transform)
         save_npz(out_path, arrays)
     runlog.set_tags({"dataset.transform": transform.describe()})  # with what it keeps
-    metrics = {"input_columns": arrays["train_images"].shape[1], "transform_fit_rows": transform.n_fit,
-               "transform_seconds": transform.seconds}
+    metrics = {
+        "input_columns": arrays["train_images"].shape[1],
+        "transform_fit_rows": transform.n_fit,
+        "transform_seconds": transform.seconds,
+    }
     if transform.method == "pca":
         metrics["explained_variance"] = float(transform.explained_variance_ratio.sum())
     runlog.log_metrics(metrics)
     if transform.method == "forest":
-        runlog.log_dict({"columns": transform.columns.tolist(),
-                         "importances": transform.importances[transform.columns].round(6).tolist()},
-                        "kept_columns.json")
+        runlog.log_dict(
+            {
+                "columns": transform.columns.tolist(),
+                "importances": transform.importances[transform.columns].round(6).tolist(),
+            },
+            "kept_columns.json",
+        )
     runlog.log_artifacts(transform_path)
-    log(f"[prepare] {dataset}: {transform.describe()}; {arrays['train_images'].shape[0]} training and "
-        f"{arrays['test_images'].shape[0]} test rows of {arrays['train_images'].shape[1]} columns")
+    log(
+        f"[prepare] {dataset}: {transform.describe()}; {arrays['train_images'].shape[0]} training and "
+        f"{arrays['test_images'].shape[0]} test rows of {arrays['train_images'].shape[1]} columns"
+    )
     return arrays

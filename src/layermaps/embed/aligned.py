@@ -15,8 +15,9 @@ import numpy as np
 from layermaps.embed.records import Embedding
 
 
-def aligned_maps(first: Embedding, sources, *, reducer: str, settings: dict, seed: int,
-                 n_jobs: int = 1, log=print) -> list[Embedding]:
+def aligned_maps(
+    first: Embedding, sources, *, reducer: str, settings: dict, seed: int, n_jobs: int = 1, log=print
+) -> list[Embedding]:
     """[first, ...]: one map per source after the first, each fitted from the previous map's
     training coordinates. sources: [(x_fit, x_test), ...] of every snapshot, the same fit rows
     in the same order in each (the first is `first`'s source, not fitted again)."""
@@ -26,11 +27,21 @@ def aligned_maps(first: Embedding, sources, *, reducer: str, settings: dict, see
     for i, (x_fit, x_test) in enumerate(sources[1:], start=2):
         previous = frames[-1].train
         if len(previous) != len(x_fit):
-            raise ValueError(f"frame {i}: {len(x_fit)} fit rows, the previous frame {len(previous)}: "
-                             f"the snapshots must hold the same rows")
-        emb = embed(reducer, x_fit, x_test, seed=seed, n_jobs=n_jobs,
-                    settings={**settings, "init": np.asarray(previous, np.float64)})
-        log(f"[aligned] frame {i} of {len(sources)}: {emb.policy}, fit {emb.fit_seconds:.1f} s, "
-            f"transform {emb.transform_seconds:.1f} s")
+            raise ValueError(
+                f"frame {i}: {len(x_fit)} fit rows, the previous frame {len(previous)}: "
+                f"the snapshots must hold the same rows"
+            )
+        emb = embed(
+            reducer,
+            x_fit,
+            x_test,
+            seed=seed,
+            n_jobs=n_jobs,
+            settings={**settings, "init": np.asarray(previous, np.float64)},
+        )
+        log(
+            f"[aligned] frame {i} of {len(sources)}: {emb.policy}, fit {emb.fit_seconds:.1f} s, "
+            f"transform {emb.transform_seconds:.1f} s"
+        )
         frames.append(emb)
     return frames

@@ -36,12 +36,19 @@ class NeighborGraph(NpzRecord):
         """Raise ValueError when this graph cannot serve `who` on data of this shape."""
         have = (len(self.train_idx), len(self.test_idx))
         if have != (n_train, n_test):
-            raise ValueError(f"{who}: the neighbour graph is of {have[0]} training and {have[1]} "
-                             f"test rows, the data has {n_train} and {n_test}: rerun its "
-                             "`neighbors` job (snakemake --forcerun neighbors)")
-        short = [f"{what} needs {need}, the graph has {got}"
-                 for what, need, got in (("train", k_train, self.train_idx.shape[1]),
-                                         ("test", k_test, self.test_idx.shape[1])) if need > got]
+            raise ValueError(
+                f"{who}: the neighbour graph is of {have[0]} training and {have[1]} "
+                f"test rows, the data has {n_train} and {n_test}: rerun its "
+                "`neighbors` job (snakemake --forcerun neighbors)"
+            )
+        short = [
+            f"{what} needs {need}, the graph has {got}"
+            for what, need, got in (
+                ("train", k_train, self.train_idx.shape[1]),
+                ("test", k_test, self.test_idx.shape[1]),
+            )
+            if need > got
+        ]
         if short:
             raise ValueError(f"{who}: too few neighbours in the graph ({'; '.join(short)})")
 
@@ -67,12 +74,12 @@ def _exact_distances(base, queries, idx) -> tuple[np.ndarray, np.ndarray]:
         diff = base[idx[rows]] - queries[rows, None, :]
         dist[rows] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
     order = np.argsort(dist, axis=1, kind="stable")
-    return (np.take_along_axis(idx, order, 1).astype(np.int32),
-            np.take_along_axis(dist, order, 1))
+    return (np.take_along_axis(idx, order, 1).astype(np.int32), np.take_along_axis(dist, order, 1))
 
 
-def build_graph(x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test: int,
-                threads: int = 1, log=print) -> NeighborGraph:
+def build_graph(
+    x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test: int, threads: int = 1, log=print
+) -> NeighborGraph:
     """The exact k-NN graph of the training rows and the test rows' neighbours among them."""
     import faiss
 
@@ -92,40 +99,36 @@ def build_graph(x_train: np.ndarray, x_test: np.ndarray, *, k_train: int, k_test
     is_self = idx == np.arange(n)[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     train_idx, train_dist = _exact_distances(x_train, x_train, idx[~is_self].reshape(n, k_train))
-    test_idx, test_dist = _exact_distances(x_train, x_test, _search(x_train, x_test, k_test,
-                                                                    "test", log))
+    test_idx, test_dist = _exact_distances(x_train, x_test, _search(x_train, x_test, k_test, "test", log))
     return NeighborGraph(train_idx, train_dist, test_idx, test_dist, time.perf_counter() - t0)
 
 
-def graph_sizes(reducers: dict) -> tuple[int, int]:
+def graph_sizes(resolved: dict[str, tuple[type, dict]]) -> tuple[int, int]:
     """(k_train, k_test) of a source's base graph: what the configured reducers named after
     their method need (not the variants: adding or changing one must not remake the graph
-    that every other map reads). (0, 0) when none of them takes a graph."""
-    from layermaps.embed.reducers import reducer_class
-
-    needs = []
-    for name, settings in reducers.items():
-        cls, lib_settings = reducer_class(name, settings)
-        if cls.name == name and cls.graph_needs(lib_settings) is not None:
-            needs.append(cls.graph_needs(lib_settings))
+    that every other map reads). resolved: name -> (class, library settings), as
+    layermaps.config.check_reducers gives them. (0, 0) when none of them takes a graph."""
+    needs = [
+        cls.graph_needs(settings)
+        for name, (cls, settings) in resolved.items()
+        if cls.name == name and cls.graph_needs(settings) is not None
+    ]
     if not needs:
         return 0, 0
     return max(n[0] for n in needs), max(n[1] for n in needs)
 
 
-def graph_size(name: str, settings: dict | None, base: tuple[int, int]) -> str | None:
-    """Which graph a reducer entry reads: None (it searches for itself), "" (the base graph) or
-    "k{train}x{test}" (a graph of its own size: a variant that needs more than the base)."""
-    from layermaps.embed.reducers import reducer_class
-
-    cls, lib_settings = reducer_class(name, settings)
-    needs = cls.graph_needs(lib_settings)
+def graph_size(cls, settings: dict, base: tuple[int, int]) -> str | None:
+    """Which graph a reducer entry (its class and library settings) reads: None (it searches
+    for itself), "" (the base graph) or "k{train}x{test}" (a graph of its own size: a variant
+    that needs more than the base)."""
+    needs = cls.graph_needs(settings)
     if needs is None:
         return None
     return "" if needs[0] <= base[0] and needs[1] <= base[1] else f"k{needs[0]}x{needs[1]}"
 
 
 def parse_size(size: str) -> tuple[int, int]:
-    """"k120x25" -> (120, 25)."""
+    """ "k120x25" -> (120, 25)."""
     train, test = size.removeprefix("k").split("x")
     return int(train), int(test)

@@ -32,8 +32,8 @@ import numpy as np
 
 from layermaps.embed.records import Embedding
 
-
 # --------------------------------------------------------------------------- helpers
+
 
 def _set_numba_threads(n_jobs: int) -> None:
     # NUMBA_NUM_THREADS (set by the caller before numba is imported) is the ceiling.
@@ -52,11 +52,18 @@ def _as_2d(coords) -> np.ndarray:
 
 def _too_small(reducer: str, setting: str, value, n: int, need: int, what: str = "n_train"):
     if n < need:
-        raise ValueError(f"{reducer}: {what}={n} is too small for setting {setting}={value!r} "
-                         f"(needs {what} >= {need}); lower {setting!r} or use more rows")
+        raise ValueError(
+            f"{reducer}: {what}={n} is too small for setting {setting}={value!r} "
+            f"(needs {what} >= {need}); lower {setting!r} or use more rows"
+        )
 
 
 # --------------------------------------------------------------------------- reducers
+
+
+class SettingTypeError(ValueError):
+    """A reducer setting of a type its library does not take (the message names the key)."""
+
 
 class Reducer:
     """Base class: settings are checked against `allowed`; `run` times fit and transform."""
@@ -73,6 +80,43 @@ class Reducer:
     allowed: tuple[str, ...] = ()  # settings passed to the library (seed, n_jobs, n_components are ours)
     # distributions whose versions decide the map (a version change reruns this reducer's jobs)
     packages: tuple[str, ...] = ("numpy",)
+    # The settings' rules beyond their names (check_settings): the types of the settings this
+    # class handles itself; library parameters it needs as whole numbers whatever the docstring
+    # says (a neighbour count also sizes the shared graph); settings that are themselves
+    # settings of another library function ("module:Class.method").
+    own_types: dict[str, set[str]] = {}
+    whole_numbers: tuple[str, ...] = ()
+    nested_settings: dict[str, str] = {}
+
+    @classmethod
+    def check_settings(cls, settings: dict, where: str) -> None:
+        """Refuse a config entry's settings: a type its library does not take raises
+        SettingTypeError naming `where`.key; an unknown name, ValueError."""
+        from layermaps.embed.settings import library_settings, type_problem
+
+        signature = library_settings(cls.library) if cls.library else {}
+        for key, value in settings.items():
+            if key in cls.own_types:
+                kinds, default, library = cls.own_types[key], None, f"layermaps' {cls.__name__}"
+            elif key in signature:
+                (kinds, default), library = signature[key], cls.library
+            else:
+                continue  # an unknown name: refused below
+            if key in cls.whole_numbers:
+                kinds = (kinds - {"float"}) | {"int"}
+            problem = type_problem(f"{where}.{key}", value, kinds, default, library)
+            nested = cls.nested_settings.get(key)
+            if not problem and nested and isinstance(value, dict):
+                inner = library_settings(nested)
+                found = (
+                    type_problem(f"{where}.{key}.{k}", v, *inner[k], nested)
+                    for k, v in value.items()
+                    if k in inner
+                )
+                problem = next((p for p in found if p), None)
+            if problem:
+                raise SettingTypeError(problem)
+        cls(seed=0, **settings)  # cheap: the names, and what the class checks on creation
 
     @classmethod
     def graph_needs(cls, settings: dict) -> tuple[int, int] | None:
@@ -84,8 +128,10 @@ class Reducer:
         self.graph: SharedNeighbors | None = None  # set by embed() when a graph is given
         unknown = sorted(set(settings) - set(self.allowed))
         if unknown:
-            raise ValueError(f"{self.name}: unknown setting(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: {', '.join(self.allowed)}")
+            raise ValueError(
+                f"{self.name}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(self.allowed)}"
+            )
         if int(n_jobs) < 1:
             raise ValueError(f"{self.name}: n_jobs must be >= 1, got {n_jobs}")
         self.seed, self.n_jobs, self.settings = int(seed), int(n_jobs), dict(settings)
@@ -118,8 +164,7 @@ class PCAReducer(Reducer):
     name = "pca"
     packages = ("numpy", "scikit-learn", "scipy")
     library = "sklearn.decomposition:PCA"
-    allowed = ("whiten", "svd_solver", "tol", "iterated_power", "n_oversamples",
-               "power_iteration_normalizer")
+    allowed = ("whiten", "svd_solver", "tol", "iterated_power", "n_oversamples", "power_iteration_normalizer")
 
     def fit(self, x):
         from sklearn.decomposition import PCA
@@ -135,28 +180,60 @@ class TSNEReducer(Reducer):
     """openTSNE. The setting `transform` (a dict) goes to `TSNEEmbedding.transform`."""
 
     name = "tsne"
+    own_types = {"transform": {"dict"}}
+    nested_settings = {"transform": "openTSNE:TSNEEmbedding.transform"}
     packages = ("numpy", "openTSNE", "scikit-learn", "scipy")
     library = "openTSNE:TSNE"
     own_settings = ("transform",)
     small_settings = {"n_iter": 250, "early_exaggeration_iter": 125}
-    allowed = ("perplexity", "learning_rate", "early_exaggeration_iter", "early_exaggeration",
-               "n_iter", "exaggeration", "dof", "theta", "n_interpolation_points",
-               "min_num_intervals", "ints_in_interval", "initialization", "metric",
-               "metric_params", "initial_momentum", "final_momentum", "max_grad_norm",
-               "max_step_norm", "neighbors", "knn_kwargs", "negative_gradient_method",
-               "transform")
-    transform_allowed = ("perplexity", "initialization", "k", "learning_rate",
-                         "early_exaggeration", "early_exaggeration_iter", "exaggeration",
-                         "n_iter", "initial_momentum", "final_momentum", "max_grad_norm",
-                         "max_step_norm")
+    allowed = (
+        "perplexity",
+        "learning_rate",
+        "early_exaggeration_iter",
+        "early_exaggeration",
+        "n_iter",
+        "exaggeration",
+        "dof",
+        "theta",
+        "n_interpolation_points",
+        "min_num_intervals",
+        "ints_in_interval",
+        "initialization",
+        "metric",
+        "metric_params",
+        "initial_momentum",
+        "final_momentum",
+        "max_grad_norm",
+        "max_step_norm",
+        "neighbors",
+        "knn_kwargs",
+        "negative_gradient_method",
+        "transform",
+    )
+    transform_allowed = (
+        "perplexity",
+        "initialization",
+        "k",
+        "learning_rate",
+        "early_exaggeration",
+        "early_exaggeration_iter",
+        "exaggeration",
+        "n_iter",
+        "initial_momentum",
+        "final_momentum",
+        "max_grad_norm",
+        "max_step_norm",
+    )
 
     def __init__(self, seed, n_jobs=1, **settings):
         super().__init__(seed, n_jobs, **settings)
         self.transform_settings = dict(self.settings.pop("transform", None) or {})
         unknown = sorted(set(self.transform_settings) - set(self.transform_allowed))
         if unknown:
-            raise ValueError(f"tsne: unknown transform setting(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: {', '.join(self.transform_allowed)}")
+            raise ValueError(
+                f"tsne: unknown transform setting(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(self.transform_allowed)}"
+            )
 
     @classmethod
     def graph_needs(cls, settings):
@@ -204,8 +281,10 @@ class SharedNeighbors:
 
     def test(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if query.shape != self.test_rows.shape or not np.array_equal(query, self.test_rows):
-            raise ValueError("the shared neighbour graph holds the neighbours of this source's "
-                             "test rows only; other rows cannot be placed with it")
+            raise ValueError(
+                "the shared neighbour graph holds the neighbours of this source's "
+                "test rows only; other rows cannot be placed with it"
+            )
         return self.graph.test_idx[:, :k], self.graph.test_dist[:, :k]
 
 
@@ -248,6 +327,7 @@ def _import_umap():
 
     if "umap" in sys.modules or "tensorflow" in sys.modules:
         import umap
+
         return umap
     sys.modules["tensorflow"] = None  # makes `import tensorflow` raise ImportError
     try:
@@ -261,18 +341,45 @@ def _import_umap():
 
 class UMAPReducer(Reducer):
     name = "umap"
+    whole_numbers = ("n_neighbors",)
     packages = ("numpy", "umap-learn", "pynndescent", "numba", "scikit-learn", "scipy")
     library = "umap:UMAP"
     small_settings = {"n_epochs": 200}
-    allowed = ("n_neighbors", "metric", "metric_kwds", "n_epochs", "learning_rate", "init",
-               "min_dist", "spread", "low_memory", "set_op_mix_ratio", "local_connectivity",
-               "repulsion_strength", "negative_sample_rate", "transform_queue_size", "a", "b",
-               "angular_rp_forest", "transform_seed", "force_approximation_algorithm", "unique",
-               "densmap", "dens_lambda", "dens_frac", "dens_var_shift", "disconnection_distance")
+    allowed = (
+        "n_neighbors",
+        "metric",
+        "metric_kwds",
+        "n_epochs",
+        "learning_rate",
+        "init",
+        "min_dist",
+        "spread",
+        "low_memory",
+        "set_op_mix_ratio",
+        "local_connectivity",
+        "repulsion_strength",
+        "negative_sample_rate",
+        "transform_queue_size",
+        "a",
+        "b",
+        "angular_rp_forest",
+        "transform_seed",
+        "force_approximation_algorithm",
+        "unique",
+        "densmap",
+        "dens_lambda",
+        "dens_frac",
+        "dens_var_shift",
+        "disconnection_distance",
+    )
 
     @classmethod
     def graph_needs(cls, settings):
-        if settings.get("metric", "euclidean") != "euclidean" or settings.get("densmap") or settings.get("unique"):
+        if (
+            settings.get("metric", "euclidean") != "euclidean"
+            or settings.get("densmap")
+            or settings.get("unique")
+        ):
             return None
         k = int(settings.get("n_neighbors", 15))
         return k - 1, k  # umap-learn counts each row as its own nearest neighbour
@@ -292,9 +399,11 @@ class UMAPReducer(Reducer):
             k = self.graph_needs(self.settings)[1]
             idx, dist = self.graph.train(k - 1)
             own = np.arange(len(x), dtype=np.int32)[:, None]  # each row first, at distance 0
-            kw["precomputed_knn"] = (np.hstack([own, idx]),
-                                     np.hstack([np.zeros(own.shape, np.float32), dist]),
-                                     _UMAPTestSearch(self.graph))
+            kw["precomputed_knn"] = (
+                np.hstack([own, idx]),
+                np.hstack([np.zeros(own.shape, np.float32), dist]),
+                _UMAPTestSearch(self.graph),
+            )
         self.model = umap.UMAP(n_components=2, random_state=self.seed, n_jobs=1, **kw)
         with warnings.catch_warnings():  # "not an NNDescent object": ours serves transform
             warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
@@ -306,11 +415,20 @@ class UMAPReducer(Reducer):
 
 class PaCMAPReducer(Reducer):
     name = "pacmap"
+    whole_numbers = ("n_neighbors",)
     packages = ("numpy", "pacmap", "faiss-cpu", "annoy", "numba", "scikit-learn")
     library = "pacmap:PaCMAP"
     small_settings = {"num_iters": [50, 50, 100]}
-    allowed = ("n_neighbors", "MN_ratio", "FP_ratio", "distance", "lr", "num_iters",
-               "apply_pca", "knn_backend")
+    allowed = (
+        "n_neighbors",
+        "MN_ratio",
+        "FP_ratio",
+        "distance",
+        "lr",
+        "num_iters",
+        "apply_pca",
+        "knn_backend",
+    )
 
     def check_size(self, n_train, n_test):
         k = self.settings.get("n_neighbors", 10)
@@ -354,12 +472,24 @@ class TriMAPReducer(Reducer):
     """
 
     name = "trimap"
+    own_types = {"out_of_sample": {"str"}, "knn_k": {"int"}}
     packages = ("numpy", "trimap", "annoy", "numba", "scikit-learn")
     library = "trimap:TRIMAP"
     own_settings = ("out_of_sample", "knn_k")
     small_settings = {"n_iters": 200}
-    allowed = ("n_inliers", "n_outliers", "n_random", "distance", "lr", "n_iters",
-               "weight_temp", "apply_pca", "opt_method", "out_of_sample", "knn_k")
+    allowed = (
+        "n_inliers",
+        "n_outliers",
+        "n_random",
+        "distance",
+        "lr",
+        "n_iters",
+        "weight_temp",
+        "apply_pca",
+        "opt_method",
+        "out_of_sample",
+        "knn_k",
+    )
     modes = ("transductive", "knn")
 
     def __init__(self, seed, n_jobs=1, **settings):
@@ -408,8 +538,9 @@ class TriMAPReducer(Reducer):
     def transform(self, x):
         from sklearn.neighbors import NearestNeighbors
 
-        metric = {"angular": "cosine"}.get(self.settings.get("distance", "euclidean"),
-                                           self.settings.get("distance", "euclidean"))
+        metric = {"angular": "cosine"}.get(
+            self.settings.get("distance", "euclidean"), self.settings.get("distance", "euclidean")
+        )
         nn = NearestNeighbors(n_neighbors=self.knn_k, metric=metric, n_jobs=self.n_jobs)
         dist, idx = nn.fit(self.x_train).kneighbors(x)
         # Exact duplicates of training rows take the mean position of those duplicates. Found
@@ -470,12 +601,15 @@ def reducer_class(name: str, settings: dict | None = None) -> tuple[type[Reducer
     method = settings.pop(METHOD_KEY, name)
     if method not in REDUCERS:
         what = f"method {method!r} of reducer {name!r}" if method != name else f"reducer {name!r}"
-        raise ValueError(f"unknown {what}; known methods: {', '.join(REDUCERS)} (a variant "
-                         f"names one: `{name}: {{method: tsne, perplexity: 40}}`)")
+        raise ValueError(
+            f"unknown {what}; known methods: {', '.join(REDUCERS)} (a variant "
+            f"names one: `{name}: {{method: tsne, perplexity: 40}}`)"
+        )
     return REDUCERS[method], settings
 
 
 # --------------------------------------------------------------------------- entry point
+
 
 def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
     out = []
@@ -496,17 +630,18 @@ def _check_inputs(x_train, x_test) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
-          settings: dict | None = None, graph=None) -> Embedding:
+def embed(
+    name: str, x_train, x_test, *, seed: int, n_jobs: int = 1, settings: dict | None = None, graph=None
+) -> Embedding:
     """Embed x_train in 2-D with reducer `name` and place x_test in the same coordinates.
-`name` and `settings` are a config entry (a method, or a variant: `reducer_class`).
+    `name` and `settings` are a config entry (a method, or a variant: `reducer_class`).
 
-    Degenerate inputs (e.g. 1- or 2-unit ReLU layers, dead units) skip the reducer:
-    effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
-    non-constant columns, zero-padded to 2-D). Both are inductive. Otherwise policy "fit".
+        Degenerate inputs (e.g. 1- or 2-unit ReLU layers, dead units) skip the reducer:
+        effective_dim 0 -> policy "constant" (all zeros); 1 or 2 -> policy "identity" (the
+        non-constant columns, zero-padded to 2-D). Both are inductive. Otherwise policy "fit".
 
-    `graph` (layermaps.embed.neighbors.NeighborGraph of these rows) is used by the reducers that take
-    one (`Reducer.graph_needs`) and ignored by the others.
+        `graph` (layermaps.embed.neighbors.NeighborGraph of these rows) is used by the reducers that take
+        one (`Reducer.graph_needs`) and ignored by the others.
     """
     cls, settings = reducer_class(name, settings)
     reducer = cls(seed=seed, n_jobs=n_jobs, **settings)  # validates settings
@@ -517,8 +652,9 @@ def embed(name: str, x_train, x_test, *, seed: int, n_jobs: int = 1,
         zeros = lambda x: np.zeros((len(x), 2), np.float32)  # noqa: E731
         return Embedding(zeros(x_train), zeros(x_test), "inductive", "constant", 0.0, 0.0, **common)
     if len(live) <= 2:
-        return Embedding(_as_2d(x_train[:, live]), _as_2d(x_test[:, live]), "inductive",
-                         "identity", 0.0, 0.0, **common)
+        return Embedding(
+            _as_2d(x_train[:, live]), _as_2d(x_test[:, live]), "inductive", "identity", 0.0, 0.0, **common
+        )
     needs = reducer.graph_needs(settings)
     if graph is not None and needs is not None:
         graph.check(len(x_train), len(x_test), min(needs[0], len(x_train) - 1), needs[1], name)

@@ -19,8 +19,10 @@ def knn_accuracy(train_xy, y_train, test_xy, y_test, ks=(3, 5, 10)) -> dict:
     if train_xy.ndim != 2 or test_xy.ndim != 2 or train_xy.shape[1] != test_xy.shape[1]:
         raise ValueError(f"coordinates must be 2-D with equal widths: {train_xy.shape}, {test_xy.shape}")
     if len(train_xy) != len(y_train) or len(test_xy) != len(y_test):
-        raise ValueError("coordinates and labels differ in length: "
-                         f"{len(train_xy)}/{len(y_train)} train, {len(test_xy)}/{len(y_test)} test")
+        raise ValueError(
+            "coordinates and labels differ in length: "
+            f"{len(train_xy)}/{len(y_train)} train, {len(test_xy)}/{len(y_test)} test"
+        )
     if len(test_xy) == 0:
         raise ValueError("no test points to score")
     out = {}

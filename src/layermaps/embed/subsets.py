@@ -25,11 +25,18 @@ def check_subset(spec, where: str) -> dict:
             return {"first": n}
     elif isinstance(spec, dict) and "stratified" in spec and set(spec) <= {"stratified", "seed"}:
         fraction, seed = spec["stratified"], spec.get("seed", DEFAULT_SEED)
-        if (isinstance(fraction, (int, float)) and 0 < fraction < 1
-                and isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        if (
+            isinstance(fraction, (int, float))
+            and 0 < fraction < 1
+            and isinstance(seed, int)
+            and not isinstance(seed, bool)
+            and seed >= 0
+        ):
             return {"stratified": float(fraction), "seed": seed}
-    raise ValueError(f"{where} = {spec!r}: a fit subset is {{first: N}} (N >= 1) or "
-                     f"{{stratified: F, seed: S}} (0 < F < 1, S >= 0, default {DEFAULT_SEED})")
+    raise ValueError(
+        f"{where} = {spec!r}: a fit subset is {{first: N}} (N >= 1) or "
+        f"{{stratified: F, seed: S}} (0 < F < 1, S >= 0, default {DEFAULT_SEED})"
+    )
 
 
 def subset_key(spec: dict) -> str:
@@ -47,6 +54,7 @@ def map_name(reducer: str, spec: dict | None) -> str:
 def ordered_maps(names, reducer_order: list[str]) -> list[str]:
     """Map names in the order of tables: by their reducer's place in the config (unknown ones
     last), a reducer's full map before its subsets."""
+
     def key(name):
         reducer = MapName.parse(name).reducer
         place = reducer_order.index(reducer) if reducer in reducer_order else len(reducer_order)
@@ -68,14 +76,17 @@ def subset_rows(spec: dict, labels):
     n = len(labels)
     if "first" in spec:
         if spec["first"] >= n:
-            raise ValueError(f"fit subset first {spec['first']}: there are only {n} fit rows; "
-                             f"lower it or fit on every row (no `fit:`)")
+            raise ValueError(
+                f"fit subset first {spec['first']}: there are only {n} fit rows; "
+                f"lower it or fit on every row (no `fit:`)"
+            )
         return np.arange(spec["first"], dtype=np.int64)
     from sklearn.model_selection import train_test_split
 
     try:
-        rows, _ = train_test_split(np.arange(n), train_size=spec["stratified"], stratify=labels,
-                                   random_state=spec["seed"])
+        rows, _ = train_test_split(
+            np.arange(n), train_size=spec["stratified"], stratify=labels, random_state=spec["seed"]
+        )
     except ValueError as err:  # a class with one row, or a fraction too small for the classes
         raise ValueError(f"fit subset stratified {spec['stratified']:g} of {n} fit rows: {err}") from None
     return np.sort(rows).astype(np.int64)

@@ -27,8 +27,18 @@ from layermaps.paths import split_source
 
 SHEET_COLUMNS = 100  # images per row of a dataset's image sheet
 QUANT = 65535  # coordinates as uint16: 1/65535 of the map's extent is far below a pixel
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]  # matplotlib's tab10, as the static figures use
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]  # matplotlib's tab10, as the static figures use
 NO_LABEL = 255
 
 
@@ -47,7 +57,7 @@ def image_sheet(images: np.ndarray, shape) -> str:
     tiles = np.asarray(images, np.uint8).reshape(n, h, w)
     for i in range(n):
         r, c = divmod(i, SHEET_COLUMNS)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = tiles[i]
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tiles[i]
     buf = io.BytesIO()
     Image.fromarray(sheet).save(buf, "PNG", optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -72,24 +82,28 @@ def knn_votes(emb: Embedding, y_fit: np.ndarray, k: int) -> np.ndarray:
 def dataset_block(data_path) -> dict:
     """What the page needs of one dataset: test labels, class names, images if it has them."""
     with np.load(data_path, allow_pickle=False) as d:
-        block = {"labels": _b64(d["test_labels"].astype(np.uint8)), "n": int(len(d["test_labels"])),
-                 "classes": [str(c) for c in d["class_names"]]}
+        block = {
+            "labels": _b64(d["test_labels"].astype(np.uint8)),
+            "n": int(len(d["test_labels"])),
+            "classes": [str(c) for c in d["class_names"]],
+        }
         fit_labels = d["train_labels"][d["fit_idx"]]
         shape = d["image_shape"] if "image_shape" in d.files else None
         if shape is not None and len(shape) == 2 and int(np.prod(shape)) == d["test_images"].shape[1]:
-            block.update(sheet=image_sheet(d["test_images"], shape), shape=[int(s) for s in shape],
-                         columns=SHEET_COLUMNS)
+            block.update(
+                sheet=image_sheet(d["test_images"], shape),
+                shape=[int(s) for s in shape],
+                columns=SHEET_COLUMNS,
+            )
     return block, fit_labels
 
 
-def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict,
-                  k: int) -> str:
+def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict, k: int) -> str:
     """The page's HTML. maps: [{dataset, source, reducer, embedding, score}] in display order;
     prediction_paths: {(dataset, model): output_test.npy} for the models that have one."""
     from bokeh.embed import file_html, json_item
     from bokeh.layouts import column, row
-    from bokeh.models import (Checkbox, CustomJS, Div, HoverTool, Legend, LegendItem, Select,
-                              ColumnDataSource)
+    from bokeh.models import Checkbox, ColumnDataSource, CustomJS, Div, HoverTool, Legend, LegendItem, Select
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
@@ -104,45 +118,94 @@ def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_
         emb, score = Embedding.load(m["embedding"]), Score.load(m["score"])
         votes = knn_votes(emb, emb.fit_labels(fit_labels[m["dataset"]]), k)
         if len(emb.test) != datasets[m["dataset"]]["n"]:
-            raise ValueError(f"{m['embedding']} has {len(emb.test)} test points, "
-                             f"{data_paths[m['dataset']]} {datasets[m['dataset']]['n']}: rerun the embedding")
+            raise ValueError(
+                f"{m['embedding']} has {len(emb.test)} test points, "
+                f"{data_paths[m['dataset']]} {datasets[m['dataset']]['n']}: rerun the embedding"
+            )
         model, layer = split_source(m["source"])
         xy, box = quantize(emb.test)
         knn = score.knn.get(f"k{k}", {})
-        entries.append({"dataset": m["dataset"], "model": model, "layer": layer, "reducer": m["reducer"],
-                        "xy": xy, "box": box, "votes": _b64(votes.astype(np.uint8)),
-                        "accuracy": knn.get("accuracy"), "trust": score.trustworthiness,
-                        "n_fit": len(emb.train), "protocol": emb.protocol,
-                        "pred": f"{m['dataset']}|{model}" if f"{m['dataset']}|{model}" in predictions else None})
+        entries.append(
+            {
+                "dataset": m["dataset"],
+                "model": model,
+                "layer": layer,
+                "reducer": m["reducer"],
+                "xy": xy,
+                "box": box,
+                "votes": _b64(votes.astype(np.uint8)),
+                "accuracy": knn.get("accuracy"),
+                "trust": score.trustworthiness,
+                "n_fit": len(emb.train),
+                "protocol": emb.protocol,
+                "pred": f"{m['dataset']}|{model}" if f"{m['dataset']}|{model}" in predictions else None,
+            }
+        )
     n_classes = max(len(b["classes"]) for b in datasets.values())
 
-    plot = figure(title=f"{study}: test points in each map", output_backend="webgl", width=760,
-                  height=640, tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
-                  match_aspect=False, name="map")
+    plot = figure(
+        title=f"{study}: test points in each map",
+        output_backend="webgl",
+        width=760,
+        height=640,
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+        active_scroll="wheel_zoom",
+        match_aspect=False,
+        name="map",
+    )
     sources, items = [], []
     for c in range(n_classes):
         src = ColumnDataSource({"x": [], "y": [], "i": []}, name=f"class_{c}")
-        r = plot.scatter("x", "y", source=src, size=4, alpha=0.7, color=PALETTE[c % len(PALETTE)],
-                         name=f"points_{c}")
+        r = plot.scatter(
+            "x", "y", source=src, size=4, alpha=0.7, color=PALETTE[c % len(PALETTE)], name=f"points_{c}"
+        )
         sources.append(src)
         items.append(LegendItem(label=str(c), renderers=[r]))
     wrong = ColumnDataSource({"x": [], "y": [], "i": []}, name="wrong")
-    wrong_r = plot.scatter("x", "y", source=wrong, size=9, fill_alpha=0, line_color="black",
-                           line_width=1.2, visible=False, name="wrong_points")
+    wrong_r = plot.scatter(
+        "x",
+        "y",
+        source=wrong,
+        size=9,
+        fill_alpha=0,
+        line_color="black",
+        line_width=1.2,
+        visible=False,
+        name="wrong_points",
+    )
     legend = Legend(items=items, click_policy="hide", title="class (click: hide/show)")
     plot.add_layout(legend, "right")
-    hover = HoverTool(renderers=[plot.select_one({"name": f"points_{c}"}) for c in range(n_classes)],
-                      tooltips=None)
+    hover = HoverTool(
+        renderers=[plot.select_one({"name": f"points_{c}"}) for c in range(n_classes)], tooltips=None
+    )
     plot.add_tools(hover)
-    pick = {key: Select(title=title, name=f"select_{key}", width=200)
-            for key, title in [("dataset", "dataset"), ("model", "source"), ("layer", "layer"),
-                               ("reducer", "map")]}
+    pick = {
+        key: Select(title=title, name=f"select_{key}", width=200)
+        for key, title in [
+            ("dataset", "dataset"),
+            ("model", "source"),
+            ("layer", "layer"),
+            ("reducer", "map"),
+        ]
+    }
     show_wrong = Checkbox(label="ring the points the map's kNN vote gets wrong", name="show_wrong")
     stats = Div(name="stats", width=760)
     info = Div(name="info", width=240, text="Hover a point: its image, label and predictions.")
-    state = dict(maps=entries, datasets=datasets, predictions=predictions, k=k, sources=sources,
-                 wrong=wrong, wrong_r=wrong_r, legend=legend, pick=pick, stats=stats, info=info,
-                 show_wrong=show_wrong, plot=plot)
+    state = dict(
+        maps=entries,
+        datasets=datasets,
+        predictions=predictions,
+        k=k,
+        sources=sources,
+        wrong=wrong,
+        wrong_r=wrong_r,
+        legend=legend,
+        pick=pick,
+        stats=stats,
+        info=info,
+        show_wrong=show_wrong,
+        plot=plot,
+    )
     init = CustomJS(args=state, code=APP_JS)
     for s in pick.values():
         s.js_on_change("value", CustomJS(args=dict(key=s.name), code="window.layermaps.picked(key)"))
@@ -158,8 +221,13 @@ def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_
     # change): file_html's own render items carry random ids (uuid4), so the template below
     # renders the document from json_item instead, its model ids numbered in document order.
     item = stable_ids(json_item(layout, ROOT_ID))
-    return file_html(doc, INLINE, f"layermaps explorer: {study}", template=PAGE,
-                     template_variables={"item": script_json(item)})
+    return file_html(
+        doc,
+        INLINE,
+        f"layermaps explorer: {study}",
+        template=PAGE,
+        template_variables={"item": script_json(item)},
+    )
 
 
 ROOT_ID = "layermaps-explorer"
@@ -220,10 +288,12 @@ def stable_ids(item: dict) -> dict:
     return rename(item)
 
 
-def explorer_job(*, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict,
-                 k: int, out_path, log=print) -> int:
-    html = explorer_page(study=study, maps=maps, data_paths=data_paths,
-                         prediction_paths=prediction_paths, k=k)
+def explorer_job(
+    *, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict, k: int, out_path, log=print
+) -> int:
+    html = explorer_page(
+        study=study, maps=maps, data_paths=data_paths, prediction_paths=prediction_paths, k=k
+    )
     with atomic_path(Path(out_path)) as tmp:
         tmp.write_text(html)
     size = Path(out_path).stat().st_size

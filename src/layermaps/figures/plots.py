@@ -76,8 +76,9 @@ def curves_by_model(histories: dict, title: str):
 def confusion_heatmaps(panels, class_names, title: str, *, layout: str | None = None):
     """Row-normalised confusion matrices (true x predicted) side by side, counts in the cells;
     panels: [(counts, subtitle), ...] (the report's training rows, then the test rows)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=confusion_figsize(len(panels)), layout=layout,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=confusion_figsize(len(panels)), layout=layout, squeeze=False
+    )
     ticks = np.arange(len(class_names))
     for ax, (counts, subtitle) in zip(axes[0], panels):
         counts = np.asarray(counts)
@@ -90,22 +91,45 @@ def confusion_heatmaps(panels, class_names, title: str, *, layout: str | None = 
         for i in ticks:
             for j in ticks:
                 if counts[i, j]:
-                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if rates[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(counts[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black",
+                    )
         ax.set_title(subtitle)
     fig.colorbar(im, ax=axes[0].tolist(), label="share of the true class", shrink=0.8)
     fig.suptitle(title)
     return fig
 
 
-def input_pair_figure(pair, predicted, labels, class_names, title: str, *, names, image=None,
-                      marks=(), cmap: str = "tab10", point_size: float = 2.0):
+def input_pair_figure(
+    pair,
+    predicted,
+    labels,
+    class_names,
+    title: str,
+    *,
+    names,
+    image=None,
+    marks=(),
+    cmap: str = "tab10",
+    point_size: float = 2.0,
+):
     """Two input columns of every test row (pair: (n, 2)), coloured by the model's predicted
     class (left) and by the true class (middle); for images, where the two pixels are on the
     mean training image (right, `image` with `marks` [(row, col), ...])."""
     colors = class_colors(len(class_names), cmap)
-    fig, axes = plt.subplots(1, 2 if image is None else 3, figsize=input_pair_figsize(image is not None),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        2 if image is None else 3,
+        figsize=input_pair_figsize(image is not None),
+        layout="constrained",
+        squeeze=False,
+    )
     axes = axes[0]
     # Pixels pile up on a few values (0 and 1 for MNIST): a small seeded jitter shows the piles.
     pair = np.asarray(pair, np.float64)
@@ -128,24 +152,39 @@ def input_pair_figure(pair, predicted, labels, class_names, title: str, *, names
     return fig
 
 
-def decision_regions(x1, x2, predicted, class_names, title: str, *, points=None, curves=(),
-                     cmap: str = "tab10"):
+def decision_regions(
+    x1, x2, predicted, class_names, title: str, *, points=None, curves=(), cmap: str = "tab10"
+):
     """A 2-D classifier's predicted class over a grid (x1, x2: the grid's axes; predicted:
     (len(x2), len(x1)) class indices), with (xy, labels) points and (x, y, label) curves on top."""
     colors = class_colors(len(class_names), cmap)
     fig, ax = plt.subplots(figsize=DECISION_FIGSIZE, layout="constrained")
     from matplotlib.colors import ListedColormap
 
-    ax.pcolormesh(x1, x2, predicted, cmap=ListedColormap(colors), vmin=-0.5,
-                  vmax=len(class_names) - 0.5, alpha=0.35, shading="auto")
+    ax.pcolormesh(
+        x1,
+        x2,
+        predicted,
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(class_names) - 0.5,
+        alpha=0.35,
+        shading="auto",
+    )
     if points is not None:
         xy, labels = points
         _scatter(ax, np.asarray(xy), np.asarray(labels), colors, 6)
     for x, y, label in curves:
         ax.plot(x, y, color="black", linewidth=1.2, linestyle="--")
-        ax.annotate(label, (x[len(x) // 5], y[len(y) // 5]), textcoords="offset points",
-                    xytext=(-10, 10), fontsize=9, ha="right",
-                    bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.annotate(
+            label,
+            (x[len(x) // 5], y[len(y) // 5]),
+            textcoords="offset points",
+            xytext=(-10, 10),
+            fontsize=9,
+            ha="right",
+            bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     ax.set(xlim=(x1[0], x1[-1]), ylim=(x2[0], x2[-1]), xlabel="x1", ylabel="x2", title=title)
     _class_legend(ax, class_names, colors, loc="upper right")
     return fig
@@ -215,8 +254,14 @@ def _scatter(ax, xy, labels, colors, size, order_seed=0):
     """Rasterised scatter of (n, 2) points coloured by integer label, drawn in random order."""
     xy = np.asarray(xy)
     order = np.random.default_rng(order_seed).permutation(len(xy))
-    ax.scatter(xy[order, 0], xy[order, 1], c=colors[np.asarray(labels)[order]],
-               s=marker_area(size, len(xy)), linewidths=0, rasterized=True)
+    ax.scatter(
+        xy[order, 0],
+        xy[order, 1],
+        c=colors[np.asarray(labels)[order]],
+        s=marker_area(size, len(xy)),
+        linewidths=0,
+        rasterized=True,
+    )
 
 
 def _limits(*arrays, margin=0.03):
@@ -228,21 +273,32 @@ def _limits(*arrays, margin=0.03):
 
 
 def _class_legend(fig_or_ax, class_names, colors, **kw):
-    handles = [matplotlib.lines.Line2D([], [], ls="", marker="o", ms=7, color=colors[i],
-                                       label=str(name)) for i, name in enumerate(class_names)]
+    handles = [
+        matplotlib.lines.Line2D([], [], ls="", marker="o", ms=7, color=colors[i], label=str(name))
+        for i, name in enumerate(class_names)
+    ]
     return fig_or_ax.legend(handles=handles, title="class", **kw)
 
 
 # ----------------------------------------------------------------------------- embeddings
-def embedding_figure(train_xy, y_train, test_xy, y_test, class_names, title: str, *,
-                     cmap: str = "tab10", point_size: float = 2.0):
+def embedding_figure(
+    train_xy,
+    y_train,
+    test_xy,
+    y_test,
+    class_names,
+    title: str,
+    *,
+    cmap: str = "tab10",
+    point_size: float = 2.0,
+):
     """Training and test points side by side in the same 2-D coordinates (same limits)."""
     colors = class_colors(len(class_names), cmap)
-    fig, axes = plt.subplots(1, 2, figsize=EMBEDDING_FIGSIZE, layout="constrained",
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=EMBEDDING_FIGSIZE, layout="constrained", sharex=True, sharey=True)
     xlim, ylim = _limits(train_xy, test_xy)
-    for i, (ax, xy, y, split) in enumerate(zip(axes, (train_xy, test_xy), (y_train, y_test),
-                                               ("train", "test"))):
+    for i, (ax, xy, y, split) in enumerate(
+        zip(axes, (train_xy, test_xy), (y_train, y_test), ("train", "test"))
+    ):
         _scatter(ax, xy, y, colors, point_size, order_seed=i)
         ax.set_title(f"{split} ({len(xy):,} points)")
         ax.set_xlim(xlim)
@@ -255,21 +311,24 @@ def embedding_figure(train_xy, y_train, test_xy, y_test, class_names, title: str
     return fig
 
 
-def grid_figure(panels, row_labels, col_labels, class_names, title: str, *,
-                cmap: str = "tab10", point_size: float = 1.0):
+def grid_figure(
+    panels, row_labels, col_labels, class_names, title: str, *, cmap: str = "tab10", point_size: float = 1.0
+):
     """A grid of 2-D maps: panels[i][j] is None or {"xy", "labels", "title"}."""
     colors = class_colors(len(class_names), cmap)
     n_rows, n_cols = len(row_labels), len(col_labels)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=grid_figsize(n_rows, n_cols),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=grid_figsize(n_rows, n_cols), layout="constrained", squeeze=False
+    )
     for i, row in enumerate(panels):
         for j, panel in enumerate(row):
             ax = axes[i, j]
             ax.set_xticks([])
             ax.set_yticks([])
             if panel is None:
-                ax.text(0.5, 0.5, "not embedded", ha="center", va="center",
-                        transform=ax.transAxes, color="grey")
+                ax.text(
+                    0.5, 0.5, "not embedded", ha="center", va="center", transform=ax.transAxes, color="grey"
+                )
             else:
                 _scatter(ax, panel["xy"], panel["labels"], colors, point_size)
                 ax.set_title(panel.get("title", ""), fontsize=10)
@@ -289,16 +348,22 @@ def knn_heatmap(values, row_labels, col_labels, title: str, *, cmap: str = "viri
     fig, ax = plt.subplots(figsize=heatmap_figsize(*values.shape), layout="constrained")
     finite = values[np.isfinite(values)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-6),
-                   aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-6), aspect="auto")
     ax.set_xticks(np.arange(len(col_labels)), col_labels, rotation=30, ha="right")
     ax.set_yticks(np.arange(len(row_labels)), row_labels)
     mid = (lo + hi) / 2
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=9,
-                        color="black" if values[i, j] > mid else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.3f}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="black" if values[i, j] > mid else "white",
+                )
     fig.colorbar(im, ax=ax, label="kNN accuracy (test)")
     ax.set_title(title)
     return fig
@@ -310,20 +375,38 @@ def comparison_bars(sources, panels: dict, datasets, title: str, *, ylabel: str 
     panels maps panel name -> {dataset: [value per source (NaN = missing)]}.
     """
     n = len(sources)
-    fig, axes = plt.subplots(len(panels), 1, figsize=comparison_figsize(n, len(panels)),
-                             layout="constrained", sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=comparison_figsize(n, len(panels)),
+        layout="constrained",
+        sharex=True,
+        squeeze=False,
+    )
     width = 0.8 / max(len(datasets), 1)
     x = np.arange(n)
     colors = [f"C{d}" for d in range(len(datasets))]  # distinct: blue, orange, ...
     for ax, (name, by_dataset) in zip(axes[:, 0], panels.items()):
         for d, dataset in enumerate(datasets):
             vals = np.asarray(by_dataset.get(dataset, [np.nan] * n), dtype=float)
-            bars = ax.bar(x + (d - (len(datasets) - 1) / 2) * width, np.nan_to_num(vals), width,
-                          label=dataset, color=colors[d])
+            bars = ax.bar(
+                x + (d - (len(datasets) - 1) / 2) * width,
+                np.nan_to_num(vals),
+                width,
+                label=dataset,
+                color=colors[d],
+            )
             for bar, v in zip(bars, vals):
                 if np.isfinite(v):
-                    ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.2f}",
-                            ha="center", va="bottom", fontsize=7, rotation=90)
+                    ax.text(
+                        bar.get_x() + bar.get_width() / 2,
+                        v + 0.01,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                        rotation=90,
+                    )
         ax.set_ylim(0, 1.12)
         ax.set_ylabel(ylabel)
         ax.set_title(name)
@@ -350,8 +433,11 @@ def sweep_figure(values, xlabel: str, accuracy: dict, knn: dict, title: str, *, 
         x, log = np.arange(len(values), dtype=float), False
     order = np.argsort(x, kind="stable")
     fig, axes = plt.subplots(1, 2, figsize=SWEEP_FIGSIZE, layout="constrained", sharex=True)
-    styles = {"train": dict(ls="--", marker="o"), "val": dict(ls=":", marker="s"),
-              "test": dict(ls="-", marker="o", lw=2.5)}
+    styles = {
+        "train": dict(ls="--", marker="o"),
+        "val": dict(ls=":", marker="s"),
+        "test": dict(ls="-", marker="o", lw=2.5),
+    }
     repeated = any(len(_runs(v)) > 1 for vals in (*accuracy.values(), *knn.values()) for v in vals)
     for name, vals in accuracy.items():
         _mean_and_repeats(axes[0], x, order, vals, name, styles.get(name, dict(marker="o")))
@@ -403,7 +489,7 @@ def pca(x, n_components: int = 3):
     x = np.asarray(x, dtype=np.float64)
     xc = x - x.mean(axis=0)
     _, s, vt = np.linalg.svd(xc, full_matrices=False)
-    total = float((s ** 2).sum())
+    total = float((s**2).sum())
     m = min(n_components, len(s))
     coords = np.zeros((len(x), n_components))
     coords[:, :m] = xc @ vt[:m].T
@@ -413,8 +499,7 @@ def pca(x, n_components: int = 3):
     return coords, ratios
 
 
-def pca_figure(acts, labels, class_names, title: str, *, cmap: str = "tab10",
-               point_size: float = 2.0):
+def pca_figure(acts, labels, class_names, title: str, *, cmap: str = "tab10", point_size: float = 2.0):
     """PCA of activations: 2-D (left) and 3-D (right), axes labelled with variance ratios."""
     coords, ratios = pca(acts, 3)
     colors = class_colors(len(class_names), cmap)
@@ -425,8 +510,16 @@ def pca_figure(acts, labels, class_names, title: str, *, cmap: str = "tab10",
     c = colors[np.asarray(labels)[order]]
     point_size = marker_area(point_size, len(coords))
     ax2.scatter(coords[order, 0], coords[order, 1], c=c, s=point_size, linewidths=0, rasterized=True)
-    ax3.scatter(coords[order, 0], coords[order, 1], coords[order, 2], c=c, s=point_size,
-                linewidths=0, rasterized=True, depthshade=False)
+    ax3.scatter(
+        coords[order, 0],
+        coords[order, 1],
+        coords[order, 2],
+        c=c,
+        s=point_size,
+        linewidths=0,
+        rasterized=True,
+        depthshade=False,
+    )
     lab = [f"PC{i + 1} ({r:.1%} of variance)" for i, r in enumerate(ratios)]
     ax2.set_xlabel(lab[0])
     ax2.set_ylabel(lab[1])
@@ -445,8 +538,7 @@ def unit_boxplots(acts, predicted, class_names, title: str, *, n_units: int = 6)
     acts = np.asarray(acts)
     n = min(n_units, acts.shape[1])
     rows, cols = max(1, -(-n // 3)), 3
-    fig, axes = plt.subplots(rows, cols, figsize=boxplots_figsize(n), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=boxplots_figsize(n), layout="constrained", squeeze=False)
     predicted = np.asarray(predicted)
     ticks = np.arange(1, len(class_names) + 1)
     for u, ax in enumerate(axes.flat):
@@ -454,10 +546,20 @@ def unit_boxplots(acts, predicted, class_names, title: str, *, n_units: int = 6)
             ax.set_axis_off()
             continue
         groups = [acts[predicted == c, u] for c in range(len(class_names))]
-        ax.boxplot([g if len(g) else [np.nan] for g in groups], positions=ticks, widths=0.6,
-                   flierprops=dict(markersize=2, alpha=0.4), medianprops=dict(color="C1"))
-        ax.set_xticks(ticks, [f"{name} ({len(g)})" for name, g in zip(class_names, groups)],
-                      rotation=45, ha="right", fontsize=8)
+        ax.boxplot(
+            [g if len(g) else [np.nan] for g in groups],
+            positions=ticks,
+            widths=0.6,
+            flierprops=dict(markersize=2, alpha=0.4),
+            medianprops=dict(color="C1"),
+        )
+        ax.set_xticks(
+            ticks,
+            [f"{name} ({len(g)})" for name, g in zip(class_names, groups)],
+            rotation=45,
+            ha="right",
+            fontsize=8,
+        )
         ax.set_title(f"unit {u + 1}")
         ax.set_ylabel("activation")
         ax.grid(axis="y", alpha=0.3)
@@ -475,8 +577,17 @@ def _frame(fig) -> np.ndarray:
 def _bar_figure(n_layers: int, widths, ylims, layer_names, dpi):
     """A figure with an image panel (left) and one bar chart per layer; fixed layout."""
     fig = plt.figure(figsize=activation_gif_figsize(n_layers), dpi=dpi)
-    gs = fig.add_gridspec(n_layers, 2, width_ratios=[1, 3], left=0.05, right=0.98,
-                          bottom=0.08, top=0.86, wspace=0.15, hspace=0.6)
+    gs = fig.add_gridspec(
+        n_layers,
+        2,
+        width_ratios=[1, 3],
+        left=0.05,
+        right=0.98,
+        bottom=0.08,
+        top=0.86,
+        wspace=0.15,
+        hspace=0.6,
+    )
     ax_img = fig.add_subplot(gs[:, 0])
     ax_img.set_xticks([])
     ax_img.set_yticks([])
@@ -498,8 +609,7 @@ def _ylim(values) -> float:
     return top * 1.05 if top > 0 else 1.0
 
 
-def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 100,
-                      image_shape=None):
+def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 100, image_shape=None):
     """Frames (RGB arrays) of an animation: image i beside each layer's activations as bars.
 
     images: (n, 784) uint8 or float; layers: {name: (n, units)}; captions: one line per frame.
@@ -507,8 +617,8 @@ def activation_frames(images, layers: dict, captions, title: str, *, dpi: int = 
     """
     names = list(layers)
     fig, ax_img, bars, titles = _bar_figure(
-        len(names), [layers[k].shape[1] for k in names], [_ylim(layers[k]) for k in names],
-        names, dpi)
+        len(names), [layers[k].shape[1] for k in names], [_ylim(layers[k]) for k in names], names, dpi
+    )
     img = ax_img.imshow(_as_image(images[0], image_shape), cmap="gray_r", vmin=0, vmax=_image_max(images))
     sup = fig.suptitle(title)
     frames = []
@@ -534,13 +644,21 @@ def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100, ima
     """
     names = list(layers)
     n = len(images)
-    means = {k: np.cumsum(np.asarray(v, dtype=np.float64), axis=0) / np.arange(1, n + 1)[:, None]
-             for k, v in layers.items()}
+    means = {
+        k: np.cumsum(np.asarray(v, dtype=np.float64), axis=0) / np.arange(1, n + 1)[:, None]
+        for k, v in layers.items()
+    }
     mean_images = np.cumsum(np.asarray(images, dtype=np.float64), axis=0) / np.arange(1, n + 1)[:, None]
     fig, ax_img, bars, titles = _bar_figure(
-        len(names), [means[k].shape[1] for k in names], [_ylim(means[k]) for k in names],
-        [f"{k}: running mean" for k in names], dpi)
-    img = ax_img.imshow(_as_image(mean_images[0], image_shape), cmap="gray_r", vmin=0, vmax=_image_max(images))
+        len(names),
+        [means[k].shape[1] for k in names],
+        [_ylim(means[k]) for k in names],
+        [f"{k}: running mean" for k in names],
+        dpi,
+    )
+    img = ax_img.imshow(
+        _as_image(mean_images[0], image_shape), cmap="gray_r", vmin=0, vmax=_image_max(images)
+    )
     fig.suptitle(title)
     frames = []
     for i in range(n):
@@ -551,8 +669,10 @@ def running_mean_frames(images, layers: dict, title: str, *, dpi: int = 100, ima
             for rect, h in zip(group, m):
                 rect.set_height(h)
             change = np.abs(m - means[name][i - 1]).mean() if i else float("nan")
-            t.set_text(f"{name}: running mean over {i + 1} image(s); mean |change| from "
-                       f"{i} image(s): " + ("-" if i == 0 else f"{change:.4f}"))
+            t.set_text(
+                f"{name}: running mean over {i + 1} image(s); mean |change| from "
+                f"{i} image(s): " + ("-" if i == 0 else f"{change:.4f}")
+            )
         frames.append(_frame(fig))
     plt.close(fig)
     return frames
@@ -580,12 +700,14 @@ def save_gif(frames, path: str | Path, *, fps: float = 5.0) -> None:
     first = Image.fromarray(frames[0]).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
     rest = [Image.fromarray(f).quantize(palette=first, dither=Image.Dither.NONE) for f in frames[1:]]
     with atomic_path(path) as tmp:
-        first.save(tmp, save_all=True, append_images=rest, duration=max(int(1000 / fps), 20),
-                   loop=0, optimize=False)
+        first.save(
+            tmp, save_all=True, append_images=rest, duration=max(int(1000 / fps), 20), loop=0, optimize=False
+        )
 
 
-def map_frames(frames, class_names, title: str, *, cmap: str = "tab10", point_size: float = 1.0,
-               dpi: int = 80):
+def map_frames(
+    frames, class_names, title: str, *, cmap: str = "tab10", point_size: float = 1.0, dpi: int = 80
+):
     """Frames (RGB arrays) of an animation of 2-D maps: frames are {"xy", "labels", "title"},
     drawn in one pair of axes whose limits hold every frame's points (a point that moves on
     the screen moved in the map)."""
@@ -611,8 +733,9 @@ def map_frames(frames, class_names, title: str, *, cmap: str = "tab10", point_si
 def over_training_figure(panels: dict, title: str, *, ylabel: str):
     """One panel per model: a line per layer (and map) of a score against the epoch.
     panels: model -> {label: (epochs, values)}."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), layout="constrained",
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels), 4.2), layout="constrained", squeeze=False, sharey=True
+    )
     for ax, (model, lines) in zip(axes[0], panels.items()):
         for i, (label, (epochs, values)) in enumerate(lines.items()):
             ax.plot(epochs, values, marker="o", color=f"C{i % 10}", label=label)

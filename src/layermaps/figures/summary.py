@@ -24,20 +24,30 @@ SEED_REFERENCE = {
     "knn_k": (3, 5, 10),
     "knn_model": "seed_mlp",
     "knn": {
-        ("mnist", "umap"): {"raw": (.9518, .9548, .9557), "hidden1": (.9697, .9714, .9713),
-                            "hidden2": (.9770, .9777, .9779)},
-        ("fashion-mnist", "umap"): {"raw": (.7415, .7596, .7721), "hidden1": (.8427, .8506, .8573),
-                                    "hidden2": (.8487, .8551, .8632)},
+        ("mnist", "umap"): {
+            "raw": (0.9518, 0.9548, 0.9557),
+            "hidden1": (0.9697, 0.9714, 0.9713),
+            "hidden2": (0.9770, 0.9777, 0.9779),
+        },
+        ("fashion-mnist", "umap"): {
+            "raw": (0.7415, 0.7596, 0.7721),
+            "hidden1": (0.8427, 0.8506, 0.8573),
+            "hidden2": (0.8487, 0.8551, 0.8632),
+        },
         # "A second Fashion notebook also scored PCA"
-        ("fashion-mnist", "pca"): {"raw": (.4825, .5027, .5335), "hidden1": (.8732, .8793, .8783),
-                                   "hidden2": (.8696, .8726, .8770)},
+        ("fashion-mnist", "pca"): {
+            "raw": (0.4825, 0.5027, 0.5335),
+            "hidden1": (0.8732, 0.8793, 0.8783),
+            "hidden2": (0.8696, 0.8726, 0.8770),
+        },
     },
     # Printed under a dataset's kNN table when it has a row with this seed reference.
     "knn_notes": {
         ("fashion-mnist", "pca"): (
             "The second Fashion notebook's PCA numbers for the hidden layers sit next to the "
             "layer's `unreduced` row here (kNN in the layer's own space), far above its 2-D PCA: "
-            "that notebook most likely scored the whole layer, not a 2-D PCA of it."),
+            "that notebook most likely scored the whole layer, not a 2-D PCA of it."
+        ),
     },
     # SEEDS.md A: the seed MLP after 20 epochs.
     # SEEDS.md D: the workshop's test accuracies (config models ws_*; without dropout).
@@ -75,15 +85,55 @@ SEED_REFERENCE = {
             ("model1", "784 -> 128 -> 1", ("mnist", "msds_w1"), 0.6694, ("1", 0.5403, 0.5352, 0.5392)),
             ("model2", "784 -> 128 -> 2", ("mnist", "msds_w2"), 0.8444, ("2", 0.1136, 0.1058, 0.1135)),
             ("model3", "784 -> 128 -> 5", ("mnist", "msds_w5"), 0.9651, ("3", 0.9857, 0.9712, 0.9682)),
-            ("model4", "PCA-154 -> 128 -> 5", ("mnist_pca154", "msds_w5_reduced"), 0.9624,
-             ("4", 0.9833, 0.9607, 0.9660)),
-            ("model5", "RF-70 pixels -> 128 -> 5", ("mnist_rf70", "msds_w5_reduced"), 0.9204,
-             ("5, 64 Nodes", 0.9277, 0.9352, 0.9192)),
-            ("model6", "784 -> 128 -> 128", ("mnist", "msds_w128"), 0.9738, ("6, 128", 0.9851, 0.9762, 0.9735)),
-            ("model7", "784 -> 128 -> 256", ("mnist", "msds_w256"), 0.9737, ("7, 256", 0.9918, 0.9796, 0.9779)),
-            ("model8", "784 -> 256 -> 256", ("mnist", "msds_256x256"), 0.9773, ("8, 512", 0.9910, 0.9792, 0.9790)),
-            ("model9", "784 -> 512 -> 512", ("mnist", "msds_512x512"), 0.9769, ("9, 1024", 0.9893, 0.9760, 0.9743)),
-            ("model10", "784 -> 64 -> 64", ("mnist", "msds_64x64"), 0.9716, ("10, 2048", 0.9922, 0.9736, 0.9754)),
+            (
+                "model4",
+                "PCA-154 -> 128 -> 5",
+                ("mnist_pca154", "msds_w5_reduced"),
+                0.9624,
+                ("4", 0.9833, 0.9607, 0.9660),
+            ),
+            (
+                "model5",
+                "RF-70 pixels -> 128 -> 5",
+                ("mnist_rf70", "msds_w5_reduced"),
+                0.9204,
+                ("5, 64 Nodes", 0.9277, 0.9352, 0.9192),
+            ),
+            (
+                "model6",
+                "784 -> 128 -> 128",
+                ("mnist", "msds_w128"),
+                0.9738,
+                ("6, 128", 0.9851, 0.9762, 0.9735),
+            ),
+            (
+                "model7",
+                "784 -> 128 -> 256",
+                ("mnist", "msds_w256"),
+                0.9737,
+                ("7, 256", 0.9918, 0.9796, 0.9779),
+            ),
+            (
+                "model8",
+                "784 -> 256 -> 256",
+                ("mnist", "msds_256x256"),
+                0.9773,
+                ("8, 512", 0.9910, 0.9792, 0.9790),
+            ),
+            (
+                "model9",
+                "784 -> 512 -> 512",
+                ("mnist", "msds_512x512"),
+                0.9769,
+                ("9, 1024", 0.9893, 0.9760, 0.9743),
+            ),
+            (
+                "model10",
+                "784 -> 64 -> 64",
+                ("mnist", "msds_64x64"),
+                0.9716,
+                ("10, 2048", 0.9922, 0.9736, 0.9754),
+            ),
         ],
         "unstable": ("model1", "model2"),  # widths 1 and 2: its own runs differ widely
     },
@@ -93,12 +143,47 @@ SEED_REFERENCE = {
     "assignment": {
         "rows": [  # (run, what it changes, (dataset, config model), test loss, test acc., seconds)
             ("base", "Adam, batch 128, 20 epochs", ("fashion-mnist", "sit744_base"), 0.369, 0.893, None),
-            ("dropout", "Dropout(0.3) after each hidden layer", ("fashion-mnist", "sit744_dropout"), 0.317, 0.890, None),
-            ("batch norm", "BatchNormalization before each ReLU", ("fashion-mnist", "sit744_batchnorm"), 0.476, 0.883, None),
+            (
+                "dropout",
+                "Dropout(0.3) after each hidden layer",
+                ("fashion-mnist", "sit744_dropout"),
+                0.317,
+                0.890,
+                None,
+            ),
+            (
+                "batch norm",
+                "BatchNormalization before each ReLU",
+                ("fashion-mnist", "sit744_batchnorm"),
+                0.476,
+                0.883,
+                None,
+            ),
             ("L2", "L2 0.01 on the hidden kernels", ("fashion-mnist", "sit744_l2"), 0.513, 0.845, None),
-            ("decay", "Adam, ExponentialDecay(0.01, 100, 0.96, staircase)", ("fashion-mnist", "sit744_decay"), 0.387, 0.884, None),
-            ("Glorot", "Glorot-uniform initialisation (the base)", ("fashion-mnist", "sit744_base"), 0.384, 0.894, 127),
-            ("fan-in uniform", "uniform +-1/sqrt(fan_in) initialisation", ("fashion-mnist", "sit744_fan_in"), 0.379, 0.890, 143),
+            (
+                "decay",
+                "Adam, ExponentialDecay(0.01, 100, 0.96, staircase)",
+                ("fashion-mnist", "sit744_decay"),
+                0.387,
+                0.884,
+                None,
+            ),
+            (
+                "Glorot",
+                "Glorot-uniform initialisation (the base)",
+                ("fashion-mnist", "sit744_base"),
+                0.384,
+                0.894,
+                127,
+            ),
+            (
+                "fan-in uniform",
+                "uniform +-1/sqrt(fan_in) initialisation",
+                ("fashion-mnist", "sit744_fan_in"),
+                0.379,
+                0.890,
+                143,
+            ),
         ],
     },
 }
@@ -122,8 +207,11 @@ def mark(ours, refs, tolerance: float) -> str:
     if not deltas:
         return "not run"
     worst = max(deltas, key=abs)
-    return (f"within ±{tolerance:g}" if abs(worst) <= tolerance + 1e-12
-            else f"**outside** ±{tolerance:g} ({worst:+.4f})")
+    return (
+        f"within ±{tolerance:g}"
+        if abs(worst) <= tolerance + 1e-12
+        else f"**outside** ±{tolerance:g} ({worst:+.4f})"
+    )
 
 
 def _f(x, digits: int = 4) -> str:
@@ -206,12 +294,19 @@ def knn_section(dataset: str, scores: list[Score], ks, sources: dict[str, list[s
                 continue
             accs = [_f(s.accuracy(k)) for k in ks]
             trust = "-" if reducer == "unreduced" else _f(s.trustworthiness)
-            rows.append([md(source), md(reducer), *accs, trust,
-                         seed_knn(dataset, source, reducer, ks, s)])
-    notes = [note for (d, reducer), note in SEED_REFERENCE["knn_notes"].items()
-             if d == dataset and any(r[1] == reducer and r[-1] and r[0] != "raw" for r in rows)]
-    header = ["source", "reducer", *[f"k={k}" for k in ks], "trustworthiness",
-              "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")"]
+            rows.append([md(source), md(reducer), *accs, trust, seed_knn(dataset, source, reducer, ks, s)])
+    notes = [
+        note
+        for (d, reducer), note in SEED_REFERENCE["knn_notes"].items()
+        if d == dataset and any(r[1] == reducer and r[-1] and r[0] != "raw" for r in rows)
+    ]
+    header = [
+        "source",
+        "reducer",
+        *[f"k={k}" for k in ks],
+        "trustworthiness",
+        "seed (" + " / ".join(f"k={k}" for k in ks if k in SEED_REFERENCE["knn_k"]) + ")",
+    ]
     return [f"#### {md(dataset)}", "", *_table(header, rows), "", *[f"{n}\n" for n in notes]]
 
 
@@ -225,19 +320,37 @@ def widths(hidden: list) -> str:
 def model_section(dataset: str, metrics: dict[str, dict], hidden: dict[str, list]) -> list[str]:
     rows = []
     for model, m in metrics.items():
-        rows.append([md(model), widths(hidden.get(model, [])), m.get("epochs_run", "-"),
-                     _f(m.get("train_accuracy")), _f(m.get("val_accuracy")), _f(m.get("test_accuracy")),
-                     _f(m.get("train_seconds"), 1), seed_model(dataset, model, m)])
-    header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)",
-              "seed"]
+        rows.append(
+            [
+                md(model),
+                widths(hidden.get(model, [])),
+                m.get("epochs_run", "-"),
+                _f(m.get("train_accuracy")),
+                _f(m.get("val_accuracy")),
+                _f(m.get("test_accuracy")),
+                _f(m.get("train_seconds"), 1),
+                seed_model(dataset, model, m),
+            ]
+        )
+    header = ["model", "hidden", "epochs", "train acc.", "val. acc.", "test acc.", "train time (s)", "seed"]
     return [f"#### {md(dataset)}", "", *_table(header, rows), ""]
 
 
-def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict], scores: list[Score],
-                  reducers: list[str], k: int) -> list[str]:
+def sweep_section(
+    dataset: str,
+    sweep: str,
+    plan: dict,
+    metrics: dict[str, dict],
+    scores: list[Score],
+    reducers: list[str],
+    k: int,
+) -> list[str]:
     by_key = {s.key: s for s in scores}
-    cols = [r for r in list(reducers) + ["unreduced"]
-            if any((f"{m['model']}/{m['layer']}", r) in by_key for m in plan["members"])]
+    cols = [
+        r
+        for r in list(reducers) + ["unreduced"]
+        if any((f"{m['model']}/{m['layer']}", r) in by_key for m in plan["members"])
+    ]
     rows = []
     for m in plan["members"]:
         mt = metrics.get(m["model"], {})
@@ -245,15 +358,30 @@ def sweep_section(dataset: str, sweep: str, plan: dict, metrics: dict[str, dict]
         for r in cols:
             s = by_key.get((f"{m['model']}/{m['layer']}", r))
             knn.append(_f(s.accuracy(k)) if s else "-")
-        rows.append([md(m["value"]), md(m["model"]), mt.get("epochs_run", "-"),
-                     _f(mt.get("train_accuracy")),
-                     _f(mt.get("val_accuracy")), _f(mt.get("test_accuracy")), *knn,
-                     seed_sweep(dataset, sweep, m["value"], mt)])
+        rows.append(
+            [
+                md(m["value"]),
+                md(m["model"]),
+                mt.get("epochs_run", "-"),
+                _f(mt.get("train_accuracy")),
+                _f(mt.get("val_accuracy")),
+                _f(mt.get("test_accuracy")),
+                *knn,
+                seed_sweep(dataset, sweep, m["value"], mt),
+            ]
+        )
     layers = md(", ".join(sorted({m["layer"] for m in plan["members"]})))
-    header = [md(plan["key"]), "model", "epochs", "train acc.", "val. acc.", "test acc.",
-              *[f"kNN k={k} {md(r)} ({layers})" for r in cols], "seed (train / val / test)"]
-    return [f"#### {md(sweep)} on {md(dataset)} (varies `{plan['key']}`)", "",
-            *_table(header, rows), ""]
+    header = [
+        md(plan["key"]),
+        "model",
+        "epochs",
+        "train acc.",
+        "val. acc.",
+        "test acc.",
+        *[f"kNN k={k} {md(r)} ({layers})" for r in cols],
+        "seed (train / val / test)",
+    ]
+    return [f"#### {md(sweep)} on {md(dataset)} (varies `{plan['key']}`)", "", *_table(header, rows), ""]
 
 
 # A test accuracy below this is a collapsed run (chance is 0.1 with ten classes; the MSDS
@@ -271,8 +399,9 @@ def spread(values) -> dict:
     return {"n": len(v), "mean": mean, "sd": sd, "min": min(v), "max": max(v)}
 
 
-def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[str, dict],
-                    scores: list[Score], k: int) -> list[str]:
+def repeats_section(
+    dataset: str, groups: dict[str, list[str]], metrics: dict[str, dict], scores: list[Score], k: int
+) -> list[str]:
     """Spread over seeds (groups: first model -> all its repeats): test accuracy per model, and
     kNN accuracy per source x map where two or more repeats were embedded."""
     rows = []
@@ -280,11 +409,23 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
         accs = [metrics.get(n, {}).get("test_accuracy") for n in names]
         st = spread(accs)
         collapsed = sum(1 for a in accs if a is not None and a < COLLAPSED)
-        rows.append([md(first), f"{st['n']} of {len(names)}",
-                     *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
-                     f"{collapsed} of {st['n']}"])
-    header = ["model", "repeats run", "test acc. mean", "sd", "min", "max",
-              f"collapsed (test acc. < {COLLAPSED:g})"]
+        rows.append(
+            [
+                md(first),
+                f"{st['n']} of {len(names)}",
+                *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
+                f"{collapsed} of {st['n']}",
+            ]
+        )
+    header = [
+        "model",
+        "repeats run",
+        "test acc. mean",
+        "sd",
+        "min",
+        "max",
+        f"collapsed (test acc. < {COLLAPSED:g})",
+    ]
     lines = [f"#### {md(dataset)}: test accuracy over seeds", "", *_table(header, rows), ""]
     by_key = {s.key: s for s in scores}
     knn_rows = []
@@ -293,14 +434,26 @@ def repeats_section(dataset: str, groups: dict[str, list[str]], metrics: dict[st
         for layer in sorted(sources):
             maps = [r for s, r in by_key if s == f"{first}/{layer}"]
             for r in maps:
-                got = [by_key[(f"{n}/{layer}", r)].accuracy(k) for n in names if (f"{n}/{layer}", r) in by_key]
+                got = [
+                    by_key[(f"{n}/{layer}", r)].accuracy(k) for n in names if (f"{n}/{layer}", r) in by_key
+                ]
                 if len(got) > 1:
                     st = spread(got)
-                    knn_rows.append([md(f"{first}/{layer}"), md(r), st["n"],
-                                     *(_f(st[x]) for x in ("mean", "sd", "min", "max"))])
+                    knn_rows.append(
+                        [
+                            md(f"{first}/{layer}"),
+                            md(r),
+                            st["n"],
+                            *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
+                        ]
+                    )
     if knn_rows:
-        lines += [f"#### {md(dataset)}: kNN accuracy (k={k}) over the embedded repeats", "",
-                  *_table(["source", "map", "repeats", "mean", "sd", "min", "max"], knn_rows), ""]
+        lines += [
+            f"#### {md(dataset)}: kNN accuracy (k={k}) over the embedded repeats",
+            "",
+            *_table(["source", "map", "repeats", "mean", "sd", "min", "max"], knn_rows),
+            "",
+        ]
     return lines
 
 
@@ -312,7 +465,8 @@ SNAPSHOTS_INTRO = (
     "row. Pictures: "
     "`figures/models/{model}/snapshots_{map}.png` (layers x epochs) and "
     "`snapshots_{layer}_{map}.gif` (frames aligned from one epoch to the next) under each "
-    "dataset, and `knn_over_training_{dataset}.png` of the study.")
+    "dataset, and `knn_over_training_{dataset}.png` of the study."
+)
 
 
 def snapshots_section(dataset: str, scores: list[Score], sources: dict[str, list[str]], k: int) -> list[str]:
@@ -326,25 +480,30 @@ def snapshots_section(dataset: str, scores: list[Score], sources: dict[str, list
                 got = [by_key.get((f"{snapshot_name(model, e)}/{layer}", r)) for e in plan["epochs"]]
                 accs = [None if g is None else g.accuracy(k) for g in got]
                 change = (accs[-1] - accs[0]) if None not in (accs[0], accs[-1]) and len(accs) > 1 else None
-                rows.append([md(layer), *map(_f, accs),
-                             "-" if change is None else f"{change:+.4f}"])
+                rows.append([md(layer), *map(_f, accs), "-" if change is None else f"{change:+.4f}"])
             header = ["layer", *(f"epoch {e}" for e in plan["epochs"]), "last - first"]
             n = next((s.n_train for s in by_key.values() if s.model.startswith(f"{model}@")), None)
-            lines += [f"#### {md(dataset)}: {md(model)}, {md(r)} (kNN accuracy, k={k}"
-                      + (f", maps of {n:,} training rows)" if n else ")"), "", *_table(header, rows), ""]
+            lines += [
+                f"#### {md(dataset)}: {md(model)}, {md(r)} (kNN accuracy, k={k}"
+                + (f", maps of {n:,} training rows)" if n else ")"),
+                "",
+                *_table(header, rows),
+                "",
+            ]
     return lines
 
 
 REPORT_NOTE = (
     "The report's results table labels its experiments 5-10 as \"64 / 128 / 256 / 512 / 1024 / "
-    "2048 Nodes\" in both layers, but its code trains the models above: its row 5 is the RF-70 "
+    '2048 Nodes" in both layers, but its code trains the models above: its row 5 is the RF-70 '
     "model (validation about 93 %), rows 6-10 are 128 -> 128, 128 -> 256, 256 -> 256, "
     "512 -> 512 and 64 -> 64, and no code trains 1024 or 2048 (nor our sweep's 128 -> 512). Its "
     "notebook printed other test accuracies than the table (another run of each). Here each "
     "model is trained as its code says and compared with the notebook's test accuracy; the "
     "table's numbers are shown beside it. The report tested its PCA-154 model on a 20 % split "
     "of the training images with the PCA fitted on all 60,000; ours are tested on the real "
-    "test set, the transforms fitted on the training rows only.")
+    "test set, the transforms fitted on the training rows only."
+)
 
 
 def report_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
@@ -364,10 +523,26 @@ def report_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
         else:
             verdict = mark([ours[2]], [notebook], TOLERANCE["model"])
         here = f"`{model}`" + ("" if dataset == "mnist" else f" on `{dataset}`")
-        rows.append([code, shape, here, _f(notebook), f"{label}: " + " / ".join(map(_f, table)),
-                     " / ".join(map(_f, ours)) if m else "-", verdict])
-    header = ["report's code", "model", "here", "notebook test acc.", "table row: train / val / test",
-              "ours: train / val / test", "ours (test) against the notebook"]
+        rows.append(
+            [
+                code,
+                shape,
+                here,
+                _f(notebook),
+                f"{label}: " + " / ".join(map(_f, table)),
+                " / ".join(map(_f, ours)) if m else "-",
+                verdict,
+            ]
+        )
+    header = [
+        "report's code",
+        "model",
+        "here",
+        "notebook test acc.",
+        "table row: train / val / test",
+        "ours: train / val / test",
+        "ours (test) against the notebook",
+    ]
     return ["### The MSDS report's models (SEEDS.md B)", "", REPORT_NOTE, "", *_table(header, rows), ""]
 
 
@@ -375,7 +550,8 @@ ASSIGNMENT_NOTE = (
     "Each run of the assignment next to the config model that trains it here, validated on the "
     "6,000 training rows that its `train_test_split(test_size=0.1, random_state=42)` holds out. "
     "Its Glorot run repeats its base setting (Glorot-uniform is Keras's default), so both stand "
-    "next to `sit744_base`. Training times come from another machine: shown, not compared.")
+    "next to `sit744_base`. Training times come from another machine: shown, not compared."
+)
 
 
 def assignment_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
@@ -388,17 +564,40 @@ def assignment_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
     for run, change, (dataset, model), loss, acc, seconds in ref:
         m = metrics.get(dataset, {}).get(model)
         if m:
-            verdict = (f"loss {mark([m.get('test_loss')], [loss], TOLERANCE['loss'])}; accuracy "
-                       f"{mark([m.get('test_accuracy')], [acc], TOLERANCE['model'])}")
-        rows.append([run, change, f"`{model}`", f"{loss:.3f} / {acc:.3f}",
-                     "-" if seconds is None else f"{seconds:g}",
-                     f"{_f(m.get('test_loss'), 3)} / {_f(m.get('test_accuracy'), 3)}" if m else "-",
-                     _f(m.get("train_seconds"), 1) if m else "-",
-                     verdict if m else "not in this study"])
-    header = ["assignment's run", "setting", "here", "its test loss / acc.", "its time (s)",
-              "ours: test loss / acc.", "our time (s)", "ours against it"]
-    return ["### The SIT744 assignment's runs (SEEDS.md C)", "", ASSIGNMENT_NOTE, "",
-            *_table(header, rows), ""]
+            verdict = (
+                f"loss {mark([m.get('test_loss')], [loss], TOLERANCE['loss'])}; accuracy "
+                f"{mark([m.get('test_accuracy')], [acc], TOLERANCE['model'])}"
+            )
+        rows.append(
+            [
+                run,
+                change,
+                f"`{model}`",
+                f"{loss:.3f} / {acc:.3f}",
+                "-" if seconds is None else f"{seconds:g}",
+                f"{_f(m.get('test_loss'), 3)} / {_f(m.get('test_accuracy'), 3)}" if m else "-",
+                _f(m.get("train_seconds"), 1) if m else "-",
+                verdict if m else "not in this study",
+            ]
+        )
+    header = [
+        "assignment's run",
+        "setting",
+        "here",
+        "its test loss / acc.",
+        "its time (s)",
+        "ours: test loss / acc.",
+        "our time (s)",
+        "ours against it",
+    ]
+    return [
+        "### The SIT744 assignment's runs (SEEDS.md C)",
+        "",
+        ASSIGNMENT_NOTE,
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 INTRO = (
@@ -410,34 +609,49 @@ INTRO = (
     f"±{TOLERANCE['model']:g} for a training accuracy of one run and ±{TOLERANCE['loss']:g} "
     "for a test loss (one seed; the report's "
     f"widths {' and '.join(map(str, UNSTABLE_WIDTHS))} are not compared: its own runs of "
-    "them differ widely). A subsampled run lands outside by design.")
+    "them differ widely). A subsampled run lands outside by design."
+)
 REPEATS_INTRO = (
     "Models trained several times, once per seed (`repeats:` in the config; the first keeps the "
-    "model's name, the others are `{model}_seed{s}`). sd is the sample standard deviation.")
+    "model's name, the others are `{model}_seed{s}`). sd is the sample standard deviation."
+)
 KNN_INTRO = (
     "Reducers are fitted on the training points and the test points are placed in the same "
     "map; the k nearest training points vote. *unreduced* is the same kNN in the source's own "
-    "space (the ceiling a 2-D map is compared with).")
+    "space (the ceiling a 2-D map is compared with)."
+)
 
 
-def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str, dict], *,
-                  hidden: dict, sweeps: dict, ks, k_sweep: int, explorer: str | None = None) -> list[str]:
+def study_section(
+    plan: dict,
+    scores: dict[str, list[Score]],
+    metrics: dict[str, dict],
+    *,
+    hidden: dict,
+    sweeps: dict,
+    ks,
+    k_sweep: int,
+    explorer: str | None = None,
+) -> list[str]:
     """One study: its models, its kNN tables and its sweeps, per dataset; a link to its map
     explorer (a path relative to summary.md) if it has one."""
-    title = f"## Study `{plan['name']}`" + (f": {md(plan['description'])}"
-                                            if plan.get("description") else "")
+    title = f"## Study `{plan['name']}`" + (f": {md(plan['description'])}" if plan.get("description") else "")
     lines = [title, ""]
     if explorer:
-        lines += [f"Every map of this study, interactive (choose source, layer and map; hover a "
-                  f"point for its image and predictions): [map explorer]({explorer}).", ""]
+        lines += [
+            f"Every map of this study, interactive (choose source, layer and map; hover a "
+            f"point for its image and predictions): [map explorer]({explorer}).",
+            "",
+        ]
     datasets = plan["datasets"]
     if any(p["models"] for p in datasets.values()):
         lines += ["### Models", ""]
         for d, p in datasets.items():
             if p["models"]:
                 lines += model_section(d, {m: metrics.get(d, {}).get(m, {}) for m in p["models"]}, hidden)
-    trained = {d: {m: metrics[d][m] for m in p["models"] if m in metrics.get(d, {})}
-               for d, p in datasets.items()}
+    trained = {
+        d: {m: metrics[d][m] for m in p["models"] if m in metrics.get(d, {})} for d, p in datasets.items()
+    }
     lines += report_section(trained) + assignment_section(trained)
     if any(p["sources"] for p in datasets.values()):
         lines += ["### kNN accuracy in 2-D", "", KNN_INTRO, ""]
@@ -458,13 +672,25 @@ def study_section(plan: dict, scores: dict[str, list[Score]], metrics: dict[str,
         for d, p in datasets.items():
             reducers = list(dict.fromkeys(r for rs in p["sources"].values() for r in rs))
             for name in p["sweeps"]:
-                lines += sweep_section(d, name, sweeps[name], metrics.get(d, {}), scores.get(d, []),
-                                       reducers, k_sweep)
+                lines += sweep_section(
+                    d, name, sweeps[name], metrics.get(d, {}), scores.get(d, []), reducers, k_sweep
+                )
     return lines
 
 
-def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, hidden: dict,
-                  sweeps: dict, ks, k_sweep: int, notes=(), explorers: dict | None = None) -> str:
+def write_summary(
+    out_path,
+    *,
+    studies: list[dict],
+    score_paths,
+    metrics_paths,
+    hidden: dict,
+    sweeps: dict,
+    ks,
+    k_sweep: int,
+    notes=(),
+    explorers: dict | None = None,
+) -> str:
     """Write summary.md, a section per study (plans: layermaps.studies via figures.smk's
     study_plan), from score jsons and metrics.json files in any order (a score names its
     dataset; a metrics file sits at {dataset}/models/{model}/metrics.json)."""
@@ -480,8 +706,16 @@ def write_summary(out_path, *, studies: list[dict], score_paths, metrics_paths, 
     if len(studies) > 1:
         lines += ["Studies: " + ", ".join(f"`{s['name']}`" for s in studies) + ".", ""]
     for plan in studies:
-        lines += study_section(plan, scores, metrics, hidden=hidden, sweeps=sweeps, ks=ks,
-                               k_sweep=k_sweep, explorer=(explorers or {}).get(plan["name"]))
+        lines += study_section(
+            plan,
+            scores,
+            metrics,
+            hidden=hidden,
+            sweeps=sweeps,
+            ks=ks,
+            k_sweep=k_sweep,
+            explorer=(explorers or {}).get(plan["name"]),
+        )
     if notes:
         lines += ["## Notes", "", *[f"- {md(note)}" for note in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"

@@ -18,9 +18,20 @@ import re
 from typing import Any
 
 __all__ = [
-    "ACTIVATIONS", "DEFAULTS", "INITIALIZERS", "LOSSES", "OPTIMIZERS", "ModelSpecError",
-    "all_models", "expand_sweep", "hidden_layer_names", "layer_names", "normalize_model",
-    "repeat_groups", "snapshot_epochs", "sweep_repeats",
+    "ACTIVATIONS",
+    "DEFAULTS",
+    "INITIALIZERS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "ModelSpecError",
+    "all_models",
+    "expand_sweep",
+    "hidden_layer_names",
+    "layer_names",
+    "normalize_model",
+    "repeat_groups",
+    "snapshot_epochs",
+    "sweep_repeats",
 ]
 
 
@@ -35,9 +46,19 @@ OPTIMIZERS = {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.01, "adamw": 0.001, "nad
 SCHEDULES = ("exponential_decay",)
 # Keras built-in initializer names, plus "fan_in_uniform" = U(+-1/sqrt(fan_in)) (SEEDS C).
 INITIALIZERS = (
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "orthogonal", "random_uniform", "random_normal", "truncated_normal",
-    "zeros", "ones", "fan_in_uniform",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "zeros",
+    "ones",
+    "fan_in_uniform",
 )
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
@@ -61,8 +82,12 @@ KEYS = ("hidden", *DEFAULTS)  # also the key order of a normalized spec
 # DEFAULTS: a model without snapshots keeps exactly the spec (and the jobs) it had before.
 SNAPSHOT_NAMES = ("first", "middle", "last")
 SCHEDULE_KEYS = ("name", "decay_steps", "decay_rate", "staircase")
-EARLY_STOPPING_DEFAULTS = {"monitor": "val_loss", "patience": 0, "min_delta": 0.0,
-                           "restore_best_weights": False}  # Keras's own defaults
+EARLY_STOPPING_DEFAULTS = {
+    "monitor": "val_loss",
+    "patience": 0,
+    "min_delta": 0.0,
+    "restore_best_weights": False,
+}  # Keras's own defaults
 SWEEP_KEYS = ("base", "vary", "name", "repeats")
 # Model and sweep names become paths and (escaped) wildcards; sweep values make names such as
 # lr1.0e-3 or w1.0e+20, hence the dot, plus and minus.
@@ -91,14 +116,21 @@ class _Checker:
             except ValueError:
                 pass
             else:  # YAML 1.1 reads 1e-3 (no dot) as a string
-                self.fail(path, f"a string, not a number (YAML needs a dot in exponent "
-                          f"notation): write {_yaml_float_hint(v)}", v)
+                self.fail(
+                    path,
+                    f"a string, not a number (YAML needs a dot in exponent "
+                    f"notation): write {_yaml_float_hint(v)}",
+                    v,
+                )
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             self.fail(path, "must be a finite number", v)
         if (lo is not None and (v < lo or (lo_open and v == lo))) or (
-                hi is not None and (v > hi or (hi_open and v == hi))):
-            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
-                  f"{hi if hi is not None else 'inf'}{')' if hi_open or hi is None else ']'}"
+            hi is not None and (v > hi or (hi_open and v == hi))
+        ):
+            rng = (
+                f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, "
+                f"{hi if hi is not None else 'inf'}{')' if hi_open or hi is None else ']'}"
+            )
             self.fail(path, f"must be in {rng}", v)
         return float(v)
 
@@ -124,8 +156,10 @@ class _Checker:
             self.fail(path or "spec", "expected a mapping", v)
         unknown = [k for k in v if k not in allowed]
         if unknown:
-            self.fail(f"{path}.{unknown[0]}" if path else str(unknown[0]),
-                      f"unknown key (allowed: {', '.join(allowed)})")
+            self.fail(
+                f"{path}.{unknown[0]}" if path else str(unknown[0]),
+                f"unknown key (allowed: {', '.join(allowed)})",
+            )
         return v
 
 
@@ -181,8 +215,7 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
     opt = c.mapping("optimizer", s["optimizer"], ("name", "learning_rate", "schedule"))
     opt_name = c.choice("optimizer.name", opt["name"], tuple(OPTIMIZERS))
     lr = opt["learning_rate"]
-    lr = OPTIMIZERS[opt_name] if lr is None else c.number(
-        "optimizer.learning_rate", lr, 0, lo_open=True)
+    lr = OPTIMIZERS[opt_name] if lr is None else c.number("optimizer.learning_rate", lr, 0, lo_open=True)
     sched = opt["schedule"]
     if sched is not None:
         c.mapping("optimizer.schedule", sched, SCHEDULE_KEYS)
@@ -192,10 +225,8 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
         sched = {
             "name": c.choice("optimizer.schedule.name", sched["name"], SCHEDULES),
             "decay_steps": c.integer("optimizer.schedule.decay_steps", sched["decay_steps"], 1),
-            "decay_rate": c.number("optimizer.schedule.decay_rate", sched["decay_rate"], 0,
-                                   lo_open=True),
-            "staircase": c.boolean("optimizer.schedule.staircase",
-                                   sched.get("staircase", False)),
+            "decay_rate": c.number("optimizer.schedule.decay_rate", sched["decay_rate"], 0, lo_open=True),
+            "staircase": c.boolean("optimizer.schedule.staircase", sched.get("staircase", False)),
         }
 
     es = s["early_stopping"]
@@ -205,24 +236,28 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
             "monitor": c.choice("early_stopping.monitor", es["monitor"], MONITORS),
             "patience": c.integer("early_stopping.patience", es["patience"], 0),
             "min_delta": c.number("early_stopping.min_delta", es["min_delta"], 0),
-            "restore_best_weights": c.boolean("early_stopping.restore_best_weights",
-                                              es["restore_best_weights"]),
+            "restore_best_weights": c.boolean(
+                "early_stopping.restore_best_weights", es["restore_best_weights"]
+            ),
         }
 
     val = c.mapping("validation", s["validation"], ("split", "fraction", "shuffled", "seed"))
     modes = [k for k in ("split", "fraction", "shuffled") if k in val]
     if len(modes) != 1 or ("seed" in val and modes != ["shuffled"]):
-        c.fail("validation", "give exactly one of {split: prepared}, {fraction: f} or "
-               "{shuffled: f, seed: s}", val)
+        c.fail(
+            "validation",
+            "give exactly one of {split: prepared}, {fraction: f} or {shuffled: f, seed: s}",
+            val,
+        )
     if "split" in val:
         val = {"split": c.choice("validation.split", val["split"], ("prepared",))}
     elif "fraction" in val:
-        val = {"fraction": c.number("validation.fraction", val["fraction"], 0, 1,
-                                    lo_open=True, hi_open=True)}
+        val = {"fraction": c.number("validation.fraction", val["fraction"], 0, 1, lo_open=True, hi_open=True)}
     else:  # SEEDS.md C: train_test_split(test_size=f, random_state=s) of the training part
-        val = {"shuffled": c.number("validation.shuffled", val["shuffled"], 0, 1,
-                                    lo_open=True, hi_open=True),
-               "seed": c.integer("validation.seed", val.get("seed", 0), 0)}
+        val = {
+            "shuffled": c.number("validation.shuffled", val["shuffled"], 0, 1, lo_open=True, hi_open=True),
+            "seed": c.integer("validation.seed", val.get("seed", 0), 0),
+        }
 
     epochs = c.integer("epochs", s["epochs"], 1)
     snapshots = _snapshots(c, spec.get("snapshots"), epochs, es)
@@ -252,16 +287,23 @@ def _snapshots(c: _Checker, value, epochs: int, early_stopping) -> list[int]:
     if not isinstance(value, list):
         c.fail("snapshots", "a list of epochs, e.g. [first, middle, last] or [1, 10, 20]", value)
     if early_stopping is not None:
-        c.fail("snapshots", "needs a fixed number of epochs: early stopping may end the training "
-               "before an epoch it names (remove early_stopping or the snapshots)", value)
+        c.fail(
+            "snapshots",
+            "needs a fixed number of epochs: early stopping may end the training "
+            "before an epoch it names (remove early_stopping or the snapshots)",
+            value,
+        )
     named = {"first": 1, "middle": (epochs + 1) // 2, "last": epochs}
     out = set()
     for i, v in enumerate(value):
         if isinstance(v, str):
             out.add(named[c.choice(f"snapshots[{i}]", v, SNAPSHOT_NAMES)])
         elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= epochs:
-            c.fail(f"snapshots[{i}]", f"an epoch from 1 to {epochs} (the model's epochs) or one "
-                   f"of {', '.join(SNAPSHOT_NAMES)}", v)
+            c.fail(
+                f"snapshots[{i}]",
+                f"an epoch from 1 to {epochs} (the model's epochs) or one of {', '.join(SNAPSHOT_NAMES)}",
+                v,
+            )
         else:
             out.add(int(v))
     return sorted(out)
@@ -297,7 +339,8 @@ def _set_path(tree: Any, keys: list, value: Any) -> bool:
     """Set tree[k0][k1]... = value in place; False if any step does not already exist."""
     for i, k in enumerate(keys):
         ok = (isinstance(tree, dict) and isinstance(k, str) and k in tree) or (
-            isinstance(tree, list) and isinstance(k, int) and k < len(tree))
+            isinstance(tree, list) and isinstance(k, int) and k < len(tree)
+        )
         if not ok:
             return False
         if i == len(keys) - 1:
@@ -312,14 +355,16 @@ def repeat_seeds(where: str, repeats, seed: int) -> list[int]:
     """The seeds of a model's repeats: `repeats: n` trains seeds seed .. seed + n - 1 (its own
     seed first); a list names the seeds (the first replaces the model's seed)."""
     if isinstance(repeats, bool) or not isinstance(repeats, (int, list)):
-        raise ModelSpecError(f"{where}.repeats = {repeats!r}: a number of repeats (>= 1) or a "
-                             f"list of seeds")
+        raise ModelSpecError(f"{where}.repeats = {repeats!r}: a number of repeats (>= 1) or a list of seeds")
     if isinstance(repeats, int):
         if repeats < 1:
             raise ModelSpecError(f"{where}.repeats = {repeats}: at least 1")
         return [seed + i for i in range(repeats)]
-    if (not repeats or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in repeats)
-            or len(set(repeats)) != len(repeats)):
+    if (
+        not repeats
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in repeats)
+        or len(set(repeats)) != len(repeats)
+    ):
         raise ModelSpecError(f"{where}.repeats = {repeats!r}: a list of different seeds (integers >= 0)")
     return list(repeats)
 
@@ -338,6 +383,7 @@ def with_repeats(name: str, spec: dict, repeats, where: str) -> dict[str, dict]:
 def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
     """One normalized spec per value of the single varied key path, named by `name`, each
     followed by its repeats (`repeats:`, see with_repeats)."""
+
     def fail(msg):
         raise ModelSpecError(f"sweep {sweep_name!r}: {msg}")
 
@@ -354,19 +400,21 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
     vary = sweep["vary"]
     if not isinstance(vary, dict) or len(vary) != 1:
         fail(f"vary: needs exactly one key path with a list of values, got {vary!r}")
-    (path, values), = vary.items()
+    ((path, values),) = vary.items()
     if not isinstance(values, list) or not values:
         fail(f"vary.{path}: needs a non-empty list of values, got {values!r}")
     pattern = sweep.get("name", f"{sweep_name}_{{value}}")
     if not isinstance(pattern, str) or ("{value" not in pattern and "{index" not in pattern):
         fail(f"name: {pattern!r} must be a string containing {{value}} (or {{index}})")
 
-    base = normalize_model(f"{sweep_name}.base", sweep["base"],
-                           where=f"sweeps.{sweep_name}.base")  # base must be valid itself
+    base = normalize_model(
+        f"{sweep_name}.base", sweep["base"], where=f"sweeps.{sweep_name}.base"
+    )  # base must be valid itself
     keys = _parse_path(str(path))
     filled = _fill(sweep["base"])
-    if keys is None or not (_set_path(copy.deepcopy(filled), keys, None)
-                            or _set_path(copy.deepcopy(base), keys, None)):
+    if keys is None or not (
+        _set_path(copy.deepcopy(filled), keys, None) or _set_path(copy.deepcopy(base), keys, None)
+    ):
         fail(f"vary: key {path!r} does not exist in the base model (after defaults)")
 
     out: dict[str, dict] = {}
@@ -376,8 +424,10 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
         except (KeyError, IndexError, ValueError) as e:
             fail(f"name: cannot format {pattern!r} with value={value!r}: {e}")
         if not NAME_RE.fullmatch(name):
-            fail(f"generated model name {name!r} has characters other than "
-                 f"letters, digits, _ . + - (set `name` to a pattern that avoids them)")
+            fail(
+                f"generated model name {name!r} has characters other than "
+                f"letters, digits, _ . + - (set `name` to a pattern that avoids them)"
+            )
         if name in out:
             fail(f"two values give the same model name {name!r}")
         # Prefer the un-expanded spec (so e.g. vary: {hidden: ...} keeps a scalar dropout
@@ -386,8 +436,9 @@ def expand_sweep(sweep_name: str, sweep: dict) -> dict[str, dict]:
         if not _set_path(spec, keys, value):
             spec = copy.deepcopy(base)
             _set_path(spec, keys, value)
-        for repeat, repeat_spec in with_repeats(name, normalize_model(name, spec), sweep.get("repeats"),
-                                                f"sweeps.{sweep_name}").items():
+        for repeat, repeat_spec in with_repeats(
+            name, normalize_model(name, spec), sweep.get("repeats"), f"sweeps.{sweep_name}"
+        ).items():
             if repeat in out:
                 fail(f"model name {repeat!r} twice (a value's name and another's repeat)")
             out[repeat] = repeat_spec
@@ -399,7 +450,7 @@ def sweep_repeats(sweep_name: str, sweep: dict) -> list[dict[str, dict]]:
     its first repeat first (every value has the same number of repeats)."""
     members = list(expand_sweep(sweep_name, sweep).items())
     n = len(members) // len(next(iter(sweep["vary"].values())))
-    return [dict(members[i:i + n]) for i in range(0, len(members), n)]
+    return [dict(members[i : i + n]) for i in range(0, len(members), n)]
 
 
 def all_models(config_models: dict | None, config_sweeps: dict | None) -> dict[str, dict]:
@@ -420,19 +471,23 @@ def _models_and_repeats(config_models, config_sweeps):
     def add(names: dict, clash: str):
         for name in names:
             if name in out:
-                raise ModelSpecError(f"{clash}: model name {name!r} is already used by another "
-                                     f"model or sweep")
+                raise ModelSpecError(
+                    f"{clash}: model name {name!r} is already used by another model or sweep"
+                )
         out.update(names)
 
     for name, spec in (config_models or {}).items():
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise ModelSpecError(f"model {name!r}: names may only use letters, digits, _ . + - "
-                                 f"(and start with a letter or digit)")
+            raise ModelSpecError(
+                f"model {name!r}: names may only use letters, digits, _ . + - "
+                f"(and start with a letter or digit)"
+            )
         repeats = spec.get("repeats") if isinstance(spec, dict) else None
         if isinstance(spec, dict) and "repeats" in spec:  # how often, not how: not in the spec
             spec = {k: v for k, v in spec.items() if k != "repeats"}
-        named = with_repeats(name, normalize_model(name, spec, where=f"models.{name}"), repeats,
-                             f"models.{name}")
+        named = with_repeats(
+            name, normalize_model(name, spec, where=f"models.{name}"), repeats, f"models.{name}"
+        )
         add(named, f"model {name!r}")
         if repeats is not None:
             groups[name] = list(named)

@@ -65,8 +65,17 @@ def write_confusion(path, counts, class_names) -> None:
         w.writerows(np.asarray(counts, dtype=np.int64).tolist())
 
 
-def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: int,
-              out: dict, snapshots: dict | None = None, log=print) -> dict:
+def train_job(
+    *,
+    dataset: str,
+    model_name: str,
+    spec: dict,
+    data_path,
+    threads: int,
+    out: dict,
+    snapshots: dict | None = None,
+    log=print,
+) -> dict:
     """Train, evaluate and save one model; log everything to the active run; return metrics.
     snapshots: epoch -> path of the model saved after that epoch."""
     configure_threads(threads)
@@ -74,26 +83,36 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
     class_names = [str(c) for c in data["class_names"]]
     x_train, y_train = data["train_images"], data["train_labels"]
     fit_rows, val_rows = training.select_training_rows(spec, data["fit_idx"], data["val_idx"])
-    log(f"[train] {dataset}/{model_name}: {len(fit_rows)} training rows, {len(val_rows)} "
-        f"validation rows, {spec['epochs']} epochs at most, {threads} thread(s)")
+    log(
+        f"[train] {dataset}/{model_name}: {len(fit_rows)} training rows, {len(val_rows)} "
+        f"validation rows, {spec['epochs']} epochs at most, {threads} thread(s)"
+    )
     from layermaps.tracking.store import log_dataset
 
     log_dataset(dataset, data, source=str(Path(data_path).resolve()))
     x_fit, y_fit = scaled(x_train[fit_rows], data), y_train[fit_rows]
     x_val, y_val = scaled(x_train[val_rows], data), y_train[val_rows]
     with work("fit"):
-        result = training.train(spec, x_fit, y_fit, x_val, y_val, log=log,
-                                callbacks=[MlflowEpochLogger(), SaveSnapshots(snapshots or {}, log)],
-                                name=model_name,
-                                n_classes=len(class_names))
+        result = training.train(
+            spec,
+            x_fit,
+            y_fit,
+            x_val,
+            y_val,
+            log=log,
+            callbacks=[MlflowEpochLogger(), SaveSnapshots(snapshots or {}, log)],
+            name=model_name,
+            n_classes=len(class_names),
+        )
     model = result.model
     x_test, y_test = scaled(data["test_images"], data), data["test_labels"]
     with work("evaluate"):
         metrics = {
             **training.evaluate(model, x_test, y_test),
             "train_accuracy": training.evaluate(model, x_fit, y_fit)["test_accuracy"],
-            "val_accuracy": (training.evaluate(model, x_val, y_val)["test_accuracy"]
-                             if len(val_rows) else float("nan")),
+            "val_accuracy": (
+                training.evaluate(model, x_val, y_val)["test_accuracy"] if len(val_rows) else float("nan")
+            ),
             "epochs_run": result.epochs_run,
             "stopped_early": int(result.stopped_early),
             "train_seconds": round(result.train_seconds, 3),
@@ -117,15 +136,22 @@ def train_job(*, dataset: str, model_name: str, spec: dict, data_path, threads: 
 
     example = x_test[:5]
     # explicit requirements: mlflow's own inference imports the model in a subprocess (slow)
-    mlflow.keras.log_model(model, name="model", signature=infer_signature(example, model.predict(example, verbose=0)),
-                           pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"])
-    log(f"[train] {dataset}/{model_name}: test accuracy {metrics['test_accuracy']:.4f}, "
-        f"{metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s")
+    mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict(example, verbose=0)),
+        pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"],
+    )
+    log(
+        f"[train] {dataset}/{model_name}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"{metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s"
+    )
     return metrics
 
 
-def activations_job(*, model_path, data_path, threads: int, out: dict, subset: dict | None = None,
-                    rows_path=None, log=print) -> dict:
+def activations_job(
+    *, model_path, data_path, threads: int, out: dict, subset: dict | None = None, rows_path=None, log=print
+) -> dict:
     """Every hidden layer (after its activation) and the output, train and test rows, float32.
 
     out maps (layer, split) -> .npy path. Constant (dead) units are counted, never an error.
@@ -148,8 +174,9 @@ def activations_job(*, model_path, data_path, threads: int, out: dict, subset: d
     metrics = {}
     for split in ("train", "test"):
         with work("extract"):
-            acts = training.extract_activations(model, inputs[split],
-                                                offset=data["scale_offset"], factor=data["scale_factor"])
+            acts = training.extract_activations(
+                model, inputs[split], offset=data["scale_offset"], factor=data["scale_factor"]
+            )
         for layer, array in acts.items():
             with atomic_path(out[(layer, split)]) as tmp:
                 np.save(tmp, array)

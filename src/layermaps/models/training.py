@@ -10,8 +10,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO banners out of logs
 
@@ -22,10 +22,21 @@ import tensorflow as tf  # noqa: E402
 from layermaps.models.spec import ModelSpecError, normalize_model  # noqa: E402
 
 __all__ = [
-    "TrainResult", "TrainingDiverged", "activation_layer_names", "build_model",
-    "configure_threads", "confusion_matrix", "predict_classes",
-    "constant_units", "count_params", "evaluate", "extract_activations", "select_training_rows",
-    "set_seed", "train", "validation_split_rows",
+    "TrainResult",
+    "TrainingDiverged",
+    "activation_layer_names",
+    "build_model",
+    "configure_threads",
+    "confusion_matrix",
+    "predict_classes",
+    "constant_units",
+    "count_params",
+    "evaluate",
+    "extract_activations",
+    "select_training_rows",
+    "set_seed",
+    "train",
+    "validation_split_rows",
 ]
 
 _HIDDEN = re.compile(r"hidden(\d+)")
@@ -38,7 +49,8 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.batch, self.loss = epoch, batch, loss
         super().__init__(
             f"training diverged: loss = {loss} at epoch {epoch}, batch {batch}; try a lower "
-            f"learning rate, batch normalization, or check the inputs are scaled to [0, 1]")
+            f"learning rate, batch normalization, or check the inputs are scaled to [0, 1]"
+        )
 
 
 @dataclass
@@ -59,15 +71,16 @@ def configure_threads(threads: int) -> None:
     """
     threads = int(threads)
     cfg = tf.config.threading
-    if (cfg.get_intra_op_parallelism_threads(), cfg.get_inter_op_parallelism_threads()) \
-            == (threads, threads):
+    if (cfg.get_intra_op_parallelism_threads(), cfg.get_inter_op_parallelism_threads()) == (threads, threads):
         return
     try:
         cfg.set_intra_op_parallelism_threads(threads)
         cfg.set_inter_op_parallelism_threads(threads)
     except RuntimeError as e:
-        raise RuntimeError(f"configure_threads({threads}) came after TensorFlow started; "
-                           f"call it first thing in the job ({e})") from e
+        raise RuntimeError(
+            f"configure_threads({threads}) came after TensorFlow started; "
+            f"call it first thing in the job ({e})"
+        ) from e
 
 
 def set_seed(seed: int) -> None:
@@ -94,21 +107,20 @@ def _optimizer(opt: dict):
     if opt["schedule"] is not None:
         s = opt["schedule"]  # only exponential_decay is accepted by modelspec
         lr = keras.optimizers.schedules.ExponentialDecay(
-            lr, s["decay_steps"], s["decay_rate"], staircase=s["staircase"])
+            lr, s["decay_steps"], s["decay_rate"], staircase=s["staircase"]
+        )
     # Keras knows each name of modelspec.OPTIMIZERS (the one list of allowed optimizers)
     return keras.optimizers.get({"class_name": opt["name"], "config": {"learning_rate": lr}})
 
 
-def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *,
-                name: str = "model") -> keras.Model:
+def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *, name: str = "model") -> keras.Model:
     """Compile the MLP of `spec`; the layer named hidden{i} is hidden layer i after activation."""
     spec = normalize_model(name, spec)  # raises ModelSpecError before any TF work
     inputs = keras.Input(shape=(input_dim,), name="input")
     x = inputs
     reg = keras.regularizers.L2(spec["l2"]) if spec["l2"] > 0 else None
     for i, (width, rate) in enumerate(zip(spec["hidden"], spec["dropout"]), start=1):
-        common = dict(kernel_initializer=_initializer(spec["initializer"]),
-                      kernel_regularizer=reg)
+        common = dict(kernel_initializer=_initializer(spec["initializer"]), kernel_regularizer=reg)
         if spec["batch_norm"]:
             # Dense -> BN -> activation; the Dense bias is redundant under BN but kept, as in
             # the assignment (SEEDS C) that this reproduces.
@@ -116,17 +128,16 @@ def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *,
             x = keras.layers.BatchNormalization(name=f"hidden{i}_bn")(x)
             x = keras.layers.Activation(spec["activation"], name=f"hidden{i}")(x)
         else:
-            x = keras.layers.Dense(width, activation=spec["activation"], name=f"hidden{i}",
-                                   **common)(x)
+            x = keras.layers.Dense(width, activation=spec["activation"], name=f"hidden{i}", **common)(x)
         if rate > 0:
             x = keras.layers.Dropout(rate, name=f"hidden{i}_dropout")(x)
     # The initializer is the network's (SEEDS C compares whole-network schemes); L2 is on
     # hidden kernels only, as in the assignment.
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="output",
-                                 kernel_initializer=_initializer(spec["initializer"]))(x)
+    outputs = keras.layers.Dense(
+        n_classes, activation="softmax", name="output", kernel_initializer=_initializer(spec["initializer"])
+    )(x)
     model = keras.Model(inputs, outputs, name="mlp")
-    model.compile(optimizer=_optimizer(spec["optimizer"]), loss=spec["loss"],
-                  metrics=["accuracy"])
+    model.compile(optimizer=_optimizer(spec["optimizer"]), loss=spec["loss"], metrics=["accuracy"])
     return model
 
 
@@ -193,10 +204,12 @@ class _EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-                 if k in logs]
-        self.log(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts)
-                 + f"  {time.perf_counter() - self.t0:.1f}s")
+        parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
+        self.log(
+            f"epoch {epoch + 1}/{self.epochs}  "
+            + "  ".join(parts)
+            + f"  {time.perf_counter() - self.t0:.1f}s"
+        )
 
 
 class _RaiseOnNaN(keras.callbacks.Callback):
@@ -220,9 +233,18 @@ class _RaiseOnNaN(keras.callbacks.Callback):
 
 
 # ----------------------------------------------------------------------------- training
-def train(spec: dict, x_fit, y_fit, x_val=None, y_val=None, *, log: Callable[[str], None] = print,
-          callbacks: Iterable[keras.callbacks.Callback] = (), n_classes: int = 10,
-          name: str = "model") -> TrainResult:
+def train(
+    spec: dict,
+    x_fit,
+    y_fit,
+    x_val=None,
+    y_val=None,
+    *,
+    log: Callable[[str], None] = print,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    n_classes: int = 10,
+    name: str = "model",
+) -> TrainResult:
     """Seed, build and fit the model of `spec` on integer labels; validate on (x_val, y_val).
 
     For {validation: {fraction: f}} pass the rows chosen by `select_training_rows`. Extra
@@ -241,29 +263,42 @@ def train(spec: dict, x_fit, y_fit, x_val=None, y_val=None, *, log: Callable[[st
     if spec["early_stopping"] is not None:
         es = spec["early_stopping"]
         if es["monitor"].startswith("val_") and validation is None:
-            raise ModelSpecError(f"model {name!r}: early_stopping.monitor = {es['monitor']!r} "
-                                 f"needs validation data")
+            raise ModelSpecError(
+                f"model {name!r}: early_stopping.monitor = {es['monitor']!r} needs validation data"
+            )
         stopper = keras.callbacks.EarlyStopping(**es)
         cbs.append(stopper)
     cbs.extend(callbacks)
 
     t0 = time.perf_counter()
-    hist = model.fit(x_fit, _targets(spec["loss"], y_fit, n_classes),
-                     validation_data=validation, epochs=spec["epochs"],
-                     batch_size=spec["batch_size"], shuffle=True, verbose=0, callbacks=cbs)
+    hist = model.fit(
+        x_fit,
+        _targets(spec["loss"], y_fit, n_classes),
+        validation_data=validation,
+        epochs=spec["epochs"],
+        batch_size=spec["batch_size"],
+        shuffle=True,
+        verbose=0,
+        callbacks=cbs,
+    )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return TrainResult(model=model, history=history, epochs_run=len(history.get("loss", [])),
-                       train_seconds=seconds,
-                       stopped_early=bool(stopper is not None and stopper.stopped_epoch > 0))
+    return TrainResult(
+        model=model,
+        history=history,
+        epochs_run=len(history.get("loss", [])),
+        train_seconds=seconds,
+        stopped_early=bool(stopper is not None and stopper.stopped_epoch > 0),
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(model: keras.Model, x_test, y_test, *, batch_size: int = 4096) -> dict[str, float]:
     """Test loss (including any L2 penalty, as Keras reports it) and accuracy."""
     n_classes = int(model.output_shape[-1])
-    loss, acc = model.evaluate(x_test, _targets(_loss_name(model), y_test, n_classes),
-                               batch_size=batch_size, verbose=0)
+    loss, acc = model.evaluate(
+        x_test, _targets(_loss_name(model), y_test, n_classes), batch_size=batch_size, verbose=0
+    )
     return {"test_loss": float(loss), "test_accuracy": float(acc)}
 
 
@@ -275,8 +310,11 @@ def confusion_matrix(model: keras.Model, x, y, n_classes: int = 10) -> np.ndarra
     """counts[true, predicted] as an int64 (n_classes, n_classes) array."""
     pred = predict_classes(model, x)
     y = np.asarray(y).astype(np.int64)
-    return np.bincount(y * n_classes + pred, minlength=n_classes * n_classes) \
-        .reshape(n_classes, n_classes).astype(np.int64)
+    return (
+        np.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
+        .reshape(n_classes, n_classes)
+        .astype(np.int64)
+    )
 
 
 def count_params(model: keras.Model) -> int:
@@ -287,13 +325,15 @@ def count_params(model: keras.Model) -> int:
 # ----------------------------------------------------------------------------- activations
 def activation_layer_names(model: keras.Model) -> list[str]:
     """hidden1..hiddenN (numeric order) then 'output': the layers extract_activations returns."""
-    hidden = sorted((int(m.group(1)), layer.name) for layer in model.layers
-                    if (m := _HIDDEN.fullmatch(layer.name)))
+    hidden = sorted(
+        (int(m.group(1)), layer.name) for layer in model.layers if (m := _HIDDEN.fullmatch(layer.name))
+    )
     return [n for _, n in hidden] + ["output"]
 
 
-def extract_activations(model: keras.Model, x, *, batch_size: int = 4096, offset=0.0,
-                        factor=1.0) -> dict[str, np.ndarray]:
+def extract_activations(
+    model: keras.Model, x, *, batch_size: int = 4096, offset=0.0, factor=1.0
+) -> dict[str, np.ndarray]:
     """{layer name: float32 (n, units)} for every hidden{i} layer and 'output', in that order.
 
     One sub-model with all these outputs, run batch by batch in inference mode (dropout
@@ -304,8 +344,7 @@ def extract_activations(model: keras.Model, x, *, batch_size: int = 4096, offset
     names = activation_layer_names(model)
     sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     n = len(x)
-    out = {name: np.empty((n, int(model.get_layer(name).output.shape[-1])), np.float32)
-           for name in names}
+    out = {name: np.empty((n, int(model.get_layer(name).output.shape[-1])), np.float32) for name in names}
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         # predict_on_batch reuses one compiled predict function and runs with training=False.

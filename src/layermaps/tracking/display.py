@@ -48,7 +48,7 @@ def base_rule(rule: str, params: dict | None = None) -> tuple[str, str | None]:
     model = (params or {}).get("model")
     for base in sorted(PER_MODEL, key=len, reverse=True):
         if rule.startswith(base + "_"):
-            return base, model or rule[len(base) + 1:]
+            return base, model or rule[len(base) + 1 :]
     return rule, None
 
 

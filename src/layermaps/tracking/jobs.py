@@ -87,28 +87,39 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
     inputs = dict(snakemake.input.items())
     outputs = dict(snakemake.output.items())
     wildcards = dict(snakemake.wildcards.items())
-    common = dict(rule=snakemake.rule, wildcards=wildcards, params=params_dict(snakemake),
-                  outputs=[str(o) for o in snakemake.output])
+    common = dict(
+        rule=snakemake.rule,
+        wildcards=wildcards,
+        params=params_dict(snakemake),
+        outputs=[str(o) for o in snakemake.output],
+    )
     status = "FAILED"
     with _log_to(snakemake.log[0]) as terminal:
         try:
             if not mlflow:
                 run = contextlib.nullcontext()
             elif "resume_run" in inputs:
-                run = deferred_run(run_id=read_run_id(inputs["resume_run"]),
-                                   state_dir=os.environ[STATE_ENV], **common)
+                run = deferred_run(
+                    run_id=read_run_id(inputs["resume_run"]), state_dir=os.environ[STATE_ENV], **common
+                )
             else:
                 from layermaps.tracking.store import job_run
 
                 parent = read_run_id(inputs["parent_run"]) if "parent_run" in inputs else None
-                tags = {**dataset_tags(snakemake.config, dataset),
-                        **display.person_tags(snakemake.rule, wildcards, common["params"])}
+                tags = {
+                    **dataset_tags(snakemake.config, dataset),
+                    **display.person_tags(snakemake.rule, wildcards, common["params"]),
+                }
                 if parent and display.is_top_level(snakemake.rule, common["params"]):
                     tags[display.DATA_RUN_TAG], parent = parent, None
-                run = job_run(experiment=experiment_name(dataset), run_id_file=outputs.get("run_id"),
-                              parent_run_id=parent, tags=tags,
-                              run_name=display.run_name(snakemake.rule, wildcards, common["params"], run_name),
-                              **common)
+                run = job_run(
+                    experiment=experiment_name(dataset),
+                    run_id_file=outputs.get("run_id"),
+                    parent_run_id=parent,
+                    tags=tags,
+                    run_name=display.run_name(snakemake.rule, wildcards, common["params"], run_name),
+                    **common,
+                )
             with run as active:
                 yield active
             status = "FINISHED"
@@ -124,8 +135,9 @@ def tracked_job(snakemake, *, dataset: str, run_name: str | None = None, mlflow:
                 if broken:
                     err, expected = broken, True
                     print(f"layermaps: {broken}")
-            terminal.write(f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n"
-                           f"  full log: {snakemake.log[0]}\n")
+            terminal.write(
+                f"layermaps: job {snakemake.rule} {wildcards} failed: {err}\n  full log: {snakemake.log[0]}\n"
+            )
             if expected:
                 raise SystemExit(1) from None  # exit non-zero without Python's traceback
             raise

@@ -59,10 +59,16 @@ def git_commit(repo: Path = REPO) -> str:
     if os.environ.get(COMMIT_ENV):
         return os.environ[COMMIT_ENV]
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")
@@ -96,9 +102,20 @@ class RunRecord:
 
         # time first: apply_pending applies records in the order the jobs wrote them
         path = Path(state_dir, "pending", f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
-        write_text(path, json.dumps({"run_id": self.run_id, "rule": self.rule,
-                                     "metrics": self.metrics, "tags": self.tags,
-                                     "dicts": self.dicts, "artifacts": self.artifacts}) + "\n")
+        write_text(
+            path,
+            json.dumps(
+                {
+                    "run_id": self.run_id,
+                    "rule": self.rule,
+                    "metrics": self.metrics,
+                    "tags": self.tags,
+                    "dicts": self.dicts,
+                    "artifacts": self.artifacts,
+                }
+            )
+            + "\n",
+        )
         return path
 
 
@@ -106,8 +123,9 @@ _record: RunRecord | None = None
 
 
 @contextlib.contextmanager
-def deferred_run(*, run_id: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
-                 state_dir: str | Path):
+def deferred_run(
+    *, run_id: str, rule: str, wildcards: dict, params: dict, outputs: list[str], state_dir: str | Path
+):
     """Collect what the block logs into a record for run `run_id`, saved however it ends.
 
     Its settings and provenance go to tags prefixed with the rule (params of a run are

@@ -56,8 +56,11 @@ UI_RUNS = "#/experiments/{id}/runs?workflowType=machine_learning"
 def ui_links(uri: str, base: str) -> list[tuple[str, str]]:
     """(experiment name, the UI link that opens its runs table) for every layermaps experiment."""
     client = MlflowClient(uri)
-    return [(e.name, base.rstrip("/") + "/" + UI_RUNS.format(id=e.experiment_id))
-            for e in client.search_experiments() if e.name != "Default"]
+    return [
+        (e.name, base.rstrip("/") + "/" + UI_RUNS.format(id=e.experiment_id))
+        for e in client.search_experiments()
+        if e.name != "Default"
+    ]
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -68,17 +71,19 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str
                 client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
         try:
-            return client.create_experiment(name, artifact_location=artifact_location(name, artifact_root),
-                                            tags=EXPERIMENT_TAGS)
+            return client.create_experiment(
+                name, artifact_location=artifact_location(name, artifact_root), tags=EXPERIMENT_TAGS
+            )
         except MlflowException:  # another process created it first: read it back
             time.sleep(0.2 * (attempt + 1))
     raise RuntimeError(f"could not create or find the MLflow experiment {name!r}")
 
 
 SERVER_HINT = (
-    "start it on the submit host as README \"On a cluster\" shows (mlflow server --host 0.0.0.0 "
+    'start it on the submit host as README "On a cluster" shows (mlflow server --host 0.0.0.0 '
     "--port 5000 --allowed-hosts $(hostname):5000 --app-name basic-auth ...), or unset "
-    "MLFLOW_TRACKING_URI to track into the local store (results/mlflow.db: one machine only)")
+    "MLFLOW_TRACKING_URI to track into the local store (results/mlflow.db: one machine only)"
+)
 # The credentials of a server's basic-auth app, as MLflow's client reads them. They reach jobs
 # through the environment only (envvars:): never params, tags, logs or a command line.
 AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
@@ -91,9 +96,11 @@ class TrackingUnreachable(RuntimeError):
 
 
 # A job finds the server gone (it answered in onstart): the job did no work yet.
-JOB_HINT = ("it answered when the workflow started, so it stopped or became unreachable since. "
-            "Start it again (README \"On a cluster\") and rerun snakemake: this job did no work, "
-            "finished jobs are kept")
+JOB_HINT = (
+    "it answered when the workflow started, so it stopped or became unreachable since. "
+    'Start it again (README "On a cluster") and rerun snakemake: this job did no work, '
+    "finished jobs are kept"
+)
 
 
 class TrackingLost(TrackingUnreachable):
@@ -127,21 +134,27 @@ def _refusal(code: int, body: str, uri: str) -> Refusal | None:
     user, password = (os.environ.get(name) for name in AUTH_ENV)
     if code == 403 and "Invalid Host header" in body:
         netloc = urllib.parse.urlsplit(uri).netloc.rpartition("@")[2]
-        return Refusal(f"HTTP 403 Invalid Host header: it does not accept the host name {netloc}",
-                       f"start it with --allowed-hosts {netloc} (README \"On a cluster\"), or "
-                       f"name it in {URI_ENV} by a host it accepts")
+        return Refusal(
+            f"HTTP 403 Invalid Host header: it does not accept the host name {netloc}",
+            f'start it with --allowed-hosts {netloc} (README "On a cluster"), or '
+            f"name it in {URI_ENV} by a host it accepts",
+        )
     if code == 401 and user and password:
-        return Refusal(f"HTTP 401: it does not accept the credentials of {AUTH_ENV[0]}={user}",
-                       f"check {AUTH_ENV[0]} and {AUTH_ENV[1]} (README \"On a cluster\")")
+        return Refusal(
+            f"HTTP 401: it does not accept the credentials of {AUTH_ENV[0]}={user}",
+            f'check {AUTH_ENV[0]} and {AUTH_ENV[1]} (README "On a cluster")',
+        )
     if code == 401:
         unset = " and ".join(name for name in AUTH_ENV if not os.environ.get(name))
-        return Refusal(f"HTTP 401: it asks for credentials and {unset} "
-                       f"{'is' if ' and ' not in unset else 'are'} not set",
-                       f"export {AUTH_ENV[0]} and {AUTH_ENV[1]}: a user of its basic-auth app "
-                       f"(README \"On a cluster\")")
+        return Refusal(
+            f"HTTP 401: it asks for credentials and {unset} "
+            f"{'is' if ' and ' not in unset else 'are'} not set",
+            f'export {AUTH_ENV[0]} and {AUTH_ENV[1]}: a user of its basic-auth app (README "On a cluster")',
+        )
     if code == 403:
-        return Refusal(f"HTTP 403: {body.strip()[:200]}",
-                       "ask its admin for permission (README \"On a cluster\")")
+        return Refusal(
+            f"HTTP 403: {body.strip()[:200]}", 'ask its admin for permission (README "On a cluster")'
+        )
     return None
 
 
@@ -169,8 +182,7 @@ def server_problem(uri: str, timeout: float = 10.0) -> str | None:
             return f"HTTP {reply.status}"
     except urllib.error.HTTPError as err:
         body = err.read().decode(errors="replace")
-        return (_refusal(err.code, body, uri)
-                or f"HTTP {err.code} from {url}: is it an MLflow server?")
+        return _refusal(err.code, body, uri) or f"HTTP {err.code} from {url}: is it an MLflow server?"
     except (OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -183,11 +195,13 @@ def check_server(uri: str, timeout: float = 10.0, hint: str = SERVER_HINT) -> No
     starts its work: every job (on any node) logs to it."""
     why = server_problem(uri, timeout)
     if isinstance(why, Refusal):
-        raise TrackingRefused(f"{URI_ENV}={uri}: the MLflow tracking server refuses this "
-                              f"workflow's requests ({why}); {why.fix}")
+        raise TrackingRefused(
+            f"{URI_ENV}={uri}: the MLflow tracking server refuses this workflow's requests ({why}); {why.fix}"
+        )
     if why:
-        raise TrackingUnreachable(f"{URI_ENV}={uri}: the MLflow tracking server does not answer "
-                                  f"({why}); " + hint)
+        raise TrackingUnreachable(
+            f"{URI_ENV}={uri}: the MLflow tracking server does not answer ({why}); " + hint
+        )
 
 
 def _gone(uri: str) -> str | None:
@@ -212,14 +226,16 @@ def init_store(uri: str, artifact_root: str | None, experiments: list[str]) -> N
                 client.set_experiment_tag(experiment_id, key, value)
 
 
-def retire_earlier_runs(client: MlflowClient, experiment_id: str, key: str, outputs: str,
-                        successor: str) -> list[tuple[str, str]]:
+def retire_earlier_runs(
+    client: MlflowClient, experiment_id: str, key: str, outputs: str, successor: str
+) -> list[tuple[str, str]]:
     """Earlier runs of this job (same rule, wildcards and outputs) describe outputs that the
     run `successor` now replaces. A RUNNING one is a leftover of an attempt that died: it ends
     KILLED. Each is tagged with its successor and soft-deleted (out of the UI's default view,
     restorable), so the UI shows exactly one current run per output. -> [(run id, status)]"""
-    earlier = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{key}'",
-                                 max_results=10_000)
+    earlier = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{key}'", max_results=10_000
+    )
     retired = []
     for run in earlier:
         run_id = run.info.run_id
@@ -259,9 +275,19 @@ class _Sigterm:
 
 
 @contextlib.contextmanager
-def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, outputs: list[str],
-            run_id_file: str | Path | None = None, parent_run_id: str | None = None,
-            run_name: str | None = None, tags: dict | None = None, log=print):
+def job_run(
+    *,
+    experiment: str,
+    rule: str,
+    wildcards: dict,
+    params: dict,
+    outputs: list[str],
+    run_id_file: str | Path | None = None,
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+    tags: dict | None = None,
+    log=print,
+):
     """One MLflow run for one workflow job, ended FINISHED, FAILED or KILLED as the job ends.
 
     The run id is written to `run_id_file` only when the job succeeds, so downstream jobs can
@@ -280,8 +306,7 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         mlflow.set_tracking_uri(uri)
         check_server(uri, timeout=5.0, hint=JOB_HINT)  # a server gone since onstart: no work done
         client = MlflowClient(uri)
-        experiment_id = get_or_create_experiment(client, experiment,
-                                                 os.environ.get(ARTIFACT_ROOT_ENV))
+        experiment_id = get_or_create_experiment(client, experiment, os.environ.get(ARTIFACT_ROOT_ENV))
         key = job_key(rule, wildcards)
         tags = {**(tags or {}), **job_tags(rule, wildcards, outputs, wildcard_tags=False)}
         if parent_run_id:
@@ -289,12 +314,13 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         # the run's description
         tags.setdefault("mlflow.note.content", describe(rule, wildcards, outputs))
         with sigterm.held():
-            run_id = client.create_run(experiment_id, run_name=run_name or key,
-                                       tags=tags).info.run_id
+            run_id = client.create_run(experiment_id, run_name=run_name or key, tags=tags).info.run_id
         earlier = retire_earlier_runs(client, experiment_id, key, tags[OUTPUTS_TAG], run_id)
         for old, old_status in earlier:
-            log(f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
-                f"superseded by {run_id}: tagged and moved out of the default view")
+            log(
+                f"[tracking] run {old} ({old_status}) of an earlier attempt of {key} is "
+                f"superseded by {run_id}: tagged and moved out of the default view"
+            )
         mlflow.start_run(run_id=run_id)
         if params:
             mlflow.log_params(flatten(params))
@@ -314,15 +340,18 @@ def job_run(*, experiment: str, rule: str, wildcards: dict, params: dict, output
         raise TrackingLost(
             f"{URI_ENV}={uri}: the MLflow tracking server stopped answering during this job ({lost}); "
             f"its run {run_id} is left RUNNING there. Start the server again and rerun snakemake: "
-            f"this job reruns (and ends that run KILLED), finished jobs are kept") from None
+            f"this job reruns (and ends that run KILLED), finished jobs are kept"
+        ) from None
     finally:
         if status != "FINISHED":
             status = "KILLED" if sigterm.arrived else status  # one that landed in `except`
             with sigterm.held(deliver=False):  # a second signal: the status is still written
                 _end_run(client, run_id, status, lost)
-            log(f"[tracking] {rule} ended {status} "
+            log(
+                f"[tracking] {rule} ended {status} "
                 + (f"(run {run_id})" if run_id else "before its MLflow run was made")
-                + (" (not recorded: the tracking server does not answer)" if lost else ""))
+                + (" (not recorded: the tracking server does not answer)" if lost else "")
+            )
         signal.signal(signal.SIGTERM, previous)
     if run_id_file:
         write_text(run_id_file, run_id + "\n")
@@ -355,12 +384,16 @@ def _pending_lock(state_dir: str | Path, log):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"[tracking] waiting for another invocation in this results folder to finish "
-                f"applying pending records ({path})")
+            log(
+                f"[tracking] waiting for another invocation in this results folder to finish "
+                f"applying pending records ({path})"
+            )
             fcntl.flock(lock, fcntl.LOCK_EX)
         except OSError as err:  # a filesystem without locks: records are still never lost
-            log(f"[tracking] cannot lock {path} ({err}): two invocations at once in this "
-                f"results folder may apply a record twice")
+            log(
+                f"[tracking] cannot lock {path} ({err}): two invocations at once in this "
+                f"results folder may apply a record twice"
+            )
         yield
 
 
@@ -385,8 +418,7 @@ def _apply_pending(state_dir: str | Path, log) -> int:
     if not pending:
         return 0
     uri = os.environ.get(URI_ENV) or mlflow.get_tracking_uri()
-    kept = (f"[tracking] kept the pending records (the next run applies them): {URI_ENV}={uri} "
-            f"does not answer")
+    kept = f"[tracking] kept the pending records (the next run applies them): {URI_ENV}={uri} does not answer"
     if why := server_problem(uri):
         log(f"{kept} ({why})")
         return 0
@@ -404,7 +436,7 @@ def _apply_pending(state_dir: str | Path, log) -> int:
             metrics = [Metric(k, v, ts, 0) for k, (v, ts) in record["metrics"].items()]
             tags = [RunTag(k, v) for k, v in record["tags"].items()]
             for i in range(0, max(len(metrics), len(tags)), 100):  # MLflow's batch limits
-                client.log_batch(run_id, metrics=metrics[i:i + 100], tags=tags[i:i + 100])
+                client.log_batch(run_id, metrics=metrics[i : i + 100], tags=tags[i : i + 100])
             for name, obj in record["dicts"].items():
                 client.log_dict(run_id, obj, name)
             for file, folder in record["artifacts"]:
@@ -428,15 +460,32 @@ def log_dataset(dataset: str, arrays: dict, source: str) -> None:
     for split, context in (("train", "training"), ("test", "testing")):
         with warnings.catch_warnings():  # MLflow registers two identical local-file sources
             warnings.filterwarnings("ignore", message="The specified dataset source")
-            ds = mlflow.data.from_numpy(arrays[f"{split}_images"], targets=arrays[f"{split}_labels"],
-                                        source=source, name=f"{dataset}-{split}")
+            ds = mlflow.data.from_numpy(
+                arrays[f"{split}_images"],
+                targets=arrays[f"{split}_labels"],
+                source=source,
+                name=f"{dataset}-{split}",
+            )
         mlflow.log_input(ds, context=context)
-    counts = {split: {str(name): int(n) for name, n in zip(
-        arrays["class_names"], np.bincount(arrays[f"{split}_labels"], minlength=len(arrays["class_names"])))}
-        for split in ("train", "test")}
+    counts = {
+        split: {
+            str(name): int(n)
+            for name, n in zip(
+                arrays["class_names"],
+                np.bincount(arrays[f"{split}_labels"], minlength=len(arrays["class_names"])),
+            )
+        }
+        for split in ("train", "test")
+    }
     mlflow.log_dict(counts, "class_counts.json")
-    mlflow.log_metrics({"n_train": len(arrays["train_labels"]), "n_test": len(arrays["test_labels"]),
-                        "n_fit": len(arrays["fit_idx"]), "n_val": len(arrays["val_idx"])})
+    mlflow.log_metrics(
+        {
+            "n_train": len(arrays["train_labels"]),
+            "n_test": len(arrays["test_labels"]),
+            "n_fit": len(arrays["fit_idx"]),
+            "n_val": len(arrays["val_idx"]),
+        }
+    )
 
 
 if __name__ == "__main__":  # `make ui`: python -m layermaps.tracking.store <store uri> <ui url>

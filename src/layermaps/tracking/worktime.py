@@ -28,8 +28,7 @@ from layermaps.tracking.runlog import INVOCATION_ENV, STATE_ENV
 # Libraries whose import alone costs a job a second or more: a job record lists which it
 # loaded, so a test can hold a job to its budget without timing it (no TensorFlow outside
 # training, no MLflow in the jobs that log through records).
-HEAVY_MODULES = ("tensorflow", "keras", "mlflow", "sklearn", "matplotlib", "umap", "numba",
-                 "pandas", "scipy")
+HEAVY_MODULES = ("tensorflow", "keras", "mlflow", "sklearn", "matplotlib", "umap", "numba", "pandas", "scipy")
 
 _work: dict[str, float] = {}
 
@@ -61,8 +60,15 @@ def _write_json(path: Path, record: dict) -> None:
     write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
-def write_job_record(*, rule: str, wildcards: dict, threads: int, status: str,
-                     state_dir: str | None = None, invocation: str | None = None) -> Path | None:
+def write_job_record(
+    *,
+    rule: str,
+    wildcards: dict,
+    threads: int,
+    status: str,
+    state_dir: str | None = None,
+    invocation: str | None = None,
+) -> Path | None:
     """This job's wall time and work seconds; nothing when no state directory is set."""
     state_dir = state_dir or os.environ.get(STATE_ENV)
     if not state_dir:
@@ -75,34 +81,51 @@ def write_job_record(*, rule: str, wildcards: dict, threads: int, status: str,
     import resource
 
     cpu = psutil.Process().cpu_times()
-    peak_kb = max(resource.getrusage(who).ru_maxrss
-                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    peak_kb = max(
+        resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     key = json.dumps([rule, sorted(wildcards.items())])
-    path = Path(state_dir, "jobs", invocation,
-                f"{rule}.{hashlib.sha1(key.encode()).hexdigest()[:16]}.json")
-    record = {"rule": rule, "wildcards": wildcards, "threads": int(threads), "status": status,
-              "start": start, "end": end, "wall": end - start, "work": work_seconds(),
-              "cpu": cpu.user + cpu.system + cpu.children_user + cpu.children_system,
-              "max_rss_mb": peak_kb / 1024,
-              "imported": [m for m in HEAVY_MODULES if m in sys.modules], "pid": os.getpid()}
+    path = Path(state_dir, "jobs", invocation, f"{rule}.{hashlib.sha1(key.encode()).hexdigest()[:16]}.json")
+    record = {
+        "rule": rule,
+        "wildcards": wildcards,
+        "threads": int(threads),
+        "status": status,
+        "start": start,
+        "end": end,
+        "wall": end - start,
+        "work": work_seconds(),
+        "cpu": cpu.user + cpu.system + cpu.children_user + cpu.children_system,
+        "max_rss_mb": peak_kb / 1024,
+        "imported": [m for m in HEAVY_MODULES if m in sys.modules],
+        "pid": os.getpid(),
+    }
     _write_json(path, record)
     return path
 
 
-def write_invocation_record(*, state_dir: str, invocation: str, start: float, cores: int,
-                            status: str, extra: dict | None = None) -> Path:
+def write_invocation_record(
+    *, state_dir: str, invocation: str, start: float, cores: int, status: str, extra: dict | None = None
+) -> Path:
     """The workflow main process's record: wall time, cores and its own CPU seconds."""
     import psutil
 
     cpu = psutil.Process().cpu_times()
     end = time.time()
     # cores = what Snakemake scheduled against (--cores): job threads never add up to more
-    record = {"invocation": invocation, "start": start, "end": end, "wall": end - start,
-              "cores": int(cores), "cpus_available": len(os.sched_getaffinity(0)),
-              "snakemake_cpu_seconds": cpu.user + cpu.system,
-              # every process it waited for: the jobs, their shells, an ILP solver
-              "children_cpu_seconds": cpu.children_user + cpu.children_system, "status": status,
-              **(extra or {})}
+    record = {
+        "invocation": invocation,
+        "start": start,
+        "end": end,
+        "wall": end - start,
+        "cores": int(cores),
+        "cpus_available": len(os.sched_getaffinity(0)),
+        "snakemake_cpu_seconds": cpu.user + cpu.system,
+        # every process it waited for: the jobs, their shells, an ILP solver
+        "children_cpu_seconds": cpu.children_user + cpu.children_system,
+        "status": status,
+        **(extra or {}),
+    }
     path = Path(state_dir, "invocations", f"{invocation}.json")
     _write_json(path, record)
     return path
@@ -145,28 +168,39 @@ def efficiency(invocation: dict, jobs: list[dict]) -> dict:
     """
     rules: dict[str, dict] = {}
     for job in jobs:
-        r = rules.setdefault(job["rule"], {"jobs": 0, "walls": [], "overheads": [],
-                                           "work_core_s": 0.0, "wall_core_s": 0.0})
+        r = rules.setdefault(
+            job["rule"], {"jobs": 0, "walls": [], "overheads": [], "work_core_s": 0.0, "wall_core_s": 0.0}
+        )
         work_s = sum(job["work"].values())
         r["jobs"] += 1
         r["walls"].append(job["wall"])
         r["overheads"].append(job["wall"] - work_s)
         r["work_core_s"] += work_s * job["threads"]
         r["wall_core_s"] += job["wall"] * job["threads"]
-    table = {name: {"jobs": r["jobs"], "median_wall_s": statistics.median(r["walls"]),
-                    "median_overhead_s": statistics.median(r["overheads"]),
-                    "work_core_s": r["work_core_s"], "wall_core_s": r["wall_core_s"],
-                    "efficiency": r["work_core_s"] / r["wall_core_s"] if r["wall_core_s"] else 0.0}
-             for name, r in sorted(rules.items())}
+    table = {
+        name: {
+            "jobs": r["jobs"],
+            "median_wall_s": statistics.median(r["walls"]),
+            "median_overhead_s": statistics.median(r["overheads"]),
+            "work_core_s": r["work_core_s"],
+            "wall_core_s": r["wall_core_s"],
+            "efficiency": r["work_core_s"] / r["wall_core_s"] if r["wall_core_s"] else 0.0,
+        }
+        for name, r in sorted(rules.items())
+    }
     work_total = sum(r["work_core_s"] for r in table.values())
     capacity = invocation["wall"] * invocation["cores"]
-    return {"rules": table, "jobs": len(jobs), "wall_s": invocation["wall"],
-            "cores": invocation["cores"], "work_core_s": work_total,
-            "job_core_s": sum(r["wall_core_s"] for r in table.values()),
-            "efficiency": work_total / capacity if capacity else 0.0,
-            "snakemake_cpu_s": invocation["snakemake_cpu_seconds"],
-            # CPU of Snakemake's children not in a job record: job shells, the jobs' interpreter
-            # shutdown after their record was written, a scheduler's solver
-            "helpers_cpu_s": invocation.get("children_cpu_seconds", 0.0) - sum(
-                j.get("cpu", 0.0) for j in jobs),
-            "snakemake_core_share": invocation["snakemake_cpu_seconds"] / invocation["wall"]}
+    return {
+        "rules": table,
+        "jobs": len(jobs),
+        "wall_s": invocation["wall"],
+        "cores": invocation["cores"],
+        "work_core_s": work_total,
+        "job_core_s": sum(r["wall_core_s"] for r in table.values()),
+        "efficiency": work_total / capacity if capacity else 0.0,
+        "snakemake_cpu_s": invocation["snakemake_cpu_seconds"],
+        # CPU of Snakemake's children not in a job record: job shells, the jobs' interpreter
+        # shutdown after their record was written, a scheduler's solver
+        "helpers_cpu_s": invocation.get("children_cpu_seconds", 0.0) - sum(j.get("cpu", 0.0) for j in jobs),
+        "snakemake_core_share": invocation["snakemake_cpu_seconds"] / invocation["wall"],
+    }

@@ -8,13 +8,20 @@ import json
 import os
 import uuid
 
-from layermaps.config import tracking_paths
-from layermaps.guards import set_http_env
+from layermaps.environment import tracking_paths
+from layermaps.guards import rate_limit, set_http_env
 from layermaps.tracking.display import STUDY_INDEX_ENV, study_index
 
 # Always set by `prepare_job_environment`, hence always declared (the rest: when set).
-JOB_ENV = ("PYTHONPATH", "MLFLOW_TRACKING_URI", "LAYERMAPS_ARTIFACT_ROOT", "LAYERMAPS_EXPERIMENT_PREFIX",
-           "LAYERMAPS_INVOCATION_ID", "LAYERMAPS_STATE_DIR", STUDY_INDEX_ENV)
+JOB_ENV = (
+    "PYTHONPATH",
+    "MLFLOW_TRACKING_URI",
+    "LAYERMAPS_ARTIFACT_ROOT",
+    "LAYERMAPS_EXPERIMENT_PREFIX",
+    "LAYERMAPS_INVOCATION_ID",
+    "LAYERMAPS_STATE_DIR",
+    STUDY_INDEX_ENV,
+)
 # The credentials of a tracking server's basic-auth app (README "On a cluster"), when set.
 AUTH_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
@@ -35,7 +42,9 @@ def prepare_job_environment(environ, plan) -> list[str]:
     # pending MLflow records of score and plot jobs (layermaps.tracking.runlog), timing records
     # of every job and invocation (layermaps.tracking.worktime)
     environ["LAYERMAPS_STATE_DIR"] = os.path.abspath(plan.paths.state())
-    environ[STUDY_INDEX_ENV] = json.dumps(study_index(plan.study_models, plan.study_sources))  # runs' `study` tag
+    environ[STUDY_INDEX_ENV] = json.dumps(
+        study_index(plan.study_models, plan.study_sources)
+    )  # runs' `study` tag
     # a tracking server that stops answering fails a job within a minute, not MLflow's ~4
     # minutes of retries per request: short MLflow retries and timeouts
     http = set_http_env(environ)
@@ -45,3 +54,33 @@ def prepare_job_environment(environ, plan) -> list[str]:
 def experiments(plan) -> list[str]:
     """The MLflow experiments of a plan's runs: one per dataset."""
     return [f"{plan.config['tracking']['experiment_prefix']}/{d}" for d in plan.datasets]
+
+
+def finish_invocation(workflow, status: str, results: str) -> None:
+    """Apply what score and plot jobs logged; record this invocation's wall time and CPU
+    (onsuccess and onerror)."""
+    from layermaps.tracking.store import apply_pending
+    from layermaps.tracking.worktime import process_start, write_invocation_record
+
+    state = os.environ["LAYERMAPS_STATE_DIR"]
+    apply_pending(state)
+    extra = {
+        "results": results,
+        "scheduler": workflow.scheduling_settings.scheduler,
+        "rate_limit": rate_limit(workflow.scheduler),
+    }
+    write_invocation_record(
+        state_dir=state,
+        invocation=os.environ["LAYERMAPS_INVOCATION_ID"],
+        start=process_start(),
+        cores=scheduled_cores(workflow),
+        status=status,
+        extra=extra,
+    )
+
+
+def scheduled_cores(workflow) -> int:
+    """--cores of a local run; under a cluster executor, which has no local cores, the --jobs
+    limit (the jobs it keeps in the queue at once)."""
+    settings = workflow.resource_settings
+    return settings.cores or settings.nodes or 1
