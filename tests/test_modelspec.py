@@ -87,7 +87,7 @@ def test_optimizer_and_nested_defaults():
         "staircase": False,
     }
     assert normalize_model("m", {"hidden": [4, 4], "dropout": [0.3, 0]})["dropout"] == [0.3, 0.0]
-    # no hidden layer: logistic regression (SEEDS.md D), its only layer the output
+    # no hidden layer: logistic regression (docs/experiments.md D), its only layer the output
     logreg = normalize_model("m", {"hidden": [], "dropout": 0.5})
     assert logreg["hidden"] == [] and logreg["dropout"] == []
     assert hidden_layer_names(logreg) == [] and layer_names(logreg) == ["output"]

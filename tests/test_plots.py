@@ -687,7 +687,7 @@ def test_summary_md_shows_the_strings_of_a_config_as_written(tmp_path):
 
 
 def test_the_msds_reports_table_and_code_stand_next_to_ours():
-    """SEEDS.md B: each model of the report's code, its notebook's test accuracy and its table
+    """docs/experiments.md B: each model of the report's code, its notebook's test accuracy and its table
     row beside ours; widths 1 and 2 are not compared; a model not trained says so."""
     ours = {
         "mnist": {
@@ -701,7 +701,7 @@ def test_the_msds_reports_table_and_code_stand_next_to_ours():
     }
     lines = report_section(ours)
     text = "\n".join(lines)
-    assert lines[0] == "### The MSDS report's models (SEEDS.md B)" and "RF-70 model" in text
+    assert lines[0] == "### The MSDS report's models (docs/experiments.md B)" and "RF-70 model" in text
     assert (
         "| model3 | 784 -> 128 -> 5 | `msds_w5` | 0.9651 | 3: 0.9857 / 0.9712 / 0.9682 | "
         "0.9900 / 0.9700 / 0.9701 | within ±0.01 |"
@@ -725,7 +725,7 @@ def test_the_msds_reports_table_and_code_stand_next_to_ours():
 
 
 def test_the_sit744_assignments_runs_stand_next_to_ours():
-    """SEEDS.md C: test loss and accuracy marked against each run, times shown side by side;
+    """docs/experiments.md C: test loss and accuracy marked against each run, times shown side by side;
     the base model stands for both the base and the Glorot run; a model not trained says so."""
     ours = {
         "fashion-mnist": {
@@ -735,7 +735,7 @@ def test_the_sit744_assignments_runs_stand_next_to_ours():
     }
     lines = assignment_section(ours)
     text = "\n".join(lines)
-    assert lines[0] == "### The SIT744 assignment's runs (SEEDS.md C)"
+    assert lines[0] == "### The SIT744 assignment's runs (docs/experiments.md C)"
     assert (
         "| base | Adam, batch 128, 20 epochs | `sit744_base` | 0.369 / 0.893 | - | 0.401 / 0.891 | "
         "80.2 | loss within ±0.05; accuracy within ±0.01 |"

@@ -284,7 +284,7 @@ def test_validation_rows():
 
 
 def test_shuffled_validation_is_train_test_split_row_for_row(mnist_small):
-    """SEEDS.md C: 54,000 / 6,000 of the 60,000 as train_test_split(x, y, test_size=0.1,
+    """docs/experiments.md C: 54,000 / 6,000 of the 60,000 as train_test_split(x, y, test_size=0.1,
     random_state=42) draws them, whatever prepared split the rows come in."""
     from sklearn.model_selection import train_test_split
 
@@ -370,7 +370,7 @@ else:
 
 
 def test_the_msds_reports_models_as_config_yaml_builds_them():
-    """SEEDS.md B's code: the equal-width pairs 64, 256, 512 (its models 10, 8, 9) and 128 -> 5
+    """docs/experiments.md B's code: the equal-width pairs 64, 256, 512 (its models 10, 8, 9) and 128 -> 5
     on the reduced inputs (154 components, 70 pixels), with the sweep's RMSprop base."""
     import yaml
 
@@ -395,7 +395,7 @@ def test_the_msds_reports_models_as_config_yaml_builds_them():
 
 
 def test_the_sit744_variants_as_config_yaml_builds_them():
-    """SEEDS.md C: 512 -> 512 with Adam; dropout 0.3 after each hidden layer; batch norm between
+    """docs/experiments.md C: 512 -> 512 with Adam; dropout 0.3 after each hidden layer; batch norm between
     each Dense and its ReLU; L2 0.01 on the hidden kernels; ExponentialDecay(0.01, 100, 0.96,
     staircase); U(+-1/sqrt(fan_in)); every one validated as train_test_split(0.1, 42) holds out."""
     import yaml

@@ -1,4 +1,4 @@
-"""Reduced inputs (SEEDS.md B): PCA and a forest's most important pixels, fitted on training
+"""Reduced inputs (docs/experiments.md B): PCA and a forest's most important pixels, fitted on training
 rows only and reapplied from the stored transform to the test rows."""
 
 import numpy as np

@@ -132,7 +132,7 @@ def test_summary_md(run):
     ):
         assert heading in text
     assert "| msds_w16/hidden2 | unreduced |" in text and "| k=3 | k=7 | k=10 |" in text
-    # SEEDS.md B's numbers next to the w=1 row
+    # docs/experiments.md B's numbers next to the w=1 row
     assert re.search(r"^\| 1 \| msds_w1 \|.*\| 0\.540 / 0\.535 / 0\.539 \(another run", text, re.M)
 
 

@@ -13,7 +13,7 @@ from layermaps.models.spec import sweep_repeats
 from layermaps.paths import Source
 
 HIDDEN_KEY_RE = re.compile(r"hidden\[(\d+)\]")
-COMPARED = ("mnist", "fashion-mnist")  # the seeds' comparison question (SEEDS.md A)
+COMPARED = ("mnist", "fashion-mnist")  # the seeds' comparison question (docs/experiments.md A)
 
 
 def choose_k(ks, wanted: int) -> tuple[int, str]:

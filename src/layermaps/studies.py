@@ -1,4 +1,4 @@
-"""Studies: the named parts of a config, one per source document (SEEDS.md A, B, D ...).
+"""Studies: the named parts of a config, one per source document (docs/experiments.md A, B, D ...).
 
 A study names its datasets, its models (a sweep stands for its members), what of them is
 embedded (raw inputs, which layers) and with which reducers. From the studies alone this

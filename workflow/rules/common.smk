@@ -173,6 +173,9 @@ def study_sources(wc):
     return PLAN.study_sources[wc.study][wc.dataset]
 
 
+# The source documents' numbers summary.md compares with (docs/experiments.md): an input, so a
+# changed number remakes the summaries (code fingerprints cover code, not data files).
+REFERENCE = os.path.join(LAYERMAPS_SRC, "layermaps", "figures", "reference.yaml")
 # What summary.md shows besides its studies' plans (params: a change reruns it)
 SUMMARY = {
     "hidden": {m: spec["hidden"] for m, spec in PLAN.models.items()},

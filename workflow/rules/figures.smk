@@ -386,6 +386,7 @@ rule plot_explorer:
 rule report_summary:
     input:
         unpack(lambda wc: PLAN.summary_inputs(PLAN.studies)),
+        reference=REFERENCE,
     output:
         summary=listed("summary"),
         run_id=P.summary(".run_id"),
@@ -397,7 +398,7 @@ rule report_summary:
         **RESOURCES["plot"],
     params:
         **SUMMARY,
-        code=code("report_summary.py", "tables"),
+        code=code("report_summary.py", "report"),
         studies=[PLAN.study_plan(name) for name in PLAN.studies],
     script:
         "../scripts/report_summary.py"
@@ -406,6 +407,7 @@ rule report_summary:
 use rule report_summary as study_summary with:
     input:
         unpack(lambda wc: PLAN.summary_inputs([wc.study])),
+        reference=REFERENCE,
     output:
         summary=listed("study_summary", "{study}"),
         run_id=P.study_summary("{study}", ".run_id"),
@@ -413,5 +415,5 @@ use rule report_summary as study_summary with:
         P.log("studies", "{study}", "summary"),
     params:
         **SUMMARY,
-        code=code("report_summary.py", "tables"),
+        code=code("report_summary.py", "report"),
         studies=lambda wc: [PLAN.study_plan(wc.study)],

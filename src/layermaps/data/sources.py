@@ -1,5 +1,5 @@
 """Datasets beyond the built-in MNIST and Fashion-MNIST: a `.npz` file or a folder of IDX files
-of your own, and the workshop's generated `two_cosines` (SEEDS.md D); the checks every dataset
+of your own, and the workshop's generated `two_cosines` (docs/experiments.md D); the checks every dataset
 passes before anything trains on it; and the input scaling, a dataset setting.
 
 Every loader returns the same arrays: `train_images`, `train_labels`, `test_images`,
@@ -238,7 +238,7 @@ def load_idx_folder(folder: str | Path) -> dict:
 
 
 def two_cosines(n_per_class: int = 1000, seed: int = 42, test_per_class: int | None = None) -> dict:
-    """SEEDS.md D: class 0 on x2 = cos(x1), class 1 on x2 = 1 + cos(x1), x1 ~ U[-pi, pi].
+    """docs/experiments.md D: class 0 on x2 = cos(x1), class 1 on x2 = 1 + cos(x1), x1 ~ U[-pi, pi].
 
     The workshop draws 1,000 points per class with seed 42 and validates on a fraction of them;
     it has no test set. The test part here is a second, independent draw of the same size from

@@ -1,4 +1,4 @@
-"""Reduced inputs (SEEDS.md B): a dataset made from another one by a transform of its inputs.
+"""Reduced inputs (docs/experiments.md B): a dataset made from another one by a transform of its inputs.
 
     mnist_pca154: {kind: reduced, from: mnist, method: pca, keep: 154}
     mnist_rf70:   {kind: reduced, from: mnist, method: forest, keep: 70}  # trees 100, seed 42

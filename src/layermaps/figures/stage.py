@@ -468,7 +468,7 @@ def activation_gifs_job(
     out_running,
     log=print,
 ) -> dict:
-    """SEEDS.md A's pictures: (1) test images of one class beside each hidden layer's activations
+    """docs/experiments.md A's pictures: (1) test images of one class beside each hidden layer's activations
     as bars; (2) the running mean of each hidden layer over the first 1..n_running images."""
     from layermaps.figures.plots import activation_frames, running_mean_frames, save_gif
 
@@ -522,7 +522,7 @@ def hidden_layer_job(
     out_pca,
     log=print,
 ) -> None:
-    """SEEDS.md B's pictures of one hidden layer on the test set: its first units' activations
+    """docs/experiments.md B's pictures of one hidden layer on the test set: its first units' activations
     grouped by predicted class, and the PCA of the layer in 2-D and 3-D."""
     from layermaps.figures.plots import pca_figure, unit_boxplots
 
@@ -588,7 +588,7 @@ def decision_regions_job(
 ) -> None:
     """A model on a 2-D dataset: its predicted class over a resolution x resolution grid of the
     plane (`bounds`, or the training inputs' range), the test points, and for two_cosines both
-    curves (SEEDS.md D: the workshop draws x1 in [-pi, pi], x2 in [-1, 2])."""
+    curves (docs/experiments.md D: the workshop draws x1 in [-pi, pi], x2 in [-1, 2])."""
     import keras
 
     from layermaps.data.datasets import load_prepared, scaled

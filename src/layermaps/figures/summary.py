@@ -1,5 +1,5 @@
 """results/summary.md: the kNN tables, the model table and the sweep tables of a run, each next
-to the numbers the original authors reported (SEEDS.md), where they reported any.
+to the numbers the original authors reported (docs/experiments.md), where they reported any.
 """
 
 from __future__ import annotations
@@ -15,185 +15,71 @@ from layermaps.embed.records import Score
 from layermaps.paths import snapshot_name
 from layermaps.planning import snapshot_plan
 
-# The seeds' reference numbers, copied from SEEDS.md (../shared/SEEDS.md), sections A and B.
-# They were measured on the full data (60,000 / 10,000) with the settings in config.yaml;
-# a faithful re-run should land near them (training is stochastic).
-SEED_REFERENCE = {
-    # SEEDS.md A: kNN accuracy of the test points in 2-D at k = 3 / 5 / 10, training points
-    # as neighbours; the hidden layers are the seed MLP's (config model `seed_mlp`).
-    "knn_k": (3, 5, 10),
-    "knn_model": "seed_mlp",
-    "knn": {
-        ("mnist", "umap"): {
-            "raw": (0.9518, 0.9548, 0.9557),
-            "hidden1": (0.9697, 0.9714, 0.9713),
-            "hidden2": (0.9770, 0.9777, 0.9779),
+# The source documents' numbers (docs/experiments.md A to D) live in reference.yaml, each group
+# naming its section; a faithful rerun should land near them (training is stochastic).
+REFERENCE_FILE = Path(__file__).with_name("reference.yaml")  # the documents' numbers
+
+
+def read_reference(path=REFERENCE_FILE) -> dict:
+    """The source documents' numbers (reference.yaml, docs/experiments.md) in the shapes the
+    sections below read: keyed by (dataset, reducer) or (dataset, model), rows as tuples."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text())
+    knn, sweep, report, assignment = data["knn"], data["sweep"], data["report"], data["assignment"]
+    layers = ("raw", "hidden1", "hidden2")
+    return {
+        "knn_k": tuple(knn["k"]),
+        "knn_model": knn["model"],
+        "knn": {(m["dataset"], m["reducer"]): {k: tuple(m[k]) for k in layers} for m in knn["maps"]},
+        "knn_notes": {(m["dataset"], m["reducer"]): m["note"] for m in knn["maps"] if "note" in m},
+        "models": {
+            (m["dataset"], m["model"]): {k: m[k] for k in ("val_accuracy", "test_accuracy") if k in m}
+            for m in data["models"]
         },
-        ("fashion-mnist", "umap"): {
-            "raw": (0.7415, 0.7596, 0.7721),
-            "hidden1": (0.8427, 0.8506, 0.8573),
-            "hidden2": (0.8487, 0.8551, 0.8632),
+        "model_notes": {(m["dataset"], m["model"]): m["note"] for m in data["model_notes"]},
+        "sweep": {
+            "name": sweep["name"],
+            "dataset": sweep["dataset"],
+            "rows": {r["width"]: (r["train"], r["val"], r["test"], r.get("note", "")) for r in sweep["rows"]},
         },
-        # "A second Fashion notebook also scored PCA"
-        ("fashion-mnist", "pca"): {
-            "raw": (0.4825, 0.5027, 0.5335),
-            "hidden1": (0.8732, 0.8793, 0.8783),
-            "hidden2": (0.8696, 0.8726, 0.8770),
+        "report": {
+            "rows": [
+                (
+                    r["code"],
+                    r["model"],
+                    (r["dataset"], r["config_model"]),
+                    r["notebook_test"],
+                    (r["table"]["label"], r["table"]["train"], r["table"]["val"], r["table"]["test"]),
+                )
+                for r in report["rows"]
+            ],
+            "unstable": tuple(report["unstable"]),
         },
-    },
-    # Printed under a dataset's kNN table when it has a row with this seed reference.
-    "knn_notes": {
-        ("fashion-mnist", "pca"): (
-            "The second Fashion notebook's PCA numbers for the hidden layers sit next to the "
-            "layer's `unreduced` row here (kNN in the layer's own space), far above its 2-D PCA: "
-            "that notebook most likely scored the whole layer, not a 2-D PCA of it."
-        ),
-    },
-    # SEEDS.md A: the seed MLP after 20 epochs.
-    # SEEDS.md D: the workshop's test accuracies (config models ws_*; without dropout).
-    "models": {
-        ("mnist", "seed_mlp"): {"val_accuracy": 0.975},
-        ("fashion-mnist", "seed_mlp"): {"test_accuracy": 0.876},
-        ("mnist", "ws_1x128"): {"test_accuracy": 0.9762},
-        ("mnist", "ws_2x128"): {"test_accuracy": 0.9766},
-        ("mnist", "ws_10x128"): {"test_accuracy": 0.9786},
-    },
-    # What a document says of a model without a number (shown in the seed column).
-    "model_notes": {
-        ("two_cosines", "ws_logreg"): "the workshop: a linear model cannot separate the classes",
-        ("mnist", "ws_10x128"): "the workshop: a growing train/validation gap",
-    },
-    # SEEDS.md B (the "MSDS report", MNIST): width w of the second hidden layer ->
-    # (train, val, test) accuracy, and what the report says besides.
-    "sweep": {
-        "name": "msds",
-        "dataset": "mnist",
-        "rows": {
-            1: (0.540, 0.535, 0.539, "another run: test 66.9%"),
-            2: (0.114, 0.106, 0.114, "a collapsed run; another run: test 84.4%"),
-            5: (0.986, 0.971, 0.968, ""),
-            128: (0.985, 0.976, 0.974, ""),
-            256: (0.992, 0.980, 0.978, ""),
-            512: (0.991, 0.979, 0.979, "the table's row; the report's code trains 256 -> 256 for it"),
+        "assignment": {
+            "rows": [
+                (
+                    r["run"],
+                    r["change"],
+                    (r["dataset"], r["config_model"]),
+                    r["test_loss"],
+                    r["test_accuracy"],
+                    r["seconds"],
+                )
+                for r in assignment["rows"]
+            ]
         },
-    },
-    # SEEDS.md B, "What the report's code trains": each model of its code, the config model that
-    # trains it here, the test accuracy its notebook printed, and the row of its results table
-    # that stands for it (label, train, val, test; the table and the code disagree).
-    "report": {
-        "rows": [  # (code, model, (dataset, config model), notebook test acc., table row)
-            ("model1", "784 -> 128 -> 1", ("mnist", "msds_w1"), 0.6694, ("1", 0.5403, 0.5352, 0.5392)),
-            ("model2", "784 -> 128 -> 2", ("mnist", "msds_w2"), 0.8444, ("2", 0.1136, 0.1058, 0.1135)),
-            ("model3", "784 -> 128 -> 5", ("mnist", "msds_w5"), 0.9651, ("3", 0.9857, 0.9712, 0.9682)),
-            (
-                "model4",
-                "PCA-154 -> 128 -> 5",
-                ("mnist_pca154", "msds_w5_reduced"),
-                0.9624,
-                ("4", 0.9833, 0.9607, 0.9660),
-            ),
-            (
-                "model5",
-                "RF-70 pixels -> 128 -> 5",
-                ("mnist_rf70", "msds_w5_reduced"),
-                0.9204,
-                ("5, 64 Nodes", 0.9277, 0.9352, 0.9192),
-            ),
-            (
-                "model6",
-                "784 -> 128 -> 128",
-                ("mnist", "msds_w128"),
-                0.9738,
-                ("6, 128", 0.9851, 0.9762, 0.9735),
-            ),
-            (
-                "model7",
-                "784 -> 128 -> 256",
-                ("mnist", "msds_w256"),
-                0.9737,
-                ("7, 256", 0.9918, 0.9796, 0.9779),
-            ),
-            (
-                "model8",
-                "784 -> 256 -> 256",
-                ("mnist", "msds_256x256"),
-                0.9773,
-                ("8, 512", 0.9910, 0.9792, 0.9790),
-            ),
-            (
-                "model9",
-                "784 -> 512 -> 512",
-                ("mnist", "msds_512x512"),
-                0.9769,
-                ("9, 1024", 0.9893, 0.9760, 0.9743),
-            ),
-            (
-                "model10",
-                "784 -> 64 -> 64",
-                ("mnist", "msds_64x64"),
-                0.9716,
-                ("10, 2048", 0.9922, 0.9736, 0.9754),
-            ),
-        ],
-        "unstable": ("model1", "model2"),  # widths 1 and 2: its own runs differ widely
-    },
-    # SEEDS.md C, the SIT744 assignment (Fashion-MNIST, 512 -> 512): each of its runs, the config
-    # model that trains it here, its test loss and accuracy and (where it gave one) its training
-    # time in seconds. Its Glorot run is its base setting again (Glorot is Keras's default).
-    "assignment": {
-        "rows": [  # (run, what it changes, (dataset, config model), test loss, test acc., seconds)
-            ("base", "Adam, batch 128, 20 epochs", ("fashion-mnist", "sit744_base"), 0.369, 0.893, None),
-            (
-                "dropout",
-                "Dropout(0.3) after each hidden layer",
-                ("fashion-mnist", "sit744_dropout"),
-                0.317,
-                0.890,
-                None,
-            ),
-            (
-                "batch norm",
-                "BatchNormalization before each ReLU",
-                ("fashion-mnist", "sit744_batchnorm"),
-                0.476,
-                0.883,
-                None,
-            ),
-            ("L2", "L2 0.01 on the hidden kernels", ("fashion-mnist", "sit744_l2"), 0.513, 0.845, None),
-            (
-                "decay",
-                "Adam, ExponentialDecay(0.01, 100, 0.96, staircase)",
-                ("fashion-mnist", "sit744_decay"),
-                0.387,
-                0.884,
-                None,
-            ),
-            (
-                "Glorot",
-                "Glorot-uniform initialisation (the base)",
-                ("fashion-mnist", "sit744_base"),
-                0.384,
-                0.894,
-                127,
-            ),
-            (
-                "fan-in uniform",
-                "uniform +-1/sqrt(fan_in) initialisation",
-                ("fashion-mnist", "sit744_fan_in"),
-                0.379,
-                0.890,
-                143,
-            ),
-        ],
-    },
-}
+    }
+
+
+SEED_REFERENCE = read_reference()
 
 
 # How far ours may lie from a seed's number and still count as reproduced. A 2-D map's kNN
 # accuracy: the reducers are stochastic and searches approximate (exact against approximate
 # neighbours alone moved raw MNIST's t-SNE map by 0.006). A training accuracy from one run (one
 # seed): 0.01. The report's widths 1 and 2 are not compared: its own runs of them differ by 0.13
-# and 0.73 in test accuracy (SEEDS.md B), so one run of ours says nothing either way.
+# and 0.73 in test accuracy (docs/experiments.md B), so one run of ours says nothing either way.
 # A test loss of one run: 0.05 (the cross-entropy of a model that overfits keeps growing with
 # every epoch and moves more between seeds than its accuracy does). Training times are shown,
 # never compared: they were measured on another machine.
@@ -507,7 +393,7 @@ REPORT_NOTE = (
 
 
 def report_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
-    """The MSDS report's models (SEEDS.md B) next to ours (metrics: dataset -> model -> its
+    """The MSDS report's models (docs/experiments.md B) next to ours (metrics: dataset -> model -> its
     metrics.json), when the study trains any of them."""
     ref = SEED_REFERENCE["report"]
     if not any(m in metrics.get(d, {}) for _, _, (d, m), _, _ in ref["rows"]):
@@ -543,7 +429,14 @@ def report_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
         "ours: train / val / test",
         "ours (test) against the notebook",
     ]
-    return ["### The MSDS report's models (SEEDS.md B)", "", REPORT_NOTE, "", *_table(header, rows), ""]
+    return [
+        "### The MSDS report's models (docs/experiments.md B)",
+        "",
+        REPORT_NOTE,
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 ASSIGNMENT_NOTE = (
@@ -555,7 +448,7 @@ ASSIGNMENT_NOTE = (
 
 
 def assignment_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
-    """The SIT744 assignment's runs (SEEDS.md C) next to ours (metrics: dataset -> model -> its
+    """The SIT744 assignment's runs (docs/experiments.md C) next to ours (metrics: dataset -> model -> its
     metrics.json), when the study trains any of them."""
     ref = SEED_REFERENCE["assignment"]["rows"]
     if not any(m in metrics.get(d, {}) for _, _, (d, m), *_ in ref):
@@ -591,7 +484,7 @@ def assignment_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
         "ours against it",
     ]
     return [
-        "### The SIT744 assignment's runs (SEEDS.md C)",
+        "### The SIT744 assignment's runs (docs/experiments.md C)",
         "",
         ASSIGNMENT_NOTE,
         "",
@@ -603,7 +496,7 @@ def assignment_section(metrics: dict[str, dict[str, dict]]) -> list[str]:
 INTRO = (
     "Generated by the `report_summary` rule from the score and metrics files of this run, one "
     "section per study (config `studies:`). The *seed* columns are the numbers the original "
-    "authors reported (SEEDS.md), measured on the full data with the seeds' settings, each "
+    "authors reported (docs/experiments.md), measured on the full data with the seeds' settings, each "
     "marked *within* or **outside** a tolerance of ours: "
     f"±{TOLERANCE['knn']:g} for a 2-D map's kNN accuracy (the reducers are stochastic), "
     f"±{TOLERANCE['model']:g} for a training accuracy of one run and ±{TOLERANCE['loss']:g} "

@@ -44,7 +44,7 @@ LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 # name -> Keras 3's default learning rate for that optimizer (SGD's is 0.01, not 0.001).
 OPTIMIZERS = {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.01, "adamw": 0.001, "nadam": 0.001}
 SCHEDULES = ("exponential_decay",)
-# Keras built-in initializer names, plus "fan_in_uniform" = U(+-1/sqrt(fan_in)) (SEEDS C).
+# Keras built-in initializer names, plus "fan_in_uniform" = U(+-1/sqrt(fan_in)) (docs/experiments.md C).
 INITIALIZERS = (
     "glorot_uniform",
     "glorot_normal",
@@ -253,7 +253,7 @@ def normalize_model(name: str, spec: dict, where: str | None = None) -> dict:
         val = {"split": c.choice("validation.split", val["split"], ("prepared",))}
     elif "fraction" in val:
         val = {"fraction": c.number("validation.fraction", val["fraction"], 0, 1, lo_open=True, hi_open=True)}
-    else:  # SEEDS.md C: train_test_split(test_size=f, random_state=s) of the training part
+    else:  # docs/experiments.md C: train_test_split(test_size=f, random_state=s) of the training part
         val = {
             "shuffled": c.number("validation.shuffled", val["shuffled"], 0, 1, lo_open=True, hi_open=True),
             "seed": c.integer("validation.seed", val.get("seed", 0), 0),

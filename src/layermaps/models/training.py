@@ -123,7 +123,7 @@ def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *, name: 
         common = dict(kernel_initializer=_initializer(spec["initializer"]), kernel_regularizer=reg)
         if spec["batch_norm"]:
             # Dense -> BN -> activation; the Dense bias is redundant under BN but kept, as in
-            # the assignment (SEEDS C) that this reproduces.
+            # the assignment (docs/experiments.md C) that this reproduces.
             x = keras.layers.Dense(width, name=f"hidden{i}_dense", **common)(x)
             x = keras.layers.BatchNormalization(name=f"hidden{i}_bn")(x)
             x = keras.layers.Activation(spec["activation"], name=f"hidden{i}")(x)
@@ -131,7 +131,7 @@ def build_model(spec: dict, input_dim: int = 784, n_classes: int = 10, *, name: 
             x = keras.layers.Dense(width, activation=spec["activation"], name=f"hidden{i}", **common)(x)
         if rate > 0:
             x = keras.layers.Dropout(rate, name=f"hidden{i}_dropout")(x)
-    # The initializer is the network's (SEEDS C compares whole-network schemes); L2 is on
+    # The initializer is the network's (docs/experiments.md C compares whole-network schemes); L2 is on
     # hidden kernels only, as in the assignment.
     outputs = keras.layers.Dense(
         n_classes, activation="softmax", name="output", kernel_initializer=_initializer(spec["initializer"])
@@ -160,7 +160,7 @@ def select_training_rows(spec: dict, fit_idx, val_idx) -> tuple[np.ndarray, np.n
     {split: prepared}: the prepared split as given. {fraction: f}: all fit+val rows in data
     order, the last fraction validating (what the MSDS report's validation_split=0.0833 did).
     {shuffled: f, seed: s}: all fit+val rows in data order, split as scikit-learn's
-    train_test_split(rows, test_size=f, random_state=s) splits them (SEEDS.md C), fit rows in
+    train_test_split(rows, test_size=f, random_state=s) splits them (docs/experiments.md C), fit rows in
     its order.
     """
     fit_idx, val_idx = np.asarray(fit_idx, dtype=np.int64), np.asarray(val_idx, dtype=np.int64)
