@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layermaps.atomic import write_text
 from layermaps.embed.records import Score
-from layermaps.paths import snapshot_name
+from layermaps.paths import Source
 from layermaps.planning import snapshot_plan
 
 # The source documents' numbers (docs/experiments.md A to D) live in reference.yaml, each group
@@ -128,9 +128,9 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def seed_knn(dataset: str, source: str, reducer: str, ks, ours: Score | None = None) -> str:
     """The seed's 'k=3 / 5 / 10' numbers for this row, for the ks both report, marked against
     our score when given; '' if the seed reported none."""
-    model, _, layer = source.partition("/")
-    layer = "raw" if source == "raw" else layer
-    if source != "raw" and model != SEED_REFERENCE["knn_model"]:
+    src = Source.parse(source)
+    layer = "raw" if src.is_raw else src.layer
+    if not src.is_raw and src.owner != SEED_REFERENCE["knn_model"]:
         return ""
     ref = SEED_REFERENCE["knn"].get((dataset, reducer), {}).get(layer)
     if ref is None:
@@ -316,18 +316,20 @@ def repeats_section(
     by_key = {s.key: s for s in scores}
     knn_rows = []
     for first, names in groups.items():
-        sources = {s.split("/", 1)[1] for s, _ in by_key if s.split("/", 1)[0] == first}
+        sources = {Source.parse(s).layer for s, _ in by_key if Source.parse(s).owner == first}
         for layer in sorted(sources):
-            maps = [r for s, r in by_key if s == f"{first}/{layer}"]
+            maps = [r for s, r in by_key if s == str(Source.of(first, layer))]
             for r in maps:
                 got = [
-                    by_key[(f"{n}/{layer}", r)].accuracy(k) for n in names if (f"{n}/{layer}", r) in by_key
+                    by_key[(str(Source.of(n, layer)), r)].accuracy(k)
+                    for n in names
+                    if (str(Source.of(n, layer)), r) in by_key
                 ]
                 if len(got) > 1:
                     st = spread(got)
                     knn_rows.append(
                         [
-                            md(f"{first}/{layer}"),
+                            md(str(Source.of(first, layer))),
                             md(r),
                             st["n"],
                             *(_f(st[x]) for x in ("mean", "sd", "min", "max")),
@@ -363,12 +365,13 @@ def snapshots_section(dataset: str, scores: list[Score], sources: dict[str, list
         for r in plan["maps"]:
             rows = []
             for layer in plan["layers"]:
-                got = [by_key.get((f"{snapshot_name(model, e)}/{layer}", r)) for e in plan["epochs"]]
+                got = [by_key.get((str(Source(model, layer, e)), r)) for e in plan["epochs"]]
                 accs = [None if g is None else g.accuracy(k) for g in got]
                 change = (accs[-1] - accs[0]) if None not in (accs[0], accs[-1]) and len(accs) > 1 else None
                 rows.append([md(layer), *map(_f, accs), "-" if change is None else f"{change:+.4f}"])
             header = ["layer", *(f"epoch {e}" for e in plan["epochs"]), "last - first"]
-            n = next((s.n_train for s in by_key.values() if s.model.startswith(f"{model}@")), None)
+            snapshots = (s for s in by_key.values() if Source.parse(s.source).epoch is not None)
+            n = next((s.n_train for s in snapshots if Source.parse(s.source).model == model), None)
             lines += [
                 f"#### {md(dataset)}: {md(model)}, {md(r)} (kNN accuracy, k={k}"
                 + (f", maps of {n:,} training rows)" if n else ")"),
