@@ -181,20 +181,32 @@ def test_left_out_modules_and_registries_exist():
         assert isinstance(getattr(layermaps.embed.reducers, name), dict)
 
 
-def test_a_planning_only_method_is_not_part_of_a_class_digest():
-    """Reducer.check_settings decides whether a config is accepted, never what a job computes:
-    editing it (or what it imports) reruns nothing; editing a method a job runs does."""
+def _class_digest(source: str, name: str, module: str = "layermaps.example") -> tuple:
     import ast
 
-    from layermaps.fingerprint import _analyse, _Module
+    tree = ast.parse(source)
+    parsed = fingerprint._Module(module, tree)
+    return fingerprint._analyse(parsed.defs[name], parsed)
 
-    def analysis(source):
-        tree = ast.parse(source)
-        module = _Module("layermaps.example", tree)
-        return _analyse(module.defs["R"], module)
 
+def test_the_order_of_one_imports_names_is_not_part_of_a_digest():
+    """`ruff check --fix` sorts the names of an import: that reruns nothing; importing another
+    name, or under another alias, does."""
+    base = "class R:\n    def fit(self):\n        from math import {}\n        return 1\n"
+    digest = _class_digest(base.format("sqrt, exp as e, ceil"), "R")[0]
+    assert _class_digest(base.format("ceil, exp as e, sqrt"), "R")[0] == digest
+    assert _class_digest(base.format("ceil, exp, sqrt"), "R")[0] != digest
+    assert _class_digest(base.format("ceil, exp as e, floor"), "R")[0] != digest
+
+
+def test_a_planning_only_member_is_not_part_of_a_class_digest():
+    """Reducer.check_settings and the rules only it reads decide whether a config is accepted,
+    never what a job computes: editing them (or what they import) reruns nothing; editing a
+    method a job runs does."""
     base = (
         "class R:\n"
+        "    whole_numbers = ('k',)\n"
+        "    own_types: dict = {'mode': {'str'}}\n"
         "    def fit(self):\n"
         "        return 1\n"
         "    @classmethod\n"
@@ -202,7 +214,59 @@ def test_a_planning_only_method_is_not_part_of_a_class_digest():
         "        import yaml\n"
         "        return 0\n"
     )
-    digest, _, external = analysis(base)
+    digest, _, external = _class_digest(base, "R")
     assert "yaml" not in external
-    assert analysis(base.replace("return 0", "return 2"))[0] == digest
-    assert analysis(base.replace("return 1", "return 2"))[0] != digest
+    for edit in (("return 0", "return 2"), ("('k',)", "()"), ("{'str'}", "{'int'}")):
+        assert _class_digest(base.replace(*edit), "R")[0] == digest, edit
+    assert _class_digest(base.replace("return 1", "return 2"), "R")[0] != digest
+
+
+def test_editing_a_real_reducers_settings_rules_keeps_its_embed_digest():
+    """The same on layermaps.embed.reducers itself: UMAP's whole-number rule, t-SNE's nested
+    settings and the shared check_settings are planning-only; UMAP's fit is not."""
+    source = (REPO / "src/layermaps/embed/reducers.py").read_text()
+    module = "layermaps.embed.reducers"
+
+    def digests(text):
+        return [_class_digest(text, c, module)[0] for c in ("Reducer", "UMAPReducer", "TSNEReducer")]
+
+    before = digests(source)
+    for old, new in (
+        ('whole_numbers = ("n_neighbors",)', "whole_numbers = ()"),
+        ('nested_settings = {"transform": "openTSNE:TSNEEmbedding.transform"}', "nested_settings = {}"),
+        ("        cls(seed=0, **settings)  # cheap", "        cls(seed=1, **settings)  # cheap"),
+    ):
+        assert old in source, old  # the edit must apply: a renamed line fails here, not silently
+        assert digests(source.replace(old, new, 1)) == before, old
+    fit = 'kw = {"transform_seed": self.seed, **self.settings}'
+    assert fit in source
+    assert digests(source.replace(fit, "kw = {**self.settings}"))[1] != before[1]
+
+
+def test_no_code_a_job_runs_reads_a_planning_only_member():
+    """A planning-only member read by a job's code (say `cls.whole_numbers` in fit) would decide
+    results without counting in the digest: none of the definitions in any rule's closure, its
+    planning-only members left out, names one."""
+    import ast
+
+    from layermaps.embed.reducers import Reducer
+
+    for member in fingerprint.PLANNING_ONLY_MEMBERS:
+        assert hasattr(Reducer, member), member  # renamed without updating the list
+    jobs = [(SCRIPTS / s, ()) for s in rule_scripts()]
+    jobs += [(SCRIPTS / "embed.py", (reducer_root(r),)) for r in REDUCERS]
+    checked = set()
+    for script, roots in jobs:
+        _, used, _ = fingerprint.used_definitions(script, *roots)
+        nodes = [("__script__", ast.parse(script.read_text()))]
+        for module, name in sorted(set(used) - checked):
+            checked.add((module, name))
+            tree = ast.parse(fingerprint._module_file(module).read_text())
+            nodes.append((f"{module}.{name}", fingerprint._Module(module, tree).defs[name]))
+        for where, node in nodes:
+            read = {
+                n.attr if isinstance(n, ast.Attribute) else n.id
+                for n in ast.walk(fingerprint.drop_planning_only(node))
+                if isinstance(n, (ast.Attribute, ast.Name))
+            }
+            assert not read & set(fingerprint.PLANNING_ONLY_MEMBERS), (script.name, where)

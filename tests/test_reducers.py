@@ -266,6 +266,75 @@ def test_allowed_settings_exist_in_the_libraries():
     )
 
 
+def test_settings_rules_name_settings_their_class_takes():
+    """Each class's settings rules (Reducer.check_settings) refer to its own settings, and the
+    installed library's signature is read: an upgrade that moved it would check nothing."""
+    from layermaps.embed.settings import library_settings
+
+    for name, cls in REDUCERS.items():
+        assert set(cls.own_types) == set(cls.own_settings), name
+        assert set(cls.whole_numbers) <= set(cls.allowed) - set(cls.own_settings), name
+        assert set(cls.nested_settings) <= set(cls.own_types), name
+        assert set(cls.allowed) - set(cls.own_settings) <= set(library_settings(cls.library)), name
+        cls.check_settings(cls.small_settings, where=f"reducers.{name}")
+    nested = library_settings(TSNEReducer.nested_settings["transform"])
+    assert set(TSNEReducer.transform_allowed) <= set(nested)
+
+
+@pytest.mark.parametrize(
+    "name, settings, message",
+    [
+        (
+            "umap",
+            {"n_neighbors": "15"},
+            'reducers.umap.n_neighbors = "15" is a string (quoted); umap.UMAP takes a whole number '
+            "(its default: 15). Write it without quotes: n_neighbors: 15.",
+        ),
+        (
+            "umap",
+            {"n_neighbors": 15.5},  # a float in umap's docstring, a whole number for the graph
+            "reducers.umap.n_neighbors = 15.5 is a decimal number; umap.UMAP takes a whole number "
+            "(its default: 15).",
+        ),
+        (
+            "tsne",
+            {"perplexity": "forty"},
+            'reducers.tsne.perplexity = "forty" is a string (quoted); openTSNE.TSNE takes a number '
+            "(its default: 30).",
+        ),
+        (
+            "tsne",
+            {"transform": {"k": "25"}},
+            'reducers.tsne.transform.k = "25" is a string (quoted); openTSNE.TSNEEmbedding.transform '
+            "takes a whole number (its default: 25). Write it without quotes: k: 25.",
+        ),
+        (
+            "tsne",
+            {"transform": 3},
+            "reducers.tsne.transform = 3 is a whole number; layermaps' TSNEReducer takes a mapping.",
+        ),
+        (
+            "trimap",
+            {"knn_k": True},
+            "reducers.trimap.knn_k = true is a boolean; layermaps' TriMAPReducer takes a whole number.",
+        ),
+    ],
+)
+def test_check_settings_names_the_key_its_type_and_what_is_taken(name, settings, message):
+    from layermaps.embed.reducers import SettingTypeError
+
+    with pytest.raises(SettingTypeError) as err:
+        REDUCERS[name].check_settings(settings, where=f"reducers.{name}")
+    assert str(err.value) == message
+
+
+def test_check_settings_accepts_what_the_library_takes_and_refuses_unknown_names():
+    REDUCERS["tsne"].check_settings({"perplexity": 40, "transform": {"k": 10}}, where="reducers.t")
+    REDUCERS["umap"].check_settings({"min_dist": 1}, where="reducers.u")  # an int where a float is
+    with pytest.raises(ValueError, match="umap: unknown setting.*'n_neighbours'"):
+        REDUCERS["umap"].check_settings({"n_neighbours": 15}, where="reducers.umap")
+
+
 @pytest.mark.parametrize(
     "name, settings, n, key",
     [

@@ -127,8 +127,9 @@ def _imports(nodes, current: str) -> dict[str, tuple[str, str | None]]:
 
 
 class _Normalize(ast.NodeTransformer):
-    """Drop what does not change behaviour: docstrings and which package module an import
-    names (moving code between modules must not change the digest). Works in place."""
+    """Drop what does not change behaviour: docstrings, which package module an import names
+    (moving code between modules must not change the digest) and the order of the names one
+    import lists (`ruff check --fix` sorts them). Works in place."""
 
     def _strip_docstring(self, node):
         body = node.body
@@ -144,31 +145,40 @@ class _Normalize(ast.NodeTransformer):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip_docstring
 
     def visit_ImportFrom(self, node):
+        node.names = sorted(node.names, key=lambda a: (a.name, a.asname or ""))
         if node.level or (node.module or "").split(".")[0] == PACKAGE:
             return ast.ImportFrom(module=PACKAGE, names=node.names, level=0)
         return node
 
 
-# Methods that only decide, while the DAG is built, whether a config is accepted (a reducer's
-# Reducer.check_settings): never run by a job, so neither their code nor what they use is part
-# of a job's result. Left out of a class's digest, like the recording modules.
-PLANNING_ONLY_METHODS = ("check_settings",)
+# Class members that only decide, while the DAG is built, whether a config is accepted: a
+# reducer's settings rules (Reducer.check_settings and the attributes only it reads). No job
+# runs or reads them, so neither they nor what they use are part of a job's result: tightening
+# a rule reruns nothing. Left out of a class's digest, like the recording modules;
+# tests/test_fingerprint.py checks that no code a job runs reads one of them.
+PLANNING_ONLY_MEMBERS = ("check_settings", "own_types", "whole_numbers", "nested_settings")
 
 
-def _drop_planning_only(node: ast.AST) -> None:
+def _is_planning_only(item: ast.stmt) -> bool:
+    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return item.name in PLANNING_ONLY_MEMBERS
+    targets = item.targets if isinstance(item, ast.Assign) else [getattr(item, "target", None)]
+    names = [t.id for t in targets if isinstance(t, ast.Name)]
+    return bool(names) and len(names) == len(targets) and set(names) <= set(PLANNING_ONLY_MEMBERS)
+
+
+def drop_planning_only(node: ast.AST) -> ast.AST:
+    """`node` with the planning-only members of each class in it removed (in place)."""
     for n in ast.walk(node):
         if isinstance(n, ast.ClassDef):
-            n.body = [
-                item
-                for item in n.body
-                if not (isinstance(item, ast.FunctionDef) and item.name in PLANNING_ONLY_METHODS)
-            ] or [ast.Pass()]
+            n.body = [item for item in n.body if not _is_planning_only(item)] or [ast.Pass()]
+    return node
 
 
 def _analyse(node: ast.AST, module: _Module) -> tuple[str, list, list]:
     """(sha256 of the normalized AST dump, package definitions used as sorted (module, name)
     pairs, external modules imported or used). Normalizes `node` in place: call once."""
-    _drop_planning_only(node)
+    drop_planning_only(node)
     nodes = list(ast.walk(node))
     imports = {**module.imports, **_imports(nodes, module.name)}
     refs, external = set(), set()
@@ -196,7 +206,7 @@ def _analyse(node: ast.AST, module: _Module) -> tuple[str, list, list]:
 # Parsing every file at each `snakemake -n` costs a quarter of a second, so each file's
 # analysis is kept next to its bytecode (__pycache__), valid for the exact source it was made
 # from (a hash of the file: mtimes and sizes can repeat across quick edits).
-_CACHE_FORMAT = 2  # 2: planning-only methods left out
+_CACHE_FORMAT = 4  # 2: planning-only methods left out; 3: and attributes; 4: import names sorted
 
 
 def _cached_analysis(path: Path, analyse):
@@ -263,9 +273,10 @@ def _is_recording(module: str) -> bool:
     return any(module == m or module.startswith(m + ".") for m in RECORDING_MODULES)
 
 
-def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set[str]]:
-    """The package definitions the script and `roots` ('package.module.Name') use, as sorted
-    (name, digest of its normalized AST) pairs, and the external modules they import or use."""
+def used_definitions(script: str | Path, *roots: str) -> tuple[str, dict[tuple[str, str], str], set[str]]:
+    """(digest of the script's normalized AST, (module, name) -> digest of each package
+    definition the script and `roots` ('package.module.Name') use, external modules they
+    import or use)."""
     script_dump, pending, external = _script(Path(script).resolve())
     pending, external = set(pending), set(external)
     for root in roots:
@@ -273,7 +284,7 @@ def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set
         if _definition(module, name) is None:
             raise ValueError(f"fingerprint root {root!r} is not a definition in {SRC}")
         pending.add((module, name))
-    seen, dumps = set(), [("__script__", script_dump)]
+    seen, dumps = set(), {}
     while pending:
         key = pending.pop()
         if key in seen or _is_recording(key[0]) or key[1] in REGISTRIES:
@@ -281,10 +292,17 @@ def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set
         seen.add(key)
         if (found := _definition(*key)) is not None:
             dump, refs, ext = found
-            dumps.append((key[1], dump))
+            dumps[key] = dump
             external.update(ext)
             pending.update(refs)
-    return sorted(dumps), external
+    return script_dump, dumps, external
+
+
+def closure(script: str | Path, *roots: str) -> tuple[list[tuple[str, str]], set[str]]:
+    """The package definitions the script and `roots` use, as sorted (name, digest of its
+    normalized AST) pairs, and the external modules they import or use."""
+    script_dump, dumps, external = used_definitions(script, *roots)
+    return sorted([("__script__", script_dump), *((key[1], d) for key, d in dumps.items())]), external
 
 
 @cache

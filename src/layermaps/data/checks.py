@@ -27,7 +27,7 @@ def declared(name: str, spec: dict):
     if spec["kind"] == "npz" and not path.is_file():
         raise ConfigError(
             f"{where}: no such file (relative to the working directory "
-            f"{path.cwd()}); give the .npz file's path."
+            f"{Path.cwd()}); give the .npz file's path."
         )
     if spec["kind"] == "idx":
         if not path.is_dir():
@@ -50,7 +50,7 @@ def declared(name: str, spec: dict):
         raise ConfigError(f"{where}: {text}") from None
 
 
-def dataset_rows(name: str, spec: dict, specs: dict) -> tuple[int | None, int | None, int | None]:
+def dataset_rows(name: str, spec: dict) -> tuple[int | None, int | None, int | None]:
     """(train rows, test rows, classes) of a dataset before subsampling, from its files' headers
     (and its labels where they are small); None where not known before its job runs."""
     kind = spec["kind"]
@@ -163,14 +163,11 @@ def check_datasets(config: dict, specs: dict) -> None:
     sub = config["data"].get("subsample") or {}
     for name, spec in specs.items():
         check_declared_size(name, spec, config["data"]["max_dataset_gb"])
-        n_train, n_test, classes = dataset_rows(name, spec, specs)
+        n_train, n_test, classes = dataset_rows(name, spec)
         if spec["kind"] == "reduced":
             continue
         vf = spec.get("validation_fraction", config["data"]["validation_fraction"])
-        for (
-            split,
-            n,
-        ) in (("train", n_train), ("test", n_test)):
+        for split, n in (("train", n_train), ("test", n_test)):
             size = sub.get(split)
             if size is None:
                 continue

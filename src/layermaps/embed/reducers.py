@@ -83,7 +83,9 @@ class Reducer:
     # The settings' rules beyond their names (check_settings): the types of the settings this
     # class handles itself; library parameters it needs as whole numbers whatever the docstring
     # says (a neighbour count also sizes the shared graph); settings that are themselves
-    # settings of another library function ("module:Class.method").
+    # settings of another library function ("module:Class.method"). Read by check_settings
+    # alone, while the DAG is built: these four members are left out of the embed jobs' code
+    # fingerprints (layermaps.fingerprint.PLANNING_ONLY_MEMBERS), so no job code may read them.
     own_types: dict[str, set[str]] = {}
     whole_numbers: tuple[str, ...] = ()
     nested_settings: dict[str, str] = {}
