@@ -250,17 +250,23 @@ def explain_lock(persistence) -> str:
 
 
 def snakemake_internals(owner, *names: str, patch: str) -> None:
-    """Raise RuntimeError naming the patch and the Snakemake version when `owner` lacks one of
-    the attributes the patch relies on."""
+    """Raise RuntimeError naming the patch, the attribute and the Snakemake version when `owner`
+    (a Snakemake class or object) lacks one of the attributes the patch relies on."""
     missing = [n for n in names if not hasattr(owner, n)]
     if missing:
         import snakemake
 
+        cls = owner if isinstance(owner, type) else type(owner)
         raise RuntimeError(
-            f"layermaps patches Snakemake's {patch} through {owner!r}.{', .'.join(missing)}, which "
-            f"Snakemake {snakemake.__version__} no longer has: install the pinned version "
-            f"(make setup, requirements.lock) or update layermaps.guards for this one"
+            f"layermaps patches Snakemake's {patch} through {cls.__module__}.{cls.__qualname__}"
+            f".{', .'.join(missing)}, which Snakemake {snakemake.__version__} no longer has: install "
+            f"the pinned version (make setup, requirements.lock) or update layermaps.guards for this one"
         )
+
+
+# Snakemake's CLI default (--max-jobs-per-timespan 100/1s): tests/test_snakemake_internals.py
+# checks that the installed Snakemake still has it.
+DEFAULT_RATE_LIMIT = (100, 1)
 
 
 def drop_default_rate_limit(scheduler) -> None:
@@ -268,13 +274,13 @@ def drop_default_rate_limit(scheduler) -> None:
     thread at every pass of the scheduler loop, and each timer's pass arms the next: every
     finished job adds a chain that never stops, and late in a run the loop ran hundreds of times
     a second (README "Measured"; still so in 9.27.1's JobScheduler.schedule). Local jobs and
-    SLURM submissions need no such limit; a limit the user set is kept. Call it from onstart:
-    the scheduler exists then and starts its loop after it."""
+    SLURM submissions need no such limit; a limit the user set is kept. Call it from onstart
+    with `workflow.scheduler`: the scheduler exists then and starts its loop after it."""
     snakemake_internals(scheduler, "job_rate_limiter", patch="job rate limiter")
     limiter = scheduler.job_rate_limiter
     if limiter is not None:
         snakemake_internals(limiter, "max_jobs", "timespan", patch="job rate limiter")
-        if (limiter.max_jobs, limiter.timespan) == (100, 1):
+        if (limiter.max_jobs, limiter.timespan) == DEFAULT_RATE_LIMIT:
             scheduler.job_rate_limiter = None
 
 
@@ -288,9 +294,11 @@ def rate_limit(scheduler) -> list[int] | None:
 def guard_locks() -> None:
     """Make Snakemake's lock (the class every persistence backend inherits it from) leave a run
     record and refuse with `explain_lock`'s message. Installed once, at parse time; a dry run
-    (which takes no lock, only warns) gets the same words as a warning."""
+    (which takes no lock, only warns) gets the same words as a warning. The record names the
+    lock files of the file backend (Snakemake's default; a database backend has none)."""
     from snakemake.exceptions import LockException
     from snakemake.persistence import PersistenceBase
+    from snakemake.persistence.file import FilePersistence
 
     snakemake_internals(PersistenceBase, "lock", "lock_warn_only", "locked", patch="lock")
     original = PersistenceBase.lock
@@ -305,6 +313,9 @@ def guard_locks() -> None:
 
     @contextlib.contextmanager
     def lock(self):
+        files = isinstance(self, FilePersistence)
+        if files:  # set by its __init__: checked on the object
+            snakemake_internals(self, "_lockdir", "_lockfile", patch="lock")
         with contextlib.ExitStack() as stack:
             try:
                 stack.enter_context(original(self))
@@ -320,7 +331,7 @@ def guard_locks() -> None:
                         os.unlink(old["file"])
             record = folder / f"{socket.gethostname()}-{os.getpid()}.json"
             folder.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(run_record(list(getattr(self, "_lockfile", {}).values()))))
+            record.write_text(json.dumps(run_record(list(self._lockfile.values()) if files else [])))
             try:
                 yield
             finally:

@@ -60,7 +60,7 @@ def job_cost_section(results: Path, jobs: dict, dataset: str, models: list[str])
     for m in models:
         t = job_cost(jobs, "train", dataset=dataset, model=m)
         a = job_cost(jobs, f"activations_{m}", dataset=dataset)
-        metrics = Path(Paths(results).model_file(dataset, m, "metrics.json"))
+        metrics = Path(Paths(results).metrics(dataset, m))
         if t is None or not metrics.is_file():
             continue
         spe = json.loads(metrics.read_text())["seconds_per_epoch"]
@@ -244,9 +244,9 @@ def report(results: Path, config: dict) -> str:
     for dataset in config["datasets"]:
         scores = [s for key, s in sorted(read_scores(results).items()) if key[0] == dataset]
         metrics = {
-            m: json.loads(Path(at.model_file(dataset, m, "metrics.json")).read_text())
+            m: json.loads(Path(at.metrics(dataset, m)).read_text())
             for m in models
-            if Path(at.model_file(dataset, m, "metrics.json")).is_file()
+            if Path(at.metrics(dataset, m)).is_file()
         }
         scored = {s.key for s in scores}
         maps = ordered_maps({r for _, r in scored if r != "unreduced"}, list(config["reducers"]))

@@ -154,6 +154,26 @@ class Paths:
         """model.keras, history.csv, metrics.json, confusion_test.csv or run_id of a model."""
         return self._in(dataset, "models", model, name)
 
+    def model(self, dataset: str, model: str) -> str:
+        """The trained Keras model."""
+        return self.model_file(dataset, model, "model.keras")
+
+    def history(self, dataset: str, model: str) -> str:
+        """Loss and accuracy per epoch."""
+        return self.model_file(dataset, model, "history.csv")
+
+    def metrics(self, dataset: str, model: str) -> str:
+        """Final train, validation and test accuracy and loss."""
+        return self.model_file(dataset, model, "metrics.json")
+
+    def confusion_counts(self, dataset: str, model: str) -> str:
+        """The test set's confusion matrix, counts."""
+        return self.model_file(dataset, model, "confusion_test.csv")
+
+    def model_run(self, dataset: str, model: str) -> str:
+        """The MLflow run id of a model's training, the parent of its layers' runs."""
+        return self.model_file(dataset, model, "run_id")
+
     def snapshot(self, dataset: str, model: str, epoch) -> str:
         """The model as it was after one epoch of its training (`snapshots:`)."""
         return self._in(dataset, "models", model, "snapshots", f"epoch{epoch}.keras")

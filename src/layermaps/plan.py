@@ -171,14 +171,14 @@ class Plan:
     def train_outputs(self, model: str, epochs=(), dataset: str = "{dataset}") -> dict:
         """A training's files (the rule's outputs, or one dataset's); with snapshots, the model
         after each of those epochs too."""
-        files = {
-            "model": "model.keras",
-            "history": "history.csv",
-            "metrics": "metrics.json",
-            "confusion": "confusion_test.csv",
-            "run_id": "run_id",
+        at = self.paths
+        out = {
+            "model": at.model(dataset, model),
+            "history": at.history(dataset, model),
+            "metrics": at.metrics(dataset, model),
+            "confusion": at.confusion_counts(dataset, model),
+            "run_id": at.model_run(dataset, model),
         }
-        out = {key: self.paths.model_file(dataset, model, name) for key, name in files.items()}
         return out | (
             {"snapshots": [self.paths.snapshot(dataset, model, e) for e in epochs]} if epochs else {}
         )
@@ -188,7 +188,7 @@ class Plan:
         snapshot's maps nest under the run of the model it is a snapshot of)."""
         at, src = self.paths, Source.parse(source)
         arrays = {s: at.source_array(dataset, source, s) for s in SPLITS}
-        parent = at.data_run(dataset) if src.is_raw else at.model_file(dataset, src.model, "run_id")
+        parent = at.data_run(dataset) if src.is_raw else at.model_run(dataset, src.model)
         return {**arrays, "data": at.data(dataset), "parent_run": parent}
 
     def embed_inputs(self, dataset: str, source: str, map_name: str) -> dict:
@@ -240,11 +240,7 @@ class Plan:
         return {s: rs for s, rs in found.items() if s in varied}
 
     def sweep_metrics(self, dataset: str, sweep: str) -> list[str]:
-        return [
-            self.paths.model_file(dataset, r, "metrics.json")
-            for m in self.sweeps[sweep]["members"]
-            for r in m["repeats"]
-        ]
+        return [self.paths.metrics(dataset, r) for m in self.sweeps[sweep]["members"] for r in m["repeats"]]
 
     def curve_models(self, study: str, dataset: str) -> list[str]:
         """The models in a study's curves figure of one dataset: every model it trains there (of
@@ -252,9 +248,7 @@ class Plan:
         return [m for m in self.study_models[study][dataset] if m not in self.later_repeats]
 
     def curve_histories(self, study: str, dataset: str) -> dict[str, str]:
-        return {
-            m: self.paths.model_file(dataset, m, "history.csv") for m in self.curve_models(study, dataset)
-        }
+        return {m: self.paths.history(dataset, m) for m in self.curve_models(study, dataset)}
 
     def snapshot_sources_of(self, study: str, dataset: str) -> dict[str, list[str]]:
         """{source: [maps]} of a study's snapshot sources on one dataset."""
@@ -338,7 +332,7 @@ class Plan:
         for name in names:
             for d, ms in self.study_models[name].items():
                 scores += self.score_files(d, self.study_sources[name][d])
-                metrics += [self.paths.model_file(d, m, "metrics.json") for m in ms]
+                metrics += [self.paths.metrics(d, m) for m in ms]
         return {
             "scores": list(dict.fromkeys(scores)),
             "metrics": list(dict.fromkeys(metrics)),

@@ -35,7 +35,7 @@ rule plot_grid:
         embeddings=lambda wc: [P.embedding(wc.dataset, s, r) for s, r in grid_cells(wc)],
         scores=lambda wc: [P.score(wc.dataset, s, r) for s, r in grid_cells(wc)],
         data=P.data("{dataset}"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         figure=listed("grid", "{dataset}", "{model}"),
     log:
@@ -60,7 +60,7 @@ rule plot_snapshot_grid:
         embeddings=lambda wc: [P.embedding(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
         scores=lambda wc: [P.score(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
         data=P.data("{dataset}"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         figure=listed("snapshot_grid", "{dataset}", "{model}", "{reducer}"),
     log:
@@ -89,7 +89,7 @@ rule animate_snapshots:
         train=lambda wc: [P.source_array(wc.dataset, s, "train") for s in snapshot_sources(wc)],
         test=lambda wc: [P.source_array(wc.dataset, s, "test") for s in snapshot_sources(wc)],
         data=P.data("{dataset}"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         animation=listed("snapshot_animation", "{dataset}", "{model}", "{layer}", "{reducer}"),
     log:
@@ -255,13 +255,13 @@ rule plot_input_transform:
 
 rule plot_training:
     input:
-        history=P.model_file("{dataset}", "{model}", "history.csv"),
-        confusion=P.model_file("{dataset}", "{model}", "confusion_test.csv"),
-        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        history=P.history("{dataset}", "{model}"),
+        confusion=P.confusion_counts("{dataset}", "{model}"),
+        metrics=P.metrics("{dataset}", "{model}"),
         data=P.data("{dataset}"),
         train_outputs=P.activation("{dataset}", "{model}", "output", "train"),
         test_outputs=P.activation("{dataset}", "{model}", "output", "test"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         curves=listed("training_curves", "{dataset}", "{model}"),
         confusion=listed("confusion", "{dataset}", "{model}"),
@@ -281,10 +281,10 @@ rule plot_training:
 
 rule plot_decision_regions:
     input:
-        model=P.model_file("{dataset}", "{model}", "model.keras"),
-        metrics=P.model_file("{dataset}", "{model}", "metrics.json"),
+        model=P.model("{dataset}", "{model}"),
+        metrics=P.metrics("{dataset}", "{model}"),
         data=P.data("{dataset}"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         figure=listed("decision_regions", "{dataset}", "{model}"),
     log:
@@ -313,7 +313,7 @@ rule plot_activation_gifs:
             P.activation(wc.dataset, wc.model, l, "test") for l in PLAN.hidden_layers(wc.model)
         ],
         predictions=P.activation("{dataset}", "{model}", "output", "test"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         activations=listed("activations_gif", "{dataset}", "{model}", "{cls}"),
         running_mean=listed("running_mean_gif", "{dataset}", "{model}", "{cls}"),
@@ -339,7 +339,7 @@ rule plot_hidden_layer:
         activations=P.activation("{dataset}", "{model}", "{layer}", "test"),
         predictions=P.activation("{dataset}", "{model}", "output", "test"),
         data=P.data("{dataset}"),
-        resume_run=P.model_file("{dataset}", "{model}", "run_id"),
+        resume_run=P.model_run("{dataset}", "{model}"),
     output:
         boxplots=listed("boxplots", "{dataset}", "{model}", "{layer}"),
         pca=listed("pca", "{dataset}", "{model}", "{layer}"),

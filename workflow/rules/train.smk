@@ -60,9 +60,9 @@ for _model, _spec in PLAN.models.items():
         name:
             f"activations_{_model}"
         input:
-            model=P.model_file("{dataset}", _model, "model.keras"),
+            model=P.model("{dataset}", _model),
             data=P.data("{dataset}"),
-            parent_run=P.model_file("{dataset}", _model, "run_id"),
+            parent_run=P.model_run("{dataset}", _model),
         output:
             arrays=[P.activation("{dataset}", _model, layer, split) for layer, split in _layers],
             run_id=P.activations_run("{dataset}", _model),
@@ -95,7 +95,7 @@ for _model, _epochs in PLAN.snapshots.items():
         input:
             model=P.snapshot("{dataset}", _model, "{epoch}"),
             data=P.data("{dataset}"),
-            parent_run=P.model_file("{dataset}", _model, "run_id"),
+            parent_run=P.model_run("{dataset}", _model),
         output:
             arrays=[P.activation("{dataset}", _name, layer, split) for layer, split in _layers],
             rows=P.source_rows("{dataset}", _name),

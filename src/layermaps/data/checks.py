@@ -5,7 +5,14 @@ subsample sizes that fit each dataset."""
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+
 from layermaps.config import ConfigError
+from layermaps.data.datasets import declared_arrays, gigabytes, prepare_peak_mb
+from layermaps.data.sources import DatasetError
+from layermaps.paths import Paths
 
 BUILTIN_ROWS = {"mnist": (60000, 10000), "fashion-mnist": (60000, 10000)}  # (train, test) rows
 BUILTIN_CLASSES = 10
@@ -15,11 +22,6 @@ NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 def declared(name: str, spec: dict):
     """What dataset `name`'s own files declare (layermaps.data.datasets.declared_arrays), their
     problems as one line naming the setting; None for a dataset without files of its own."""
-    from pathlib import Path
-
-    from layermaps.data.datasets import declared_arrays
-    from layermaps.data.sources import DatasetError
-
     if spec["kind"] not in ("npz", "idx"):
         return declared_arrays(spec)
     path = Path(spec["path"])
@@ -89,8 +91,6 @@ def dataset_rows(name: str, spec: dict) -> tuple[int | None, int | None, int | N
 def check_declared_size(name: str, spec: dict, limit_gb: float) -> None:
     """A dataset's own arrays, as their headers declare them, within data.max_dataset_gb: a small
     file can declare gigabytes (a compressed .npz of zeros), and prepare reads all of it."""
-    from layermaps.data.datasets import gigabytes, prepare_peak_mb
-
     found = declared(name, spec)
     if found is None or found.nbytes <= limit_gb * 1e9:
         return
@@ -107,8 +107,6 @@ def min_train_rows(classes: int, validation_fraction: float) -> int:
     """The fewest training rows `prepare` can split: its stratified subsample needs a row per
     class, and its stratified validation split (scikit-learn's train_test_split, which holds
     out ceil(fraction x n) rows) needs at least one row per class on each side."""
-    import math
-
     n = classes
     while True:
         held = math.ceil(validation_fraction * n)
@@ -121,10 +119,6 @@ def reserved_names(config: dict) -> dict[str, str]:
     """name -> what it is, of every top-level entry of results_dir that is the workflow's own: a
     dataset's folder of that name would collide with it. Spelled in layermaps.paths (the one
     place), and the local store's files (tracking.store, tracking.artifact_root)."""
-    import os
-
-    from layermaps.paths import Paths
-
     p = Paths("R")
     own = {
         p.knn_summary(): "the kNN table of every dataset",
