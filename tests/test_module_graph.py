@@ -13,8 +13,11 @@ def imports_of_the_package() -> dict[str, set[str]]:
         name = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("layermaps."):
-                found.add(node.module)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "layermaps":
+                for a in node.names:  # `from layermaps.data import sources` names a module
+                    sub = f"{node.module}.{a.name}"
+                    is_module = SRC.joinpath(*sub.split(".")).with_suffix(".py").is_file()
+                    found.add(sub if is_module else node.module)
             elif isinstance(node, ast.Import):
                 found.update(a.name for a in node.names if a.name.startswith("layermaps."))
         graph[name] = found - {name}

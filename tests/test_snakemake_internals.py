@@ -95,7 +95,9 @@ onstart:
 
 rule all:
     output: record="record.json", lock="lock.txt"
-    shell: "cat .snakemake/layermaps-runs/*.json > {output.record}; cat .snakemake/locks/*.output.lock > {output.lock}"
+    shell:
+        "cat .snakemake/layermaps-runs/*.json > {output.record}; "
+        "cat .snakemake/locks/*.output.lock > {output.lock}"
 """
 
 
