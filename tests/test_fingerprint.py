@@ -46,7 +46,7 @@ def test_every_script_rule_has_a_fingerprint():
     download = text[text.index("rule download:") : text.index("rule prepare:")]
     assert "\n    params:" not in download  # no code=, and no other param that a change would rerun
     text = (REPO / "workflow/rules/embed.smk").read_text()
-    assert "code=embed_code," in text
+    assert 'code=lambda wc: class_code(SCRIPTS / "embed.py", PLAN.maps[wc.reducer].cls),' in text
 
 
 @pytest.mark.parametrize("reducer", REDUCERS)
@@ -270,3 +270,9 @@ def test_no_code_a_job_runs_reads_a_planning_only_member():
                 if isinstance(n, (ast.Attribute, ast.Name))
             }
             assert not read & set(fingerprint.PLANNING_ONLY_MEMBERS), (script.name, where)
+
+
+def test_an_embed_jobs_code_is_its_reducer_class_with_its_packages():
+    for name, cls in REDUCERS.items():
+        got = fingerprint.class_code(SCRIPTS / "embed.py", cls)
+        assert got == code_version(SCRIPTS / "embed.py", reducer_root(name), packages=cls.packages)

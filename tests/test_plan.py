@@ -214,3 +214,44 @@ def test_snapshot_figures_one_grid_per_map_one_animation_per_layer_and_aligned_m
         ["output", 2],
     ]
     assert plan.snapshot_sources("mnist", "m", "output") == ["m@epoch1/output", "m@epoch2/output"]
+    # the rules' inputs, in the order of the cells they draw
+    grid = plan.snapshot_grid_inputs("mnist", "m", "umap")
+    assert grid["scores"] == [
+        plan.paths.score("mnist", s, "umap")
+        for s in ("m@epoch1/hidden2", "m@epoch2/hidden2", "m@epoch1/output", "m@epoch2/output")
+    ]
+    assert [Path(e).parent.name for e in grid["embeddings"]] == ["hidden2", "hidden2", "output", "output"]
+    frames = plan.animation_inputs("mnist", "m", "output", "umap")
+    assert frames["first"] == plan.paths.embedding("mnist", "m@epoch1/output", "umap")
+    assert frames["test"] == [plan.paths.source_array("mnist", f"m@epoch{e}/output", "test") for e in (1, 2)]
+
+
+def test_wildcard_constraints_match_exactly_the_planned_names(default):
+    import re
+
+    patterns = default.wildcard_constraints()
+    for name in ("mnist", "fashion-mnist"):
+        assert re.fullmatch(patterns["dataset"], name)
+    assert not re.fullmatch(patterns["dataset"], "mnist2")
+    assert all(re.fullmatch(patterns["source"], s) for s in default.source_names())
+    assert not re.fullmatch(patterns["source"], "raw/hidden1")
+    assert re.fullmatch(patterns["size"], "k120x25")
+    empty = plan_of(lambda c: c.update(studies={}))  # no study: a pattern that matches nothing
+    assert empty.studies == {} or not re.fullmatch(empty.wildcard_constraints()["study"], "")
+
+
+def test_settings_the_rules_pass_on_come_from_the_config(default):
+    fig = default.config["figures"]
+    assert default.style("dpi", fps="gif_fps") == {"dpi": fig["dpi"], "fps": fig["gif_fps"]}
+    assert default.k_shown == {"k": default.figures.k, "k_note": default.figures.k_note}
+    assert default.summary_settings["k"] == default.config["knn"]["k"]
+    assert default.validation_fraction("mnist") == default.config["data"]["validation_fraction"]
+    # prepare's memory: never below the floor, and more for a larger floor
+    assert default.prepare_mem_mb("mnist", 1000) >= 1000
+    assert default.prepare_mem_mb("mnist", 9000) == 9000
+    cells = default.grid_cells("mnist", "seed_mlp")
+    assert default.grid_inputs("mnist", "seed_mlp")["scores"] == [
+        default.paths.score("mnist", s, r) for s, r in cells
+    ]
+    arrays = default.source_arrays("mnist", "raw")
+    assert set(arrays) == {"train", "test", "data"}

@@ -329,3 +329,9 @@ def code_version(script: str | Path, *roots: str, packages: tuple[str, ...] = ()
     text = "\n".join(f"{name}\0{dump}" for name, dump in definitions)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return {"digest": digest, "packages": package_versions(packages)}
+
+
+def class_code(script: str | Path, cls: type) -> dict:
+    """`code_version` of a script that runs one class of the library (an embed job: one
+    reducer), with that class's own packages (`cls.packages`)."""
+    return code_version(script, f"{cls.__module__}.{cls.__qualname__}", packages=cls.packages)

@@ -318,3 +318,21 @@ class Paths:
 
     def state(self) -> str:
         return f"{self.root}/{STATE_DIR}"
+
+
+def report_listing(path: str | Path) -> dict[str, dict]:
+    """Path-table method -> how `snakemake --report` lists its file (workflow/report/listing.yaml):
+    the caption workflow/report/<caption>.rst (default: the method's name), the category
+    ("{dataset}" unless given), subcategory and labels, as `report()`'s keyword arguments."""
+    import yaml
+
+    listing = yaml.safe_load(Path(path).read_text())
+    return {
+        method: {
+            "caption": f"../report/{how.get('caption', method)}.rst",
+            "category": how.get("category", "{dataset}"),
+            "subcategory": how.get("subcategory"),
+            "labels": how["labels"],
+        }
+        for method, how in listing.items()
+    }

@@ -12,6 +12,7 @@ libraries; dataset headers only). Frozen: nothing changes it after `build`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,14 @@ from layermaps.config import (
 )
 from layermaps.data.checks import check_datasets
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS
-from layermaps.data.datasets import FILES, Dataset, dataset_info, dataset_specs
+from layermaps.data.datasets import (
+    FILES,
+    Dataset,
+    dataset_info,
+    dataset_specs,
+    declared_arrays,
+    prepare_mem_mb,
+)
 from layermaps.embed.neighbors import graph_size, graph_sizes
 from layermaps.embed.subsets import check_subset, map_name
 from layermaps.environment import check_data_mirror, check_results_dir
@@ -57,6 +65,13 @@ from layermaps.studies import (
 )
 
 SPLITS = ("train", "test")
+
+
+def one_of(names) -> str:
+    """A wildcard pattern matching exactly these names (escaped: `1.0e+20` is a valid name)."""
+    return "|".join(map(re.escape, names)) or "(?!x)x"
+
+
 RAW_FILES = tuple(Dataset.filename(key) for key in FILES)  # a built-in dataset's downloads
 
 
@@ -156,6 +171,39 @@ class Plan:
     def hidden_layers(self, model: str) -> list[str]:
         return hidden_layer_names(self.models[model])
 
+    def wildcard_constraints(self) -> dict[str, str]:
+        """The workflow's global wildcard patterns: each name exactly one the plan holds."""
+        return {
+            "dataset": one_of(self.datasets),
+            "model": one_of(self.models),
+            "reducer": one_of(self.map_names),  # a map: a reducer, and the fit subset if it has one
+            "study": one_of(self.studies),
+            "size": "k[0-9]+x[0-9]+",  # a neighbour graph's (k_train, k_test)
+            "source": one_of(self.source_names()),
+        }
+
+    # ------------------------------------------------------------ settings the rules pass on
+    def style(self, *names: str, **renamed: str) -> dict:
+        """Plot settings of config `figures:` as params (a change reruns plot jobs only)."""
+        fig = self.config["figures"]
+        return {n: fig[n] for n in names} | {param: fig[key] for param, key in renamed.items()}
+
+    @property
+    def k_shown(self) -> dict:
+        """The k in grid, heatmap and sweep titles, and why it is not the configured one."""
+        return {"k": self.figures.k, "k_note": self.figures.k_note}
+
+    @property
+    def summary_settings(self) -> dict:
+        """What summary.md shows besides its studies' plans (params: a change reruns it)."""
+        return {
+            "hidden": {m: spec["hidden"] for m, spec in self.models.items()},
+            "sweeps": self.sweeps,
+            "k": self.config["knn"]["k"],
+            "k_sweep": self.figures.k,
+            "notes": list(self.figures.notes),
+        }
+
     # ------------------------------------------------------------ inputs of the rules
     def prepare_inputs(self, dataset: str) -> dict:
         """The downloaded files, the dataset's own file(s), or nothing for a generated one."""
@@ -167,6 +215,17 @@ class Plan:
         if spec["kind"] == "idx":
             return {"own": sorted(str(p) for p in Path(spec["path"]).glob("*idx*-ubyte*"))}
         return {}
+
+    def prepare_mem_mb(self, dataset: str, floor: int) -> int:
+        """prepare's memory: what the dataset's files declare, never less than `floor`."""
+        spec = self.dataset_specs[dataset]
+        return prepare_mem_mb(spec, declared_arrays(spec), floor)
+
+    def validation_fraction(self, dataset: str) -> float:
+        """The dataset's own validation fraction, else config `data.validation_fraction`."""
+        return self.dataset_specs[dataset].get(
+            "validation_fraction", self.config["data"]["validation_fraction"]
+        )
 
     def train_outputs(self, model: str, epochs=(), dataset: str = "{dataset}") -> dict:
         """A training's files (the rule's outputs, or one dataset's); with snapshots, the model
@@ -191,6 +250,10 @@ class Plan:
         parent = at.data_run(dataset) if src.is_raw else at.model_run(dataset, src.model)
         return {**arrays, "data": at.data(dataset), "parent_run": parent}
 
+    def source_arrays(self, dataset: str, source: str) -> dict:
+        """The source's activation arrays and the prepared data (for jobs that log no run)."""
+        return {k: v for k, v in self.source_inputs(dataset, source).items() if k != "parent_run"}
+
     def embed_inputs(self, dataset: str, source: str, map_name: str) -> dict:
         """The source, and its neighbour graph for a reducer that reads one; a map fitted on a
         subset searches its own rows (the graph's neighbours are of every row)."""
@@ -214,6 +277,18 @@ class Plan:
         return grid_cells(
             model_sources(self.study_sources, self.studies, dataset, [model], self.map_names), self.map_names
         )
+
+    def grid_cells(self, dataset: str, model: str) -> list:
+        """[(source, map)] of a model's grid, the cells that exist."""
+        return self.grid_plan(dataset, model)[2]
+
+    def grid_inputs(self, dataset: str, model: str) -> dict:
+        """A model grid's embeddings and scores, in the order of its cells."""
+        cells = self.grid_cells(dataset, model)
+        return {
+            "embeddings": [self.paths.embedding(dataset, s, r) for s, r in cells],
+            "scores": [self.paths.score(dataset, s, r) for s, r in cells],
+        }
 
     def study_sweeps(self, study: str) -> dict[str, list[str]]:
         """dataset -> the study's sweeps with a member trained on it."""
@@ -286,6 +361,25 @@ class Plan:
             for e in plan["epochs"]
             if map_name in embedded.get(str(Source(model, layer, e)), [])
         ]
+
+    def snapshot_cell_sources(self, dataset: str, model: str, map_name: str) -> list[str]:
+        """The sources of a snapshot grid's cells that exist (layers outer, epochs inner)."""
+        return [str(Source(model, layer, e)) for layer, e in self.snapshot_cells(dataset, model, map_name)]
+
+    def snapshot_grid_inputs(self, dataset: str, model: str, map_name: str) -> dict:
+        """A snapshot grid's embeddings and scores, in the order of its cells."""
+        cells = self.snapshot_cell_sources(dataset, model, map_name)
+        return {
+            "embeddings": [self.paths.embedding(dataset, s, map_name) for s in cells],
+            "scores": [self.paths.score(dataset, s, map_name) for s in cells],
+        }
+
+    def animation_inputs(self, dataset: str, model: str, layer: str, map_name: str) -> dict:
+        """An aligned animation's first map (which it starts from) and every snapshot's arrays."""
+        sources = self.snapshot_sources(dataset, model, layer)
+        return {"first": self.paths.embedding(dataset, sources[0], map_name)} | {
+            split: [self.paths.source_array(dataset, s, split) for s in sources] for split in SPLITS
+        }
 
     def snapshot_sources(self, dataset: str, model: str, layer: str) -> list[str]:
         return [str(Source(model, layer, e)) for e in self.snapshots_of(dataset, model)["epochs"]]

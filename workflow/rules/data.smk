@@ -2,8 +2,6 @@
 # scaling). A dataset of one's own is read from its path; two_cosines is generated; a reduced
 # dataset is its parent's prepared rows put through a transform fitted on the training rows.
 
-from layermaps.data.datasets import declared_arrays, prepare_mem_mb
-
 
 rule download:
     output:
@@ -38,22 +36,16 @@ rule prepare:
         dataset=one_of([d for d in PLAN.datasets if d not in PLAN.reduced]),
     conda:
         "../envs/data.yaml"
-    # prepare holds every array of the dataset, more than once: its memory follows what the
-    # dataset's files declare (read at start-up; layermaps.data.datasets.prepare_mem_mb), never
-    # less than workflow/resources.yaml's entry.
+    # it holds every array more than once: memory from the files' declared sizes (Plan.prepare_mem_mb)
     resources:
         runtime=RESOURCES["prepare"]["runtime"],
-        mem_mb=lambda wc: prepare_mem_mb(
-            spec := PLAN.dataset_specs[wc.dataset], declared_arrays(spec), RESOURCES["prepare"]["mem_mb"]
-        ),
+        mem_mb=lambda wc: PLAN.prepare_mem_mb(wc.dataset, RESOURCES["prepare"]["mem_mb"]),
     params:
         code=code("prepare.py", "data"),
         spec=lambda wc: PLAN.dataset_specs[wc.dataset],  # kind, scale, path: a change reruns the dataset
         train_size=config["data"]["subsample"].get("train"),
         test_size=config["data"]["subsample"].get("test"),
-        validation_fraction=lambda wc: PLAN.dataset_specs[wc.dataset].get(
-            "validation_fraction", config["data"]["validation_fraction"]
-        ),
+        validation_fraction=lambda wc: PLAN.validation_fraction(wc.dataset),
         seed=config["data"]["seed"],
     script:
         "../scripts/prepare.py"

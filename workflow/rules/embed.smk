@@ -6,7 +6,7 @@
 # exact search gives the same graph on any number of threads: no `threads` in params.
 rule neighbors:
     input:
-        unpack(lambda wc: source_arrays(wc)),
+        unpack(lambda wc: PLAN.source_arrays(wc.dataset, wc.source)),
     output:
         graph=P.graph("{dataset}", "{source}"),
     log:
@@ -51,7 +51,7 @@ rule embed:
     resources:
         **RESOURCES["embed"],
     params:
-        code=embed_code,
+        code=lambda wc: class_code(SCRIPTS / "embed.py", PLAN.maps[wc.reducer].cls),
         threads=THREADS["embed"],
         settings=lambda wc: PLAN.maps[wc.reducer].settings,  # only this map's (and its fit subset)
         seed=config["embed"]["seed"],
@@ -61,7 +61,7 @@ rule embed:
 
 rule score:
     input:
-        unpack(lambda wc: source_arrays(wc)),
+        unpack(lambda wc: PLAN.source_arrays(wc.dataset, wc.source)),
         embedding=rules.embed.output.embedding,
         resume_run=rules.embed.output.run_id,
     output:

@@ -2,9 +2,8 @@
 # Snakemake for that file to (re)make it, e.g.
 #   snakemake results/mnist/figures/embeddings/seed_mlp/hidden2/umap.png
 # Plot-only settings (config `figures:`) reach the rules through params:, so changing one
-# reruns plot jobs only. Figures are logged to the MLflow run of the data they draw.
-# `PLAN.study_figures(study)` lists every figure and report file of a study.
-# Captions for `snakemake --report results/report.html` live in workflow/report/*.rst.
+# reruns plot jobs only. Figures are logged to the MLflow run of the data they draw. Captions
+# for `snakemake --report results/report.html`: workflow/report/*.rst and listing.yaml.
 
 
 report: "../report/workflow.rst"
@@ -24,7 +23,7 @@ rule plot_embedding:
     resources:
         **RESOURCES["plot"],
     params:
-        **style("dpi", "cmap", "point_size"),
+        **PLAN.style("dpi", "cmap", "point_size"),
         code=code("plot_embedding.py", "figures"),
     script:
         "../scripts/plot_embedding.py"
@@ -32,8 +31,7 @@ rule plot_embedding:
 
 rule plot_grid:
     input:
-        embeddings=lambda wc: [P.embedding(wc.dataset, s, r) for s, r in grid_cells(wc)],
-        scores=lambda wc: [P.score(wc.dataset, s, r) for s, r in grid_cells(wc)],
+        unpack(lambda wc: PLAN.grid_inputs(wc.dataset, wc.model)),
         data=P.data("{dataset}"),
         resume_run=P.model_run("{dataset}", "{model}"),
     output:
@@ -45,20 +43,20 @@ rule plot_grid:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
-        **style("dpi", "cmap", point_size="grid_point_size"),
+        **PLAN.k_shown,
+        **PLAN.style("dpi", "cmap", point_size="grid_point_size"),
         code=code("plot_grid.py", "figures"),
         rows=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[0],
         reducers=lambda wc: PLAN.grid_plan(wc.dataset, wc.model)[1],
-        cells=lambda wc: [list(cell) for cell in grid_cells(wc)],  # in the order of the inputs
+        # in the order of the inputs
+        cells=lambda wc: [list(cell) for cell in PLAN.grid_cells(wc.dataset, wc.model)],
     script:
         "../scripts/plot_grid.py"
 
 
 rule plot_snapshot_grid:
     input:
-        embeddings=lambda wc: [P.embedding(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
-        scores=lambda wc: [P.score(wc.dataset, s, wc.reducer) for s in snapshot_cells(wc)],
+        unpack(lambda wc: PLAN.snapshot_grid_inputs(wc.dataset, wc.model, wc.reducer)),
         data=P.data("{dataset}"),
         resume_run=P.model_run("{dataset}", "{model}"),
     output:
@@ -72,8 +70,8 @@ rule plot_snapshot_grid:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
-        **style("dpi", "cmap", point_size="grid_point_size"),
+        **PLAN.k_shown,
+        **PLAN.style("dpi", "cmap", point_size="grid_point_size"),
         code=code("plot_snapshot_grid.py", "figures"),
         epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
         layers=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["layers"],
@@ -85,9 +83,7 @@ rule plot_snapshot_grid:
 # Its own fits (all but the first frame): UMAP's packages decide it, as they do an embedding.
 rule animate_snapshots:
     input:
-        first=lambda wc: P.embedding(wc.dataset, snapshot_sources(wc)[0], wc.reducer),
-        train=lambda wc: [P.source_array(wc.dataset, s, "train") for s in snapshot_sources(wc)],
-        test=lambda wc: [P.source_array(wc.dataset, s, "test") for s in snapshot_sources(wc)],
+        unpack(lambda wc: PLAN.animation_inputs(wc.dataset, wc.model, wc.layer, wc.reducer)),
         data=P.data("{dataset}"),
         resume_run=P.model_run("{dataset}", "{model}"),
     output:
@@ -104,13 +100,13 @@ rule animate_snapshots:
     resources:
         **RESOURCES["animate_snapshots"],
     params:
-        **style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
+        **PLAN.style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
         code=code("animate_snapshots.py", "aligned"),
         epochs=lambda wc: PLAN.snapshots_of(wc.dataset, wc.model)["epochs"],
         settings=lambda wc: PLAN.maps[wc.reducer].entry,
         seed=config["embed"]["seed"],
         threads=THREADS["embed"],
-        k=K_SHOWN["k"],
+        k=PLAN.figures.k,
     script:
         "../scripts/animate_snapshots.py"
 
@@ -129,17 +125,17 @@ rule plot_knn_over_training:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
+        **PLAN.k_shown,
+        **PLAN.style("dpi"),
         code=code("plot_knn_over_training.py", "figures"),
         plans=lambda wc: PLAN.snapshot_plan(wc.study, wc.dataset),
-        dpi=FIG["dpi"],
     script:
         "../scripts/plot_knn_over_training.py"
 
 
 rule plot_knn_heatmap:
     input:
-        scores=lambda wc: PLAN.score_files(wc.dataset, study_sources(wc)),
+        scores=lambda wc: PLAN.score_files(wc.dataset, PLAN.study_sources[wc.study][wc.dataset]),
         parent_run=P.data_run("{dataset}"),
     output:
         figure=listed("knn_heatmap", "{study}", "{dataset}"),
@@ -151,11 +147,11 @@ rule plot_knn_heatmap:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
+        **PLAN.k_shown,
+        **PLAN.style("dpi"),
         code=code("plot_knn_heatmap.py", "figures"),
-        sources=lambda wc: list(study_sources(wc)),
-        reducers=lambda wc: PLAN.map_columns(study_sources(wc)),
-        dpi=FIG["dpi"],
+        sources=lambda wc: list(PLAN.study_sources[wc.study][wc.dataset]),
+        reducers=lambda wc: PLAN.map_columns(PLAN.study_sources[wc.study][wc.dataset]),
     script:
         "../scripts/plot_knn_heatmap.py"
 
@@ -174,9 +170,9 @@ rule plot_study_curves:
     resources:
         **RESOURCES["plot"],
     params:
+        **PLAN.style("dpi"),
         code=code("plot_study_curves.py", "figures"),
         models=lambda wc: PLAN.curve_models(wc.study, wc.dataset),
-        dpi=FIG["dpi"],
     script:
         "../scripts/plot_study_curves.py"
 
@@ -195,12 +191,12 @@ rule plot_knn_comparison:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
+        **PLAN.k_shown,
+        **PLAN.style("dpi"),
         code=code("plot_knn_comparison.py", "figures"),
         datasets=list(PLAN.compared_datasets),
         sources=lambda wc: list(PLAN.compared_scores(wc.study)["mnist"]),
         reducers=lambda wc: PLAN.map_columns(PLAN.compared_scores(wc.study)["mnist"]),
-        dpi=FIG["dpi"],
     script:
         "../scripts/plot_knn_comparison.py"
 
@@ -222,11 +218,11 @@ rule plot_sweep:
     resources:
         **RESOURCES["plot"],
     params:
-        **K_SHOWN,
+        **PLAN.k_shown,
+        **PLAN.style("dpi"),
         code=code("plot_sweep.py", "figures"),
         plan=lambda wc: PLAN.sweeps[wc.sweep],
         reducers=lambda wc: PLAN.map_columns(PLAN.sweep_scores(wc.dataset, wc.sweep)),
-        dpi=FIG["dpi"],
     script:
         "../scripts/plot_sweep.py"
 
@@ -247,8 +243,8 @@ rule plot_input_transform:
     resources:
         **RESOURCES["plot"],
     params:
+        **PLAN.style("dpi"),
         code=code("plot_input_transform.py", "figures"),
-        dpi=FIG["dpi"],
     script:
         "../scripts/plot_input_transform.py"
 
@@ -273,7 +269,7 @@ rule plot_training:
     resources:
         **RESOURCES["plot_training"],
     params:
-        **style("dpi", "cmap", "point_size", "input_pair"),
+        **PLAN.style("dpi", "cmap", "point_size", "input_pair"),
         code=code("plot_training.py", "figures"),
     script:
         "../scripts/plot_training.py"
@@ -296,7 +292,7 @@ rule plot_decision_regions:
     resources:
         **RESOURCES["plot_decision_regions"],
     params:
-        **style("dpi", "cmap"),
+        **PLAN.style("dpi", "cmap"),
         code=code("plot_decision_regions.py", "model_figures"),
         bounds=lambda wc: PLAN.decision_bounds(wc.dataset),
         curves=lambda wc: PLAN.is_two_cosines(wc.dataset),  # the workshop's two curves
@@ -327,7 +323,7 @@ rule plot_activation_gifs:
     resources:
         **RESOURCES["plot"],
     params:
-        **style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
+        **PLAN.style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
         code=code("plot_activation_gifs.py", "figures"),
         layers=lambda wc: PLAN.hidden_layers(wc.model),
     script:
@@ -352,7 +348,7 @@ rule plot_hidden_layer:
     resources:
         **RESOURCES["plot"],
     params:
-        **style("dpi", "cmap", "point_size", n_units="boxplot_units"),
+        **PLAN.style("dpi", "cmap", "point_size", n_units="boxplot_units"),
         code=code("plot_hidden_layer.py", "figures"),
     script:
         "../scripts/plot_hidden_layer.py"
@@ -376,7 +372,7 @@ rule plot_explorer:
         maps=lambda wc: PLAN.explorer_plan(wc.study)[0],
         predicted=lambda wc: PLAN.explorer_plan(wc.study)[1],
         datasets=lambda wc: list(PLAN.study_sources[wc.study]),
-        k=K_SHOWN["k"],
+        k=PLAN.figures.k,
     script:
         "../scripts/plot_explorer.py"
 
@@ -397,7 +393,7 @@ rule report_summary:
     resources:
         **RESOURCES["plot"],
     params:
-        **SUMMARY,
+        **PLAN.summary_settings,
         code=code("report_summary.py", "report"),
         studies=[PLAN.study_plan(name) for name in PLAN.studies],
     script:
@@ -414,6 +410,6 @@ use rule report_summary as study_summary with:
     log:
         P.log("studies", "{study}", "summary"),
     params:
-        **SUMMARY,
+        **PLAN.summary_settings,
         code=code("report_summary.py", "report"),
         studies=lambda wc: [PLAN.study_plan(wc.study)],

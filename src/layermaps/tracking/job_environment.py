@@ -9,7 +9,13 @@ import os
 import uuid
 
 from layermaps.environment import tracking_paths
-from layermaps.guards import rate_limit, set_http_env
+from layermaps.guards import (
+    check_store_record,
+    drop_default_rate_limit,
+    rate_limit,
+    set_http_env,
+    write_store_record,
+)
 from layermaps.tracking.display import STUDY_INDEX_ENV, study_index
 
 # Always set by `prepare_job_environment`, hence always declared (the rest: when set).
@@ -49,6 +55,24 @@ def prepare_job_environment(environ, plan) -> list[str]:
     # minutes of retries per request: short MLflow retries and timeouts
     http = set_http_env(environ)
     return [*JOB_ENV, *http, *(n for n in AUTH_ENV if n in environ)]
+
+
+def start_invocation(plan, environ, scheduler) -> None:
+    """onstart, in the main process before any job: check that this results folder's store is
+    the one it was run with and that a tracking server answers, then create or upgrade the store
+    once (a fresh SQLite store hit by several jobs at once fails with schema-migration races),
+    apply the records a killed workflow left, read the commit once for every job."""
+    from layermaps.tracking.runlog import COMMIT_ENV, git_commit
+    from layermaps.tracking.store import apply_pending, check_server, init_store
+
+    uri, paths = environ["MLFLOW_TRACKING_URI"], plan.paths
+    check_store_record(paths.state(), paths.root, uri)  # one store per results folder
+    check_server(uri)
+    init_store(uri, environ["LAYERMAPS_ARTIFACT_ROOT"] or None, experiments(plan))
+    write_store_record(paths.state(), paths.root, uri)
+    apply_pending(environ["LAYERMAPS_STATE_DIR"])
+    environ[COMMIT_ENV] = git_commit()
+    drop_default_rate_limit(scheduler)
 
 
 def experiments(plan) -> list[str]:
