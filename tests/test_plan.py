@@ -255,3 +255,54 @@ def test_settings_the_rules_pass_on_come_from_the_config(default):
     ]
     arrays = default.source_arrays("mnist", "raw")
     assert set(arrays) == {"train", "test", "data"}
+
+
+def test_layer_measures_are_planned_for_the_measured_studies(default):
+    at = default.paths
+    files = default.study_targets("hidden_layers")
+    assert at.source_measures("mnist", "seed_mlp/hidden2") in files
+    assert at.map_measures("mnist", "raw", "tsne") in files
+    assert at.model_cka("mnist", "seed_mlp") in files and at.cka_figure("mnist", "seed_mlp") in files
+    assert at.layer_profile("hidden_layers", "mnist") in files
+    assert default.cka_sources("seed_mlp") == [
+        "raw",
+        "seed_mlp/hidden1",
+        "seed_mlp/hidden2",
+        "seed_mlp/output",
+    ]
+    assert default.depths(default.profile_plan("hidden_layers", "mnist")) == {
+        "raw": 0,
+        "seed_mlp/hidden1": 1,
+        "seed_mlp/hidden2": 2,
+    }
+    assert at.measures_table() in default.final_targets()
+    assert all(f.endswith(".json") for f in default.measure_records())
+    # a study left out of `measures.studies` gets none of them, and the settings reach the rules
+    only = plan_of(lambda c: c["measures"].update(studies=["workshop"], map_k=7))
+    assert at.source_measures("mnist", "seed_mlp/hidden2") not in only.study_targets("hidden_layers")
+    assert only.measure_settings("map") == {"seed": 0, "map_rows": 10000, "map_k": 7, "triplets_per_row": 5}
+
+
+def test_study_cka_compares_seeds_models_and_snapshots(default):
+    msds = default.study_cka_plan("msds", "mnist")
+    assert msds["seeds"]["msds_w128"] == [
+        f"msds_w128{s}" for s in ("", "_seed2", "_seed3", "_seed4", "_seed5")
+    ]
+    assert "msds_w128_seed2" not in msds["across"]["hidden2"] and "msds_512x512" in msds["across"]["hidden2"]
+    assert msds["values"]["msds_w5"] == 5
+    arrays = default.study_cka_arrays("msds", "mnist")
+    assert arrays["msds_w1_seed3/hidden1"] == default.paths.source_array(
+        "mnist", "msds_w1_seed3/hidden1", "test"
+    )
+    training = default.study_cka_plan("over_training", "fashion-mnist")
+    assert training["snapshots"] == {"seed_mlp": [1, 10, 20], "sit744_base": [1, 10, 20]}
+    assert "seed_mlp@epoch10/hidden2" in default.study_cka_arrays("over_training", "fashion-mnist")
+    assert default.study_cka_files("hidden_layers") == [
+        default.paths.layer_profile("hidden_layers", "mnist"),
+        default.paths.layer_profile("hidden_layers", "fashion-mnist"),
+    ]
+
+
+def test_an_unknown_measured_study_is_one_config_error():
+    with pytest.raises(ConfigError, match=r"measures.studies names unknown studies \['nope'\]"):
+        plan_of(lambda c: c["measures"].update(studies=["nope"]))

@@ -13,9 +13,9 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
 
 def test_every_group_names_a_section_of_the_experiments_page():
     sections = set(re.findall(r"^## ([A-Z])\. ", DOC.read_text(), re.M))
-    assert sections == {"A", "B", "C", "D"}
+    assert sections == {"A", "B", "C", "D", "E"}
     data = yaml.safe_load(REFERENCE_FILE.read_text())
-    named = [data[k]["section"] for k in ("knn", "sweep", "report", "assignment")]
+    named = [data[k]["section"] for k in ("knn", "sweep", "report", "assignment", "map_quality")]
     named += [m["section"] for m in data["knn"]["maps"]]
     named += [m["section"] for m in data["models"] + data["model_notes"]]
     assert named and all(s[0] in sections for s in named)
@@ -41,3 +41,5 @@ def test_each_number_is_in_the_experiments_page():
             assert " / ".join(f"{v:.4f}".removeprefix("0") for v in values) in text
     for row in ref["report"]["rows"]:
         assert f"{row[3] * 100:.2f} %" in text
+    for value in ref["map_quality"].values():
+        assert f"| {value:.4f} |" in text

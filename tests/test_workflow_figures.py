@@ -48,6 +48,9 @@ PLOT_RULES = {
     "plot_activation_gifs",
     "plot_hidden_layer",
     "plot_study_curves",
+    "plot_cka",
+    "plot_study_cka",
+    "plot_layer_profile",
 }
 
 
@@ -84,6 +87,11 @@ def expected_sizes(config):
             plots.boxplots_figsize(min(n_units, width)), dpi
         )
         out[f"{MODEL}/pca_{layer}.png"] = plots.pixel_size(plots.PCA_FIGSIZE, dpi)
+    for model in ("msds_w1", "msds_w16"):  # the layer measures' CKA heatmap: raw, 2 hidden, output
+        out[f"{FIGS}/models/{model}/cka.png"] = plots.pixel_size(plots.cka_figsize(4), dpi)
+    # the study's CKA: hidden1, hidden2 and output across the two models; its layer profile
+    out[f"{STUDY}/cka_mnist.png"] = plots.pixel_size(plots.study_cka_figsize(3), dpi)
+    out[f"{STUDY}/layers_mnist.png"] = plots.pixel_size(plots.PROFILE_FIGSIZE, dpi)
     c = config["figures"]["class_index"]
     for name in (f"activations_class{c}.gif", f"running_mean_class{c}.gif"):
         out[f"{MODEL}/{name}"] = plots.pixel_size(plots.activation_gif_figsize(2), gif_dpi)

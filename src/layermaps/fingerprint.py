@@ -46,6 +46,8 @@ STAGE_PACKAGES = {
     "figures": ("numpy", "matplotlib", "pillow", "scikit-learn"),
     "model_figures": ("numpy", "matplotlib", "pillow", "tensorflow-cpu", "keras"),  # a model predicts
     "tables": (),
+    # layer measures: the probe, the neighbour searches, intrinsic dimension, CKA's heatmap
+    "measures": ("numpy", "scikit-learn", "scipy", "faiss-cpu", "scikit-dimension", "matplotlib"),
     "report": ("pyyaml",),  # summary.md: the documents' numbers are read from reference.yaml
     "explorer": ("numpy", "pillow", "scikit-learn", "bokeh"),  # kNN votes, the image sheet, the page
     # the aligned animation of snapshots: UMAP fits (embed.reducers.UMAPReducer.packages) and a GIF

@@ -219,6 +219,37 @@ class Paths:
         """One dataset's kNN table, or with no dataset the table of all datasets."""
         return "/".join([self.root, *([dataset] if dataset else []), f"knn_summary{suffix}"])
 
+    # ------------------------------------------------------------------ measures
+    def source_measures(self, dataset: str, source: str) -> str:
+        """A source's linear probe and intrinsic dimension (layermaps.measures)."""
+        return self._in(dataset, "measures", "sources", f"{source}.json")
+
+    def map_measures(self, dataset: str, source: str, reducer: str) -> str:
+        """A map's trustworthiness, continuity, triplet accuracies and neighbourhood hit."""
+        return self._in(dataset, "measures", "maps", source, f"{reducer}.json")
+
+    def model_cka(self, dataset: str, model: str, suffix: str = ".json") -> str:
+        """Linear CKA between every pair of a model's sources (raw pixels and each layer)."""
+        return self._in(dataset, "measures", "cka", f"{model}{suffix}")
+
+    def cka_figure(self, dataset: str, model: str) -> str:
+        return self.model_figure(dataset, model, "cka.png")
+
+    def study_cka(self, study: str, dataset: str, suffix: str = ".json") -> str:
+        """Linear CKA across a study's seeds, models and snapshots on one dataset."""
+        return self.study_file(study, f"cka_{dataset}{suffix}")
+
+    def study_cka_figure(self, study: str, dataset: str) -> str:
+        return self.study_file(study, f"cka_{dataset}.png")
+
+    def layer_profile(self, study: str, dataset: str, suffix: str = ".png") -> str:
+        """Probe, kNN ceiling, best 2-D kNN and intrinsic dimension against depth, per model."""
+        return self.study_file(study, f"layers_{dataset}{suffix}")
+
+    def measures_table(self) -> str:
+        """Every measure of every dataset, one tidy row each (README "Layer measures")."""
+        return f"{self.root}/measures.csv"
+
     # ------------------------------------------------------------------ figures, reports
     def figures(self, dataset: str | None = None) -> str:
         """A dataset's figure folder, or with no dataset the figures across datasets."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layermaps.config import (
+    ConfigError,
     check_config_files,
     check_names,
     check_reducers,
@@ -422,14 +423,17 @@ class Plan:
         return [n for n in names if any(self.study_sources[n].values())]
 
     def summary_inputs(self, names) -> dict:
-        scores, metrics = [], []
+        scores, metrics, measures = [], [], []
         for name in names:
             for d, ms in self.study_models[name].items():
                 scores += self.score_files(d, self.study_sources[name][d])
                 metrics += [self.paths.metrics(d, m) for m in ms]
+                if self.is_measured(name):
+                    measures += self.source_map_measures(d, self.study_sources[name][d])
         return {
             "scores": list(dict.fromkeys(scores)),
             "metrics": list(dict.fromkeys(metrics)),
+            "measures": list(dict.fromkeys(measures)),
             "explorers": [self.paths.explorer(n) for n in self.explored(names)],
         }
 
@@ -476,6 +480,122 @@ class Plan:
             for suffix in (".npz", ".run_id")
         ]
 
+    # ------------------------------------------------------------ layer measures
+    def measure_settings(self, kind: str) -> dict:
+        """The settings of config `measures:` one kind of measure job reads (its params: a change
+        reruns those jobs only)."""
+        m = self.config["measures"]
+        keys = {
+            "source": ("seed", "probe_rows", "probe_max_iter", "id_rows", "id_k"),
+            "map": ("seed", "map_rows", "map_k", "triplets_per_row"),
+        }[kind]
+        return {key: m[key] for key in keys}
+
+    def is_measured(self, study: str) -> bool:
+        chosen = self.config["measures"]["studies"]
+        return chosen == "all" or study in chosen
+
+    def cka_sources(self, model: str) -> list[str]:
+        """What a model's CKA matrix compares: raw pixels and every layer, output included."""
+        return [RAW, *(str(Source(model, layer)) for layer in layer_names(self.models[model]))]
+
+    def study_cka_plan(self, study: str, dataset: str) -> dict:
+        """What a study's CKA job compares on one dataset, on every test row: each layer across a
+        model's repeats ("seeds": first model -> its repeats), corresponding layers across the
+        study's models ("across": layer -> the models that have it; a sweep's members, the
+        workshop's depths), each snapshot's layer against the trained model's ("snapshots":
+        model -> epochs). "values": a sweep member's varied value (a width), for the x axis."""
+        trained = self.study_models[study][dataset]
+        seeds = {m: [r for r in self.repeats.get(m, []) if r in trained] for m in trained}
+        models = [m for m in trained if m not in self.later_repeats]
+        across: dict[str, list[str]] = {}
+        for m in models:
+            for layer in layer_names(self.models[m]):
+                across.setdefault(layer, []).append(m)
+        values = {m["model"]: m["value"] for sweep in self.sweeps.values() for m in sweep["members"]}
+        return {
+            "seeds": {m: rs for m, rs in seeds.items() if len(rs) > 1},
+            "across": {layer: ms for layer, ms in across.items() if len(ms) > 1},
+            "snapshots": {m: plan["epochs"] for m, plan in self.snapshot_plan(study, dataset).items()},
+            "values": {m: values[m] for m in models if m in values},
+        }
+
+    def study_cka_arrays(self, study: str, dataset: str) -> dict[str, str]:
+        """source -> its test array, for every source the study's CKA job reads."""
+        plan, out = self.study_cka_plan(study, dataset), []
+        for group in plan["seeds"].values():
+            out += [Source(r, layer) for r in group for layer in layer_names(self.models[r])]
+        out += [Source(m, layer) for layer, ms in plan["across"].items() for m in ms]
+        for m, epochs in plan["snapshots"].items():
+            out += [Source(m, layer, e) for layer in layer_names(self.models[m]) for e in [None, *epochs]]
+        return {str(s): self.paths.source_array(dataset, str(s), "test") for s in dict.fromkeys(out)}
+
+    def profile_plan(self, study: str, dataset: str) -> dict[str, list[str]]:
+        """model -> its sources of the study on the dataset in depth order, for the layer profile
+        ("raw" under its own key when the study embeds the raw inputs); snapshots left out."""
+        sources = [Source.parse(s) for s in self.study_sources[study][dataset]]
+        out = {RAW: [RAW]} if any(s.is_raw for s in sources) else {}
+        for m in dict.fromkeys(s.model for s in sources if not s.is_raw and s.epoch is None):
+            held = {s.layer for s in sources if s.model == m and s.epoch is None}
+            out[m] = [str(Source(m, layer)) for layer in layer_names(self.models[m]) if layer in held]
+        return out
+
+    def depths(self, plan: dict[str, list[str]]) -> dict[str, int]:
+        """source -> its depth in its model (1 for hidden1 ... the output last; 0 raw pixels)."""
+        out = {}
+        for sources in plan.values():
+            for s in map(Source.parse, sources):
+                out[str(s)] = 0 if s.is_raw else layer_names(self.models[s.model]).index(s.layer) + 1
+        return out
+
+    def profile_inputs(self, study: str, dataset: str) -> dict:
+        plan = self.profile_plan(study, dataset)
+        sources = {s: self.study_sources[study][dataset][s] for ss in plan.values() for s in ss}
+        return {
+            "measures": [self.paths.source_measures(dataset, s) for s in sources],
+            "scores": self.score_files(dataset, sources),
+        }
+
+    def study_cka_files(self, study: str) -> list[str]:
+        """A study's CKA records and figures: one per dataset with something to compare."""
+        at = self.paths
+        return [
+            f
+            for d in self.study_models[study]
+            if any(self.study_cka_plan(study, d)[key] for key in ("seeds", "across", "snapshots"))
+            for f in (at.study_cka(study, d), at.study_cka_figure(study, d))
+        ] + [
+            at.layer_profile(study, d)
+            for d in self.study_models[study]
+            if len(self.profile_plan(study, d)) > 1
+        ]
+
+    def source_map_measures(self, dataset: str, sources: dict) -> list[str]:
+        """The measures records of these {source: [maps]}: each source's and each map's."""
+        at = self.paths
+        out = [at.source_measures(dataset, s) for s in sources]
+        return out + [at.map_measures(dataset, s, r) for s, rs in sources.items() for r in rs]
+
+    def measure_files(self, dataset: str, sources: dict) -> list[str]:
+        """Those records, and the CKA record and heatmap of each trained model with an embedded
+        layer among the sources."""
+        at, parsed = self.paths, [Source.parse(s) for s in sources]
+        models = dict.fromkeys(p.model for p in parsed if not p.is_raw and p.epoch is None)
+        cka = [f for m in models for f in (at.model_cka(dataset, m), at.cka_figure(dataset, m))]
+        return self.source_map_measures(dataset, sources) + cka
+
+    def measure_records(self) -> list[str]:
+        """Every measures record of the run (results/measures.csv's inputs), once each."""
+        out = [
+            f
+            for name in self.studies
+            if self.is_measured(name)
+            for d, sources in self.study_sources[name].items()
+            for f in [*self.measure_files(d, sources), *self.study_cka_files(name)]
+            if f.endswith(".json")
+        ]
+        return list(dict.fromkeys(out))
+
     def study_targets(self, name: str) -> list[str]:
         """Everything one study makes (its target rule's input)."""
         out, at = [], self.paths
@@ -486,8 +606,10 @@ class Plan:
                 *self.model_targets(d, models),
                 *self.score_files(d, sources),
                 *self.embedding_files(d, sources),
+                *(self.measure_files(d, sources) if self.is_measured(name) else []),
             ]
             out += [at.input_transform(d)] if d in self.reduced else []
+        out += self.study_cka_files(name) if self.is_measured(name) else []
         return out + self.study_figures(name)
 
     def final_targets(self) -> list[str]:
@@ -495,6 +617,7 @@ class Plan:
         at = self.paths
         out = [t for d in self.datasets for t in [at.data(d), at.knn_summary(d)]]
         out += [t for name in self.studies for t in self.study_targets(name)]
+        out += [at.measures_table()] if self.measure_records() else []
         return list(dict.fromkeys(out + [at.knn_summary(), at.summary()]))  # once each, in order
 
     def model_figures(self, dataset: str, model: str) -> list[str]:
@@ -584,6 +707,9 @@ def build(config: dict) -> Plan:
 
     studies = checked(read_studies, config, datasets, models, sweep_config, allowed, repeats)
     trained = trained_models(studies, allowed, sweep_config, repeats)
+    measured = config["measures"]["studies"]
+    if measured != "all" and (unknown := [s for s in measured if s not in studies]):
+        raise ConfigError(f"measures.studies names unknown studies {unknown}; studies: {list(studies)}")
     check_layers(config, studies, models, trained)  # a named layer every embedded model has
     per_study_models = {n: study_models(s, trained) for n, s in studies.items()}
     per_study_sources = {

@@ -29,6 +29,7 @@ with tracked_job(snakemake, dataset="summary", run_name=f"{study} summary.md" if
             k_sweep=p.k_sweep,
             notes=list(p.notes),
             explorers=explorers,
+            measure_paths=list(snakemake.input.measures),
         )
     runlog.log_artifacts(snakemake.output.summary)
     runlog.log_artifacts(*snakemake.input.explorers, artifact_path="explorer")

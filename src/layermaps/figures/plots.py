@@ -798,3 +798,136 @@ def input_transform_figure(transform, example, image_shape, title: str):
         axes[1].set_title(f"a test example, and what {len(ratio)} components keep of it")
     fig.suptitle(title)
     return fig
+
+
+def cka_figsize(n: int) -> tuple[float, float]:
+    """Two square panels of n x n cells and a colour bar."""
+    size = 2.2 + 0.55 * n
+    return (2 * size + 1.2, size + 0.6)
+
+
+def cka_heatmaps(biased, debiased, labels: list[str], title: str):
+    """Two layer x layer panels, linear CKA and its debiased form, on one 0..1 scale."""
+    n = len(labels)
+    fig, axes = plt.subplots(1, 2, figsize=cka_figsize(n), layout="constrained")
+    for ax, values, name in zip(axes, (biased, debiased), ("linear CKA", "debiased linear CKA")):
+        values = np.asarray(values, dtype=float)
+        im = ax.imshow(np.ma.masked_invalid(values), cmap="magma", vmin=0, vmax=1)
+        ax.set_xticks(np.arange(n), labels, rotation=45, ha="right")
+        ax.set_yticks(np.arange(n), labels)
+        ax.set_title(name)
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    if np.isfinite(values[i, j]):
+                        ax.text(
+                            j,
+                            i,
+                            f"{values[i, j]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=8,
+                            color="black" if values[i, j] > 0.5 else "white",
+                        )
+    fig.colorbar(im, ax=axes, shrink=0.8, label="CKA")
+    fig.suptitle(title)
+    return fig
+
+
+def study_cka_figsize(panels: int) -> tuple[float, float]:
+    """Up to three panels a row."""
+    cols = min(3, max(1, panels))
+    return (4.6 * cols, 4.0 * -(-panels // cols))
+
+
+def study_cka_figure(record: dict, title: str):
+    """A study's CKA on one dataset, one panel each: seed stability (mean CKA between a model's
+    repeats, min to max as a bar, one line per layer, models by their sweep value where they
+    have one); corresponding layers across models (one heatmap per layer); CKA of each
+    snapshot's layer to the trained model's against the epoch (one panel per model)."""
+    seeds, across, snapshots = record["seeds"], record["across"], record["snapshots"]
+    panels = (["seeds"] if seeds else []) + [("across", k) for k in across] + [("snap", m) for m in snapshots]
+    cols = min(3, max(1, len(panels)))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 4.0 * rows), layout="constrained", squeeze=False
+    )
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.ravel(), panels):
+        if panel == "seeds":
+            models = list(seeds)
+            values = record.get("values", {})
+            numeric = all(isinstance(values.get(m), (int, float)) for m in models)
+            if numeric:
+                models.sort(key=lambda m: values[m])
+            x = np.arange(len(models))
+            for layer in next(iter(seeds.values())):
+                s = [seeds[m][layer]["cka"] for m in models]
+                mean = np.array([v["mean"] for v in s])
+                err = np.array([[v["mean"] - v["min"] for v in s], [v["max"] - v["mean"] for v in s]])
+                ax.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=layer)
+            ax.set_xticks(
+                x, [str(values[m]) if numeric else m for m in models], rotation=30 if not numeric else 0
+            )
+            ax.set_xlabel("width" if numeric else "model")
+            ax.set_ylabel("CKA between seeds (mean, min to max)")
+            ax.set_ylim(0, 1.02)
+            ax.set_title("seed stability")
+            ax.legend(fontsize=8)
+        elif panel[0] == "across":
+            entry = across[panel[1]]
+            im = ax.imshow(
+                np.ma.masked_invalid(np.array(entry["cka"], dtype=float)), cmap="magma", vmin=0, vmax=1
+            )
+            n = len(entry["models"])
+            ax.set_xticks(np.arange(n), entry["models"], rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(np.arange(n), entry["models"], fontsize=7)
+            ax.set_title(f"{panel[1]} across models")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        else:
+            model = panel[1]
+            for layer, per in snapshots[model].items():
+                epochs = sorted(per, key=int)
+                ax.plot([int(e) for e in epochs], [per[e]["cka"] for e in epochs], marker="o", label=layer)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("CKA to the trained layer")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{model} over training")
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+PROFILE_FIGSIZE = (13.0, 3.8)
+
+
+def layer_profile(lines: dict[str, list[tuple[int, dict]]], title: str):
+    """Four panels against depth (0: raw pixels): probe accuracy, kNN ceiling, best 2-D kNN
+    accuracy, intrinsic dimension (TwoNN solid, MLE dashed); one line per model, which starts
+    from the raw pixels' point when the study has it."""
+    fig, axes = plt.subplots(1, 4, figsize=PROFILE_FIGSIZE, layout="constrained")
+    raw = lines.get("raw", [])
+    names = [m for m in lines if m != "raw"]
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    first = lines[names[0]][0][1] if names and lines[names[0]] else raw[0][1]
+    keys = list(first)
+    for c, model in enumerate(names):
+        points = raw + lines[model]
+        x = [d for d, _ in points]
+        for ax, key in zip(axes[:3], keys[:3]):
+            ax.plot(x, [v[key] for _, v in points], marker="o", color=colours(c % colours.N), label=model)
+        axes[3].plot(
+            x, [v[keys[3]] for _, v in points], marker="o", color=colours(c % colours.N), label=model
+        )
+        axes[3].plot(x, [v[keys[4]] for _, v in points], marker="x", ls="--", color=colours(c % colours.N))
+    for ax, key in zip(axes, [*keys[:3], "intrinsic dimension (TwoNN —, MLE --)"]):
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("depth (0: raw pixels)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[:3]:
+        ax.set_ylim(None, 1.0)
+    if len(names) <= 12:
+        axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layermaps.atomic import write_text
 from layermaps.embed.records import Score
-from layermaps.paths import Source
+from layermaps.paths import MapName, Source
 from layermaps.planning import snapshot_plan
 
 # The source documents' numbers (docs/experiments.md A to D) live in reference.yaml, each group
@@ -56,6 +56,10 @@ def read_reference(path=REFERENCE_FILE) -> dict:
             ],
             "unstable": tuple(report["unstable"]),
         },
+        "map_quality": {
+            (data["map_quality"]["dataset"], data["map_quality"]["source"], reducer): value
+            for reducer, value in data["map_quality"]["trustworthiness"].items()
+        },
         "assignment": {
             "rows": [
                 (
@@ -83,7 +87,7 @@ SEED_REFERENCE = read_reference()
 # A test loss of one run: 0.05 (the cross-entropy of a model that overfits keeps growing with
 # every epoch and moves more between seeds than its accuracy does). Training times are shown,
 # never compared: they were measured on another machine.
-TOLERANCE = {"knn": 0.01, "model": 0.01, "loss": 0.05}
+TOLERANCE = {"knn": 0.01, "model": 0.01, "loss": 0.05, "trustworthiness": 0.01}
 UNSTABLE_WIDTHS = (1, 2)
 
 
@@ -518,6 +522,78 @@ KNN_INTRO = (
 )
 
 
+MEASURES_INTRO = (
+    "Measures of each source in its own space: a linear probe (logistic regression on a seeded, "
+    "stratified subset of the fit rows, accuracy on every test row; *not converged* is said) and "
+    "its intrinsic dimension (TwoNN and MLE, scikit-dimension, on a seeded subset; duplicate rows "
+    "left out and counted). Then each map on its first fit rows: trustworthiness and continuity, "
+    "random and class-centroid triplet accuracy (PaCMAP's definitions) and neighbourhood hit. "
+    "Every number, and linear CKA between layers, seeds, models and epochs: `measures.csv`."
+)
+
+
+def measures_section(dataset: str, records: list[dict], reference: dict) -> list[str]:
+    """One dataset's measures: a row per source, then a row per map, the published
+    trustworthiness next to ours where there is one (docs/experiments.md E)."""
+    sources = [r for r in records if "probe" in r]
+    maps = [r for r in records if "values" in r]
+    lines = []
+    if sources:
+        rows = []
+        for r in sources:
+            p, i = r["probe"], r["intrinsic_dimension"]
+            rows.append(
+                [
+                    md(r["source"]),
+                    r["width"],
+                    _f(p["accuracy"]) + ("" if p["converged"] else " (not converged)"),
+                    _f(i["twonn"], 2),
+                    _f(i["mle"], 2),
+                    f"{i['duplicates']} of {i['rows']}",
+                ]
+            )
+        header = ["source", "width", "probe accuracy", "ID TwoNN", "ID MLE", "duplicate rows"]
+        lines += [f"**{md(dataset)}**: layers", "", *_table(header, rows), ""]
+    if maps:
+        k = maps[0]["settings"]["map_k"]
+        rows = []
+        for r in maps:
+            v = r["values"]
+            trust = v.get(f"trustworthiness_k{k}")
+            ref = reference.get((dataset, r["source"], MapName.parse(r["map"]).reducer))
+            published = (
+                ""
+                if ref is None or r["rows"] != 10000
+                else f"{_f(ref)}, " + mark([trust], [ref], TOLERANCE["trustworthiness"])
+            )
+            rows.append(
+                [
+                    md(r["source"]),
+                    md(r["map"]),
+                    r["rows"],
+                    _f(trust),
+                    _f(v.get(f"continuity_k{k}")),
+                    _f(v.get("random_triplet_accuracy")),
+                    _f(v.get("centroid_triplet_accuracy")),
+                    _f(v.get(f"neighbourhood_hit_k{k}")),
+                    published,
+                ]
+            )
+        header = [
+            "source",
+            "map",
+            "rows",
+            f"trustworthiness k={k}",
+            f"continuity k={k}",
+            "random triplets",
+            "centroid triplets",
+            f"neighbourhood hit k={k}",
+            "published trustworthiness",
+        ]
+        lines += [f"**{md(dataset)}**: maps", "", *_table(header, rows), ""]
+    return lines
+
+
 def study_section(
     plan: dict,
     scores: dict[str, list[Score]],
@@ -528,6 +604,7 @@ def study_section(
     ks,
     k_sweep: int,
     explorer: str | None = None,
+    measures: dict[str, list[dict]] | None = None,
 ) -> list[str]:
     """One study: its models, its kNN tables and its sweeps, per dataset; a link to its map
     explorer (a path relative to summary.md) if it has one."""
@@ -563,6 +640,14 @@ def study_section(
         lines += ["### Layers over training", "", SNAPSHOTS_INTRO, ""]
         for d, p in datasets.items():
             lines += snapshots_section(d, scores.get(d, []), p["sources"], k_sweep)
+    measured = {
+        d: [r for r in (measures or {}).get(d, []) if r["source"] in p["sources"]]
+        for d, p in datasets.items()
+    }
+    if any(measured.values()):
+        lines += ["### Layers measured", "", MEASURES_INTRO, ""]
+        for d, records in measured.items():
+            lines += measures_section(d, records, SEED_REFERENCE["map_quality"])
     if any(p["sweeps"] for p in datasets.values()):
         lines += ["### Sweeps", ""]
         for d, p in datasets.items():
@@ -586,6 +671,7 @@ def write_summary(
     k_sweep: int,
     notes=(),
     explorers: dict | None = None,
+    measure_paths=(),
 ) -> str:
     """Write summary.md, a section per study (plans: layermaps.studies via figures.smk's
     study_plan), from score jsons and metrics.json files in any order (a score names its
@@ -598,6 +684,10 @@ def write_summary(
     for p in metrics_paths:
         p = Path(p)
         metrics.setdefault(p.parents[2].name, {})[p.parent.name] = json.loads(p.read_text())
+    measures: dict[str, list[dict]] = {}
+    for p in measure_paths:
+        record = json.loads(Path(p).read_text())
+        measures.setdefault(record["dataset"], []).append(record)
     lines = ["# layermaps: summary", "", INTRO, ""]
     if len(studies) > 1:
         lines += ["Studies: " + ", ".join(f"`{s['name']}`" for s in studies) + ".", ""]
@@ -611,6 +701,7 @@ def write_summary(
             ks=ks,
             k_sweep=k_sweep,
             explorer=(explorers or {}).get(plan["name"]),
+            measures=measures,
         )
     if notes:
         lines += ["## Notes", "", *[f"- {md(note)}" for note in notes], ""]
