@@ -173,7 +173,12 @@ def test_every_job_but_the_local_rules_ran_as_a_slurm_job(runs):
     from layermaps.measured import dry_run_jobs
 
     planned = dry_run_jobs(snakemake(runs["local"], "-n", "-F", "--cores", "2").stdout)
-    local_rules = {"download", "all", "knn_summary_all", "measures_table"}  # localrule: True (no internet on nodes)
+    local_rules = {
+        "download",
+        "all",
+        "knn_summary_all",
+        "measures_table",
+    }  # localrule: True (no internet on nodes)
     expected = sorted(rule for rule, _ in planned if rule not in local_rules)
     jobs = [j for j in sacct_jobs(runs["since"]) if j["comment"].startswith("rule_")]
     ran = sorted(j["comment"].removeprefix("rule_").split("_wildcards_")[0] for j in jobs)
