@@ -255,3 +255,11 @@ def test_a_maps_rows_are_found_in_its_sources_activations():
     assert map_fit_activations(x[:3], held, np.array([5, 9])).tolist() == [[2, 3], [4, 5]]
     with pytest.raises(ValueError, match="rerun its embedding"):
         map_fit_activations(x[:3], held, np.array([4]))
+
+
+def test_a_record_keeps_every_string_and_writes_no_estimate_as_null(tmp_path):
+    from layermaps.measures.stage import _read, _write
+
+    path = tmp_path / "r.json"
+    _write({"source": "NaNet/hidden1", "twonn": float("nan"), "n": np.int64(3), "v": [np.float32(0.5)]}, path)
+    assert _read(path) == {"source": "NaNet/hidden1", "twonn": None, "n": 3, "v": [0.5]}

@@ -586,15 +586,12 @@ class Plan:
 
     def measure_records(self) -> list[str]:
         """Every measures record of the run (results/measures.csv's inputs), once each."""
-        out = [
-            f
-            for name in self.studies
-            if self.is_measured(name)
-            for d, sources in self.study_sources[name].items()
-            for f in [*self.measure_files(d, sources), *self.study_cka_files(name)]
-            if f.endswith(".json")
-        ]
-        return list(dict.fromkeys(out))
+        out = []
+        for name in filter(self.is_measured, self.studies):
+            for d, sources in self.study_sources[name].items():
+                out += self.measure_files(d, sources)
+            out += self.study_cka_files(name)  # once per study, not per dataset
+        return [f for f in dict.fromkeys(out) if f.endswith(".json")]
 
     def study_targets(self, name: str) -> list[str]:
         """Everything one study makes (its target rule's input)."""

@@ -7,20 +7,35 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 
-from layermaps.atomic import atomic_path
+from layermaps.atomic import write_text
 from layermaps.paths import RAW, Source
 from layermaps.tracking import runlog
 from layermaps.tracking.worktime import work
 
 
+def _plain(value):
+    """A record as plain JSON: NaN (no estimate) becomes null, numpy numbers Python ones."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def _write(record: dict, out_path) -> None:
-    with atomic_path(out_path) as tmp:
-        # NaN (no estimate) is written as null: the record stays plain JSON
-        text = json.dumps(record, indent=1, default=float, allow_nan=True).replace("NaN", "null")
-        tmp.write_text(text + "\n")
+    write_text(out_path, json.dumps(_plain(record), indent=1, allow_nan=False) + "\n")
+
+
+def _read(path) -> dict:
+    return json.loads(Path(path).read_text())
 
 
 def _metric(value) -> float:
@@ -177,7 +192,7 @@ def cka_figure_job(*, record_path, out_path, dpi: int, log=print):
     from layermaps.figures.plots import cka_heatmaps
     from layermaps.figures.stage import _save, log_figures, source_label
 
-    record = json.loads(open(record_path).read())
+    record = _read(record_path)
     names, model = record["sources"], record["model"]
     labels = [source_label(n) if n == RAW else Source.parse(n).layer for n in names]
     matrices = [np.array(record[k], dtype=float) for k in ("cka", "cka_debiased")]
@@ -210,7 +225,7 @@ def study_cka_job(*, study: str, dataset: str, plan: dict, arrays: dict, out_pat
     record: dict = {"dataset": dataset, "study": study, "seeds": {}, "across": {}, "snapshots": {}}
     with work("cka"):
         for first, group in plan["seeds"].items():
-            layers = [layer for layer in _layers(arrays, group[0])]
+            layers = _layers(arrays, group[0])
             record["seeds"][first] = {
                 layer: {
                     kind: pair_summary(
@@ -255,7 +270,7 @@ def study_cka_figure_job(*, record_path, out_path, dpi: int, log=print):
     from layermaps.figures.plots import study_cka_figure
     from layermaps.figures.stage import _save, log_figures
 
-    record = json.loads(open(record_path).read())
+    record = _read(record_path)
     title = f"{record['study']}, {record['dataset']}: linear CKA ({record['rows']} test rows)"
     with work("draw"):
         _save(study_cka_figure(record, title), out_path, dpi)
@@ -295,7 +310,7 @@ def layer_profile_job(
     from layermaps.figures.plots import layer_profile
     from layermaps.figures.stage import _save, log_figures
 
-    records = {r["source"]: r for r in (json.loads(open(p).read()) for p in measure_paths)}
+    records = {r["source"]: r for r in map(_read, measure_paths)}
     scores = load_scores(score_paths)
     best: dict[str, float] = {}
     for (source, reducer), score in scores.items():
