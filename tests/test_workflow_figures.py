@@ -269,7 +269,7 @@ def test_comparison_figure(run, tmp_path):
 def test_the_map_explorer_is_one_self_contained_page_linked_from_the_summary_and_logged(run):
     """The page's own behaviour is tested in a browser (tests/test_browser.py)."""
     from layermaps.embed.records import Embedding, Score
-    from layermaps.figures.explorer import knn_votes
+    from layermaps.measures.pointwise import knn_votes
 
     work, config = run
     page = work / STUDY / "explorer.html"
@@ -281,7 +281,8 @@ def test_the_map_explorer_is_one_self_contained_page_linked_from_the_summary_and
     exp = client.get_experiment_by_name("layermaps/summary")
     (summary_run,) = client.search_runs([exp.experiment_id], "tags.`layermaps.rule` = 'report_summary'")
     assert [a.path for a in client.list_artifacts(summary_run.info.run_id, "explorer")] == [
-        "explorer/explorer.html"
+        "explorer/compare.html",  # the compare page beside it (tests/test_workflow_compare.py)
+        "explorer/explorer.html",
     ]
     # the votes the page rings as wrong are the map's kNN classifier: as many right as its score says
     with np.load(work / "results/mnist/data.npz") as d:

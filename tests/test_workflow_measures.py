@@ -44,6 +44,7 @@ def test_every_source_map_and_model_is_measured(run):
             "random_triplet_accuracy",
             "centroid_triplet_accuracy",
             "neighbourhood_hit_k5",
+            "neighbourhood_preservation_k5",
         }
         assert all(v is None or 0 <= v <= 1 for v in values.values())
     raw = read_json(run / f"{D}/sources/raw.json")

@@ -242,6 +242,19 @@ class Paths:
     def study_cka_figure(self, study: str, dataset: str) -> str:
         return self.study_file(study, f"cka_{dataset}.png")
 
+    def compare_points(self, study: str, dataset: str, suffix: str = ".npz") -> str:
+        """A study's maps compared point by point on one dataset: per-point arrays (.npz), their
+        summary and manifest (.json), the job's run (.run_id)."""
+        return self.study_file(study, f"compare_{dataset}{suffix}")
+
+    def compare_page(self, study: str) -> str:
+        """Two of a study's maps side by side, aligned, with a linked selection."""
+        return self.study_file(study, "compare.html")
+
+    def layer_change(self, dataset: str, model: str, reducer: str) -> str:
+        """A model's consecutive layers side by side in one map, aligned, coloured by change."""
+        return self.model_figure(dataset, model, f"layer_change_{reducer}.png")
+
     def layer_profile(self, study: str, dataset: str, suffix: str = ".png") -> str:
         """Probe, kNN ceiling, best 2-D kNN and intrinsic dimension against depth, per model."""
         return self.study_file(study, f"layers_{dataset}{suffix}")

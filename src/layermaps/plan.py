@@ -435,6 +435,9 @@ class Plan:
             "metrics": list(dict.fromkeys(metrics)),
             "measures": list(dict.fromkeys(measures)),
             "explorers": [self.paths.explorer(n) for n in self.explored(names)],
+            "compare_pages": [
+                self.paths.compare_page(n) for n in names if self.is_measured(n) and self.compared(n)
+            ],
         }
 
     def study_plan(self, name: str) -> dict:
@@ -570,6 +573,86 @@ class Plan:
             if len(self.profile_plan(study, d)) > 1
         ]
 
+    @property
+    def compare_k(self) -> int:
+        """The test neighbours per point the compare stage compares (config measures.compare_k)."""
+        return self.config["measures"]["compare_k"]
+
+    def compare_maps(self, study: str, dataset: str) -> list[dict]:
+        """A study's maps on one dataset in the explorer's order, [{source, reducer}]: what its
+        compare job compares point by point."""
+        return [
+            {"source": s, "reducer": r} for s, rs in self.study_sources[study][dataset].items() for r in rs
+        ]
+
+    def compare_inputs(self, study: str, dataset: str) -> dict:
+        maps, at = self.compare_maps(study, dataset), self.paths
+        return {
+            "sources": [
+                at.source_array(dataset, s, "test") for s in dict.fromkeys(m["source"] for m in maps)
+            ],
+            "embeddings": [at.embedding(dataset, m["source"], m["reducer"]) for m in maps],
+            "data": at.data(dataset),
+        }
+
+    def compared(self, study: str) -> list[str]:
+        """The datasets of a study with two maps or more: each gets a compare record."""
+        return [d for d in self.study_sources[study] if len(self.compare_maps(study, d)) > 1]
+
+    def compare_files(self, study: str) -> list[str]:
+        """A study's compare records (arrays and summary) and its compare page."""
+        at, datasets = self.paths, self.compared(study)
+        records = [
+            f for d in datasets for f in (at.compare_points(study, d), at.compare_points(study, d, ".json"))
+        ]
+        return records + ([at.compare_page(study)] if datasets else [])
+
+    def compare_page_plan(self, study: str) -> tuple[list[str], list[list[str]]]:
+        """The compare page's datasets, and the models whose predictions it shows [[dataset, model]]."""
+        datasets = self.compared(study)
+        models = dict.fromkeys(
+            (d, Source.parse(m["source"]).owner)
+            for d in datasets
+            for m in self.compare_maps(study, d)
+            if m["source"] != RAW
+        )
+        return datasets, [list(dm) for dm in models]
+
+    def compare_page_inputs(self, study: str) -> dict:
+        at = self.paths
+        datasets, predicted = self.compare_page_plan(study)
+        return {
+            "records": [at.compare_points(study, d, ".json") for d in datasets],
+            "arrays": [at.compare_points(study, d) for d in datasets],
+            "embeddings": [e for d in datasets for e in self.compare_inputs(study, d)["embeddings"]],
+            "data": [at.data(d) for d in datasets],
+            "predictions": [at.activation(d, m, "output", "test") for d, m in predicted],
+        }
+
+    def layer_change_chain(self, dataset: str, model: str, reducer: str) -> list[str]:
+        """The sources of a model's layer-change figure in one map: its layers embedded with that
+        map (by any study), in depth order, raw pixels first where embedded too; [] if fewer
+        than two of its layers are."""
+        embedded = self.embedded.get(dataset, {})
+        layers = [str(Source(model, layer)) for layer in layer_names(self.models[model])]
+        chain = [s for s in layers if reducer in embedded.get(s, ())]
+        if len(chain) < 2:
+            return []
+        return ([RAW] if reducer in embedded.get(RAW, ()) else []) + chain
+
+    def layer_change_figures(self, dataset: str, sources: dict) -> list[str]:
+        """The layer-change figures of the trained models among these {source: [maps]}."""
+        models = dict.fromkeys(
+            p.model for p in map(Source.parse, sources) if not p.is_raw and p.epoch is None
+        )
+        maps = dict.fromkeys(r for rs in sources.values() for r in rs)
+        return [
+            self.paths.layer_change(dataset, m, r)
+            for m in models
+            for r in maps
+            if self.layer_change_chain(dataset, m, r)
+        ]
+
     def source_map_measures(self, dataset: str, sources: dict) -> list[str]:
         """The measures records of these {source: [maps]}: each source's and each map's."""
         at = self.paths
@@ -582,7 +665,7 @@ class Plan:
         at, parsed = self.paths, [Source.parse(s) for s in sources]
         models = dict.fromkeys(p.model for p in parsed if not p.is_raw and p.epoch is None)
         cka = [f for m in models for f in (at.model_cka(dataset, m), at.cka_figure(dataset, m))]
-        return self.source_map_measures(dataset, sources) + cka
+        return self.source_map_measures(dataset, sources) + cka + self.layer_change_figures(dataset, sources)
 
     def measure_records(self) -> list[str]:
         """Every measures record of the run (results/measures.csv's inputs), once each."""
@@ -591,6 +674,7 @@ class Plan:
             for d, sources in self.study_sources[name].items():
                 out += self.measure_files(d, sources)
             out += self.study_cka_files(name)  # once per study, not per dataset
+            out += self.compare_files(name)
         return [f for f in dict.fromkeys(out) if f.endswith(".json")]
 
     def study_targets(self, name: str) -> list[str]:
@@ -606,7 +690,7 @@ class Plan:
                 *(self.measure_files(d, sources) if self.is_measured(name) else []),
             ]
             out += [at.input_transform(d)] if d in self.reduced else []
-        out += self.study_cka_files(name) if self.is_measured(name) else []
+        out += self.study_cka_files(name) + self.compare_files(name) if self.is_measured(name) else []
         return out + self.study_figures(name)
 
     def final_targets(self) -> list[str]:

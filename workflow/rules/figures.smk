@@ -373,6 +373,7 @@ rule plot_explorer:
         predicted=lambda wc: PLAN.explorer_plan(wc.study)[1],
         datasets=lambda wc: list(PLAN.study_sources[wc.study]),
         k=PLAN.figures.k,
+        compare=lambda wc: PLAN.is_measured(wc.study) and bool(PLAN.compared(wc.study)),
     script:
         "../scripts/plot_explorer.py"
 

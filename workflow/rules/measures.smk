@@ -162,3 +162,82 @@ rule plot_study_cka:
         code=code("plot_study_cka.py", "measures"),
     script:
         "../scripts/plot_study_cka.py"
+
+
+# The compare stage: a study's maps point by point on one dataset (the compare page reads it), and
+# per model and map its consecutive layers side by side (README "Compare two maps").
+rule compare_points:
+    input:
+        unpack(lambda wc: PLAN.compare_inputs(wc.study, wc.dataset)),
+        parent_run=P.data_run("{dataset}"),
+    output:
+        arrays=P.compare_points("{study}", "{dataset}"),
+        record=P.compare_points("{study}", "{dataset}", ".json"),
+        run_id=P.compare_points("{study}", "{dataset}", ".run_id"),
+    log:
+        P.log("studies", "{study}", "compare_{dataset}"),
+    conda:
+        "../envs/measures.yaml"
+    resources:
+        **RESOURCES["compare_points"],
+    params:
+        code=code("compare_points.py", "measures"),
+        maps=lambda wc: PLAN.compare_maps(wc.study, wc.dataset),
+        sources=lambda wc: list(dict.fromkeys(m["source"] for m in PLAN.compare_maps(wc.study, wc.dataset))),
+        k=PLAN.compare_k,
+        vote_k=PLAN.figures.k,
+    script:
+        "../scripts/compare_points.py"
+
+
+rule plot_layer_change:
+    input:
+        sources=lambda wc: [
+            P.source_array(wc.dataset, s, "test")
+            for s in PLAN.layer_change_chain(wc.dataset, wc.model, wc.reducer)
+        ],
+        embeddings=lambda wc: [
+            P.embedding(wc.dataset, s, wc.reducer)
+            for s in PLAN.layer_change_chain(wc.dataset, wc.model, wc.reducer)
+        ],
+        data=P.data("{dataset}"),
+        resume_run=lambda wc: P.embedding(
+            wc.dataset, PLAN.layer_change_chain(wc.dataset, wc.model, wc.reducer)[-1], wc.reducer, ".run_id"
+        ),
+    output:
+        figure=listed("layer_change", "{dataset}", "{model}", "{reducer}"),
+    log:
+        P.log("{dataset}", "figures", "models", "{model}", "layer_change_{reducer}"),
+    conda:
+        "../envs/measures.yaml"
+    resources:
+        **RESOURCES["plot"],
+    params:
+        **PLAN.style("dpi"),
+        code=code("plot_layer_change.py", "measures"),
+        sources=lambda wc: PLAN.layer_change_chain(wc.dataset, wc.model, wc.reducer),
+        k=PLAN.compare_k,
+    script:
+        "../scripts/plot_layer_change.py"
+
+
+# A study's two maps side by side (README "Compare two maps"); summary.md links it and the
+# study's summary run logs it beside the explorer.
+rule plot_compare:
+    input:
+        unpack(lambda wc: PLAN.compare_page_inputs(wc.study)),
+    output:
+        page=P.compare_page("{study}"),
+    log:
+        P.log("studies", "{study}", "compare"),
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **RESOURCES["plot_explorer"],
+    params:
+        code=code("plot_compare.py", "explorer"),
+        datasets=lambda wc: PLAN.compare_page_plan(wc.study)[0],
+        predicted=lambda wc: PLAN.compare_page_plan(wc.study)[1],
+        counts=lambda wc: [len(PLAN.compare_maps(wc.study, d)) for d in PLAN.compare_page_plan(wc.study)[0]],
+    script:
+        "../scripts/plot_compare.py"

@@ -20,5 +20,6 @@ with tracked_job(snakemake, dataset="summary", mlflow=False):
             tuple(key): path for key, path in zip(p.predicted, inputs.predictions, strict=True)
         },
         k=p.k,
+        compare=p.compare,
         out_path=snakemake.output.page,
     )

@@ -12,11 +12,13 @@ study = getattr(snakemake.wildcards, "study", None)
 with tracked_job(snakemake, dataset="summary", run_name=f"{study} summary.md" if study else "summary.md"):
     from layermaps.figures.summary import write_summary
 
-    # each study's map explorer, linked relative to summary.md (results/studies/{study}/explorer.html)
+    # each study's map explorer and compare page, linked relative to summary.md
+    # (results/studies/{study}/explorer.html, compare.html)
     here = os.path.dirname(snakemake.output.summary)
-    explorers = {
-        os.path.basename(os.path.dirname(e)): os.path.relpath(e, here) for e in snakemake.input.explorers
-    }
+    explorers, compare_pages = (
+        {os.path.basename(os.path.dirname(e)): os.path.relpath(e, here) for e in pages}
+        for pages in (snakemake.input.explorers, snakemake.input.compare_pages)
+    )
     with work("tables"):
         write_summary(
             snakemake.output.summary,
@@ -29,7 +31,9 @@ with tracked_job(snakemake, dataset="summary", run_name=f"{study} summary.md" if
             k_sweep=p.k_sweep,
             notes=list(p.notes),
             explorers=explorers,
+            compare_pages=compare_pages,
             measure_paths=list(snakemake.input.measures),
         )
     runlog.log_artifacts(snakemake.output.summary)
-    runlog.log_artifacts(*snakemake.input.explorers, artifact_path="explorer")
+    # the compare page beside its explorer: each links the other by its file name
+    runlog.log_artifacts(*snakemake.input.explorers, *snakemake.input.compare_pages, artifact_path="explorer")

@@ -23,6 +23,7 @@ import numpy as np
 
 from layermaps.atomic import atomic_path
 from layermaps.embed.records import Embedding, Score
+from layermaps.measures.pointwise import knn_votes
 from layermaps.paths import split_source
 
 SHEET_COLUMNS = 100  # images per row of a dataset's image sheet
@@ -72,13 +73,6 @@ def quantize(xy: np.ndarray) -> tuple[str, list[float]]:
     return _b64(np.concatenate([q[:, 0], q[:, 1]])), [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
 
 
-def knn_votes(emb: Embedding, y_fit: np.ndarray, k: int) -> np.ndarray:
-    """The map's kNN vote for every test point: the classifier its kNN accuracy scores."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    return KNeighborsClassifier(n_neighbors=k).fit(emb.train, y_fit).predict(emb.test)
-
-
 def dataset_block(data_path) -> dict:
     """What the page needs of one dataset: test labels, class names, images if it has them."""
     with np.load(data_path, allow_pickle=False) as d:
@@ -98,9 +92,12 @@ def dataset_block(data_path) -> dict:
     return block, fit_labels
 
 
-def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict, k: int) -> str:
+def explorer_page(
+    *, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict, k: int, compare: bool = False
+) -> str:
     """The page's HTML. maps: [{dataset, source, reducer, embedding, score}] in display order;
-    prediction_paths: {(dataset, model): output_test.npy} for the models that have one."""
+    prediction_paths: {(dataset, model): output_test.npy} for the models that have one; compare:
+    the study has a compare page beside it (compare.html), linked from this one."""
     from bokeh.embed import file_html, json_item
     from bokeh.layouts import column, row
     from bokeh.models import Checkbox, ColumnDataSource, CustomJS, Div, HoverTool, Legend, LegendItem, Select
@@ -211,7 +208,10 @@ def explorer_page(*, study: str, maps: list[dict], data_paths: dict, prediction_
         s.js_on_change("value", CustomJS(args=dict(key=s.name), code="window.layermaps.picked(key)"))
     show_wrong.js_on_change("active", CustomJS(code="window.layermaps.ringWrong()"))
     hover.callback = CustomJS(code="window.layermaps.hovered(cb_data)")
-    layout = column(row(*pick.values()), row(plot, column(info, show_wrong)), stats)
+    side = [info, show_wrong]
+    if compare:
+        side.append(Div(name="compare_link", text='<a href="compare.html">compare two maps side by side</a>'))
+    layout = column(row(*pick.values()), row(plot, column(*side)), stats)
     from bokeh.document import Document
 
     doc = Document()
@@ -289,10 +289,18 @@ def stable_ids(item: dict) -> dict:
 
 
 def explorer_job(
-    *, study: str, maps: list[dict], data_paths: dict, prediction_paths: dict, k: int, out_path, log=print
+    *,
+    study: str,
+    maps: list[dict],
+    data_paths: dict,
+    prediction_paths: dict,
+    k: int,
+    out_path,
+    compare: bool = False,
+    log=print,
 ) -> int:
     html = explorer_page(
-        study=study, maps=maps, data_paths=data_paths, prediction_paths=prediction_paths, k=k
+        study=study, maps=maps, data_paths=data_paths, prediction_paths=prediction_paths, k=k, compare=compare
     )
     with atomic_path(Path(out_path)) as tmp:
         tmp.write_text(html)

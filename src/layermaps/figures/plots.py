@@ -931,3 +931,50 @@ def layer_profile(lines: dict[str, list[tuple[int, dict]]], title: str):
         axes[0].legend(fontsize=7)
     fig.suptitle(title)
     return fig
+
+
+# ----------------------------------------------------------------------------- point by point
+def layer_change_figsize(n_panels: int) -> tuple[float, float]:
+    return (3.6 * n_panels + 1.6, 4.2)
+
+
+def layer_change(panels: list[dict], labels, class_names, title: str, *, point_size: float = 2.0):
+    """One map of consecutive sources side by side: panels [{"label", "xy"}, then each with
+    "jaccard" (per point, against the panel before) and "disparity"], the first coloured by
+    class, the others by neighbourhood change (Jaccard: 1 kept, 0 none shared), each already
+    aligned onto the one before."""
+    colors = class_colors(len(class_names))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=layer_change_figsize(len(panels)), layout="constrained", squeeze=False
+    )
+    change = None
+    for ax, p in zip(axes[0], panels):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if "jaccard" not in p:
+            _scatter(ax, p["xy"], labels, colors, point_size)
+            ax.set_title(f"{p['label']}: class", fontsize=10)
+            continue
+        j = np.asarray(p["jaccard"])
+        order = np.argsort(-j, kind="stable")  # the most changed points drawn last, on top
+        change = ax.scatter(
+            p["xy"][order, 0],
+            p["xy"][order, 1],
+            c=j[order],
+            cmap="magma",
+            vmin=0.0,
+            vmax=1.0,
+            s=marker_area(point_size, len(j)),
+            linewidths=0,
+            rasterized=True,
+        )
+        ax.set_title(
+            f"{p['label']}: mean Jaccard {j.mean():.2f}\n{np.mean(j == 0):.0%} share no neighbour; "
+            f"disparity {p['disparity']:.2f}",
+            fontsize=9,
+        )
+    _class_legend(fig, class_names, colors, loc="outside left center")
+    if change is not None:
+        fig.colorbar(change, ax=axes[0, -1], label="neighbours kept (Jaccard) from the panel before")
+    fig.suptitle(title, fontsize=10)
+    return fig

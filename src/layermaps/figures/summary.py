@@ -605,15 +605,22 @@ def study_section(
     k_sweep: int,
     explorer: str | None = None,
     measures: dict[str, list[dict]] | None = None,
+    compare: str | None = None,
 ) -> list[str]:
-    """One study: its models, its kNN tables and its sweeps, per dataset; a link to its map
-    explorer (a path relative to summary.md) if it has one."""
+    """One study: its models, its kNN tables and its sweeps, per dataset; links to its map
+    explorer and compare page (paths relative to summary.md) if it has them."""
     title = f"## Study `{plan['name']}`" + (f": {md(plan['description'])}" if plan.get("description") else "")
     lines = [title, ""]
     if explorer:
         lines += [
             f"Every map of this study, interactive (choose source, layer and map; hover a "
             f"point for its image and predictions): [map explorer]({explorer}).",
+            "",
+        ]
+    if compare:
+        lines += [
+            f"Two maps side by side, the right turned onto the left, a selection in one shown in "
+            f"both, coloured by which points a layer regroups: [compare two maps]({compare}).",
             "",
         ]
     datasets = plan["datasets"]
@@ -671,6 +678,7 @@ def write_summary(
     k_sweep: int,
     notes=(),
     explorers: dict | None = None,
+    compare_pages: dict | None = None,
     measure_paths=(),
 ) -> str:
     """Write summary.md, a section per study (plans: layermaps.studies via figures.smk's
@@ -701,6 +709,7 @@ def write_summary(
             ks=ks,
             k_sweep=k_sweep,
             explorer=(explorers or {}).get(plan["name"]),
+            compare=(compare_pages or {}).get(plan["name"]),
             measures=measures,
         )
     if notes:

@@ -11,6 +11,10 @@
   are every triplet of class centroids. Global structure, which neither kNN accuracy nor
   trustworthiness sees.
 - Neighbourhood hit: the share of each row's k nearest map neighbours with its label.
+- Neighbourhood preservation: the mean share of each row's k nearest source neighbours that
+  stay among its k nearest map neighbours (its per-row values: `layermaps.measures.pointwise`).
+
+`neighbourhoods` finds both spaces' neighbours once; the measures that need them take them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 BLOCK = 512  # source rows whose distances to every row are held at once (BLOCK x n x 8 bytes)
 
 
-def _nearest(x: np.ndarray, k: int) -> np.ndarray:
+def nearest(x: np.ndarray, k: int) -> np.ndarray:
     """Each row's k nearest other rows in the source: exact search (faiss, one thread)."""
     import faiss
 
@@ -35,7 +39,7 @@ def _nearest(x: np.ndarray, k: int) -> np.ndarray:
     return idx[keep].reshape(len(x), k)
 
 
-def _map_neighbours(x: np.ndarray, k: int) -> np.ndarray:
+def map_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     """Each row's k nearest other rows of a map (a k-d tree, as sklearn's trustworthiness)."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -84,14 +88,21 @@ def _normalised(penalty: float, n: int, k: int) -> float:
     return 1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
 
 
-def trustworthiness_continuity(x_high, x_low, *, k: int = 5) -> tuple[float, float]:
-    x_high, x_low = np.asarray(x_high, dtype=np.float64), np.asarray(x_low, dtype=np.float64)
+def neighbourhoods(x_high, x_low, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(source neighbours, map neighbours): each row's k nearest other rows in each space."""
     n = len(x_high)
     if len(x_low) != n:
         raise ValueError(f"the source has {n} rows but the map {len(x_low)}")
     if not 1 <= k < n / 2:  # sklearn's own limit
         raise ValueError(f"k={k} needs 1 <= k < n/2 = {n / 2}")
-    high_nn, low_nn = _nearest(x_high, k), _map_neighbours(x_low, k)
+    return nearest(x_high, k), map_neighbours(np.asarray(x_low, dtype=np.float64), k)
+
+
+def trustworthiness_continuity(x_high, x_low, *, k: int = 5, found=None) -> tuple[float, float]:
+    """found: `neighbourhoods(x_high, x_low, k)`, when the caller has them."""
+    x_high, x_low = np.asarray(x_high, dtype=np.float64), np.asarray(x_low, dtype=np.float64)
+    n = len(x_high)
+    high_nn, low_nn = found if found is not None else neighbourhoods(x_high, x_low, k)
     # A neighbour missing from the k nearest ranks k + 1 at least: among rows at exactly its
     # distance (a ReLU layer's duplicates) it is taken to come first, never inside the k.
     rows, others = _outside(low_nn, high_nn)  # map neighbours that are far in the source
@@ -141,8 +152,16 @@ def centroid_triplet_accuracy(x_high, x_low, labels) -> float:
     return float((closer(high) == closer(low)).mean())
 
 
-def neighbourhood_hit(x_low, labels, *, k: int = 5) -> float:
-    """The mean share of each row's k nearest map neighbours that carry its label."""
+def neighbourhood_hit(x_low, labels, *, k: int = 5, low_nn=None) -> float:
+    """The mean share of each row's k nearest map neighbours that carry its label (low_nn: those
+    neighbours, when the caller has them)."""
     labels = np.asarray(labels)
-    nn = _map_neighbours(np.asarray(x_low, dtype=np.float64), k)
+    nn = low_nn if low_nn is not None else map_neighbours(np.asarray(x_low, dtype=np.float64), k)
     return float((labels[nn] == labels[:, None]).mean())
+
+
+def neighbourhood_preservation(high_nn: np.ndarray, low_nn: np.ndarray) -> float:
+    """The mean share of each row's source neighbours that are among its map neighbours."""
+    from layermaps.measures.pointwise import overlap
+
+    return float(overlap(high_nn, low_nn).mean() / high_nn.shape[1])

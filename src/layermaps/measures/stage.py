@@ -113,8 +113,9 @@ def map_measures_job(
     out_path,
     log=print,
 ):
-    """A map's trustworthiness and continuity, random and centroid triplet accuracy and
-    neighbourhood hit, on its first `map_rows` fit rows (the Parametric UMAP paper's protocol)."""
+    """A map's trustworthiness and continuity, random and centroid triplet accuracy,
+    neighbourhood hit and preservation, on its first `map_rows` fit rows (the Parametric UMAP
+    paper's protocol)."""
     from layermaps.embed.records import Embedding
     from layermaps.embed.stage import dataset_fit_labels, load_source, source_rows
     from layermaps.measures import map_quality as q
@@ -127,17 +128,19 @@ def map_measures_job(
     n = min(s["map_rows"], len(high))
     high, low, labels = high[:n], np.asarray(emb.train[:n], dtype=np.float64), labels[:n]
     with work("trustworthiness"):
-        trust, continuity = q.trustworthiness_continuity(high, low, k=k)
+        found = q.neighbourhoods(high, low, k)
+        trust, continuity = q.trustworthiness_continuity(high, low, k=k, found=found)
     with work("triplets"):
         random = q.random_triplet_accuracy(high, low, per_row=s["triplets_per_row"], seed=s["seed"])
         centroid = q.centroid_triplet_accuracy(high, low, labels) if len(np.unique(labels)) >= 3 else math.nan
-    hit = q.neighbourhood_hit(low, labels, k=k)
+    hit = q.neighbourhood_hit(low, labels, k=k, low_nn=found[1])
     values = {
         f"trustworthiness_k{k}": trust,
         f"continuity_k{k}": continuity,
         "random_triplet_accuracy": random,
         "centroid_triplet_accuracy": centroid,
         f"neighbourhood_hit_k{k}": hit,
+        f"neighbourhood_preservation_k{k}": q.neighbourhood_preservation(*found),
     }
     record = {
         "dataset": dataset,

@@ -37,6 +37,8 @@ def record_rows(record: dict) -> list[dict]:
             "protocol": protocol,
         }
 
+    if "compare" in record:
+        return _compare_rows(record["compare"], f"study {record['study']}", row)
     if "study" in record:
         rows, protocol = [], f"{record['rows']} test rows, study {record['study']}"
         for model, by in record["seeds"].items():
@@ -100,6 +102,31 @@ def record_rows(record: dict) -> list[dict]:
             for measure, key in (("cka", "cka"), ("cka_debiased", "cka_debiased"))
         ]
     raise ValueError(f"not a measures record: keys {sorted(record)}")
+
+
+def _compare_rows(c: dict, study: str, row) -> list[dict]:
+    """A compare record's rows: per pair of sources and per compared pair of maps, the mean
+    Jaccard of the test points' k nearest test neighbours and the share that keep none; per
+    pair of maps the Procrustes disparity too (the per-point values: the record's .npz)."""
+    k, sources, maps = c["k"], c["sources"], c["maps"]
+    protocol = f"{c['rows']} test rows, {k} nearest test neighbours, {study}"
+    rows = []
+    for p in c["source_pairs"]:
+        pair = PAIR.join(sources[i] for i in p["pair"])
+        rows += [
+            row(pair, f"neighbour_jaccard_k{k}", p["jaccard_mean"], protocol),
+            row(pair, f"neighbours_none_shared_k{k}", p["none_shared"], protocol),
+        ]
+    for p in c["map_pairs"]:
+        a, b = (maps[i] for i in p["pair"])
+        source = a["source"] if a["source"] == b["source"] else f"{a['source']}{PAIR}{b['source']}"
+        map_ = a["map"] if a["map"] == b["map"] else f"{a['map']}{PAIR}{b['map']}"
+        rows += [
+            row(source, f"map_neighbour_jaccard_k{k}", p["jaccard_mean"], protocol, map_),
+            row(source, f"map_neighbours_none_shared_k{k}", p["none_shared"], protocol, map_),
+            row(source, "procrustes_disparity", p["disparity"], protocol, map_),
+        ]
+    return rows
 
 
 def table_job(*, record_paths, out_path, log=print) -> int:
