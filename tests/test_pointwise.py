@@ -6,11 +6,11 @@ import pytest
 from scipy.spatial import procrustes as scipy_procrustes
 
 from layermaps.measures import map_quality as q
+from layermaps.measures.map_quality import overlap
 from layermaps.measures.pointwise import (
     jaccard,
     neighbours_in_map,
     neighbours_in_source,
-    overlap,
     preservation,
     procrustes,
 )

@@ -152,7 +152,10 @@ def test_figures_logged_to_mlflow(run):
         return {a.path for a in client.list_artifacts(run_id, "figures")}
 
     embed_run = (work / "results/mnist/embeddings/msds_w16/hidden2/pca.run_id").read_text().strip()
-    assert artifacts(embed_run) == {"figures/pca.png"}
+    # the model's layer-change figure goes to the run of the map of its deepest layer
+    assert artifacts(embed_run) == {"figures/pca.png", "figures/layer_change_pca.png"}
+    first_layer = (work / "results/mnist/embeddings/msds_w16/hidden1/pca.run_id").read_text().strip()
+    assert artifacts(first_layer) == {"figures/pca.png"}
     assert client.get_run(embed_run).data.tags["plot_embedding.dpi"] == "40"
     train_run = (work / "results/mnist/models/msds_w16/run_id").read_text().strip()
     assert artifacts(train_run) == {

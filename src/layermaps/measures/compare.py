@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from layermaps.atomic import atomic_path
+from layermaps.measures.map_quality import overlap
 from layermaps.measures.pointwise import (
     jaccard,
     knn_votes,
     neighbours_in_map,
     neighbours_in_source,
-    overlap,
     procrustes,
 )
 from layermaps.tracking import runlog

@@ -46,6 +46,19 @@ def map_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     return NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)
 
 
+def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many neighbours the two lists (n x k each, no repeats within a row) share."""
+    if a.shape != b.shape:
+        raise ValueError(f"neighbour lists of different shapes: {a.shape} and {b.shape}")
+    a, b = np.sort(a, axis=1), np.sort(b, axis=1)
+    # for each of a's neighbours: is it in b's row? (a sorted search, row by row at once)
+    offset = np.arange(len(a), dtype=np.int64)[:, None] * (int(max(a.max(initial=0), b.max(initial=0))) + 1)
+    flat_b = (b.astype(np.int64) + offset).ravel()
+    flat_a = (a.astype(np.int64) + offset).ravel()
+    pos = np.minimum(np.searchsorted(flat_b, flat_a), len(flat_b) - 1)
+    return (flat_b[pos] == flat_a).reshape(a.shape).sum(1).astype(np.uint8 if a.shape[1] < 256 else np.uint16)
+
+
 def _outside(intruders: np.ndarray, nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, intruders) of the neighbours in one space that are not among the k nearest in the other."""
     out = ~(intruders[:, :, None] == nearest[:, None, :]).any(2)
@@ -162,6 +175,4 @@ def neighbourhood_hit(x_low, labels, *, k: int = 5, low_nn=None) -> float:
 
 def neighbourhood_preservation(high_nn: np.ndarray, low_nn: np.ndarray) -> float:
     """The mean share of each row's source neighbours that are among its map neighbours."""
-    from layermaps.measures.pointwise import overlap
-
     return float(overlap(high_nn, low_nn).mean() / high_nn.shape[1])

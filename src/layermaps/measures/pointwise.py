@@ -2,9 +2,10 @@
 figures): which test points a layer regroups, where a map tears or glues, and one map turned
 onto another so that a person can follow a point between them.
 
-- `overlap`: how many of a point's k nearest neighbours two spaces share. Its Jaccard index
-  (`jaccard`) is the neighbourhood change between two sources (each in its own space) or two
-  maps; `preservation` (shared / k) is how much of a point's source neighbourhood its map keeps.
+- `map_quality.overlap` (which scores maps with it too): how many of a point's k nearest
+  neighbours two spaces share. Its Jaccard index (`jaccard`) is the neighbourhood change
+  between two sources (each in its own space) or two maps; `preservation` (shared / k) is how
+  much of a point's source neighbourhood its map keeps.
 - `procrustes`: the rotation (reflection allowed), uniform scale and shift that put one map
   onto another with the least squared distance over the points both hold (scipy's orthogonal
   Procrustes), and the residual disparity as `scipy.spatial.procrustes` defines it (both maps
@@ -33,19 +34,6 @@ def neighbours_in_map(xy: np.ndarray, k: int) -> np.ndarray:
 
 def _compact(idx: np.ndarray, n: int) -> np.ndarray:
     return idx.astype(np.uint16 if n <= np.iinfo(np.uint16).max + 1 else np.uint32)
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, how many neighbours the two lists (n x k each, no repeats within a row) share."""
-    if a.shape != b.shape:
-        raise ValueError(f"neighbour lists of different shapes: {a.shape} and {b.shape}")
-    a, b = np.sort(a, axis=1), np.sort(b, axis=1)
-    # for each of a's neighbours: is it in b's row? (a sorted search, row by row at once)
-    offset = np.arange(len(a), dtype=np.int64)[:, None] * (int(max(a.max(initial=0), b.max(initial=0))) + 1)
-    flat_b = (b.astype(np.int64) + offset).ravel()
-    flat_a = (a.astype(np.int64) + offset).ravel()
-    pos = np.minimum(np.searchsorted(flat_b, flat_a), len(flat_b) - 1)
-    return (flat_b[pos] == flat_a).reshape(a.shape).sum(1).astype(np.uint8 if a.shape[1] < 256 else np.uint16)
 
 
 def knn_votes(emb, y_fit: np.ndarray, k: int) -> np.ndarray:
