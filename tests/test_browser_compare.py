@@ -9,11 +9,16 @@ go to each test's temporary folder (the run's summary lists them)."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 
 import compare_data as cd
+import explorer_data as ed
 import numpy as np
 import pytest
+from conftest import SCREENSHOTS
 from mlflow.tracking import MlflowClient
 from test_browser import browser, mlflow_ui, pointer_to, shot, wait_for  # noqa: F401 (fixture)
 
@@ -260,3 +265,28 @@ def test_the_real_compare_page_draws_every_test_point_on_disk_and_in_mlflow(brow
         finally:
             browser.switch_to.default_content()
     shot(browser, tmp_path, "mlflow_compare_artifact")
+
+
+def test_bench_page_times_a_page_until_both_maps_hold_their_points(known_page, tmp_path):
+    (tmp_path / SCREENSHOTS).mkdir()
+    shot_path = tmp_path / SCREENSHOTS / "bench_page.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "layermaps.bench_page", str(known_page[0]), "--loads", "2"]
+        + ["--screenshot", str(shot_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    loads = re.findall(
+        r"^load \d: interactive ([\d.]+) s after .*, (\d+) and (\d+) points$", out.stdout, re.M
+    )
+    assert len(loads) == 2 and all(int(a) == int(b) == ed.N_TEST for _, a, b in loads), out.stdout
+    assert "requests outside the file: none; console errors: none" in out.stdout
+    assert shot_path.stat().st_size > 0
+    missing = subprocess.run(
+        [sys.executable, "-m", "layermaps.bench_page", str(tmp_path / "none.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "no such page" in missing.stderr

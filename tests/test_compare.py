@@ -95,3 +95,49 @@ def test_the_page_is_the_same_bytes_for_the_same_inputs_and_holds_no_name_as_mar
     for name in ed.ODD_CLASSES:
         assert name not in html  # every class name reaches the page as escaped JSON only
     assert "<script src=" not in html and "https://" not in html.split("Bokeh")[0]
+
+
+def test_regrouped_classes_agree_with_brute_force_neighbours(known):
+    """`python -m layermaps.measures.regrouped`'s per-class rows from the known data's own
+    neighbour sets: Jaccard, points keeping none, the lowest decile and same-class shares."""
+    from layermaps.measures.regrouped import markdown, regrouped
+
+    _, built = known
+    record_path, arrays_path = built["records"]["odd"]
+    record = json.loads(record_path.read_text())
+    c = record["compare"]
+    with np.load(built["datasets"]["odd"][3]) as d:
+        y = d["test_labels"]
+    pairs = regrouped(record, dict(np.load(arrays_path)), y)
+    sets = {s: _nearest_sets(cd.activations("odd", s), cd.K) for s in c["sources"]}
+    assert [(p["from"], p["to"]) for p in pairs] == [
+        (c["sources"][a], c["sources"][b]) for a, b in (q["pair"] for q in c["source_pairs"])
+    ]
+    for p, summary in zip(pairs, c["source_pairs"]):
+        shared = np.array([len(x & z) for x, z in zip(sets[p["from"]], sets[p["to"]])])
+        j = shared / (2 * cd.K - shared)
+        low = j <= np.quantile(j, 0.1)
+        assert p["jaccard"] == pytest.approx(j.mean(), abs=1e-12)
+        assert p["none_shared"] == pytest.approx(summary["none_shared"], abs=1e-12)
+        assert p["lowest_decile_points"] == low.sum() >= 0.1 * len(y)
+        assert sum(r["points"] for r in p["classes"]) == len(y)
+        assert [r["jaccard"] for r in p["classes"]] == sorted(r["jaccard"] for r in p["classes"])
+        for r in p["classes"]:
+            m = y == c["classes"].index(r["class"])
+            assert r["jaccard"] == pytest.approx(summary["jaccard_by_class"][r["class"]], abs=1e-12)
+            assert r["none_shared"] == pytest.approx(np.mean(shared[m] == 0), abs=1e-12)
+            assert r["lowest_decile"] == pytest.approx(low[m].mean(), abs=1e-12)
+            for side, key in ((p["from"], "same_class_from"), (p["to"], "same_class_to")):
+                share = np.mean([np.mean(y[list(sets[side][i])] == y[i]) for i in np.flatnonzero(m)])
+                assert r[key] == pytest.approx(share, abs=1e-12)
+        table = markdown("odd", p)
+        assert table.count("\n|") == 2 + len(p["classes"])  # header, rule, a row per class
+
+
+def test_regrouped_without_compare_records_says_what_to_make(tmp_path, capsys):
+    from layermaps.measures.regrouped import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path), "hidden_layers"])
+    assert "no compare records for study 'hidden_layers'" in str(stop.value)
+    assert f"{tmp_path}/studies/hidden_layers/compare_<dataset>.json" in str(stop.value)
