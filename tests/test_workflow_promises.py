@@ -47,7 +47,13 @@ def write_idx_dataset(folder, n_train=240, n_test=90):
 def configure(work):
     """The default config with only the IDX dataset, one small model and PCA (replaced, not
     merged into the default's models, sweeps and reducers)."""
-    write_config(work, embed={"layers": ["hidden2"], "models": ["tiny"]}, knn={"k": [3, 5]})
+    # 2 training threads, more than --cores 1 gives a job: the run under each --cores must agree
+    write_config(
+        work,
+        embed={"layers": ["hidden2"], "models": ["tiny"]},
+        knn={"k": [3, 5]},
+        threads={"train": 2, "embed": 1},
+    )
     config = yaml.safe_load((work / "config.yaml").read_text())
     config.update(
         datasets={"letters": {"kind": "idx", "path": "data/letters"}},
