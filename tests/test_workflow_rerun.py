@@ -88,11 +88,11 @@ def test_a_new_package_version_reruns_its_jobs(tiny_run_copy, tmp_path):
 
 
 def test_threads_come_from_the_config_under_any_cores(tiny_run_copy):
-    """The run used --cores 2 (train 2 threads, embed 1); --cores 1 lowers Snakemake's count
-    but not what the libraries get, so nothing is stale. A new threads.embed reruns the jobs
-    whose results depend on it."""
+    """The run used --cores 2 (the default threads: train 1, embed 1); --cores 1 gives the same
+    counts, so nothing is stale. A new threads.embed reruns the jobs whose results depend on it
+    (tests/test_workflow_promises.py: 2 training threads under --cores 1 and 2 agree)."""
     assert planned_jobs(tiny_run_copy, *TINY_TARGETS, "--cores", "1") == []
-    write_config(tiny_run_copy, **{**TINY_CONFIG, "threads": {"train": 2, "embed": 2}})
+    write_config(tiny_run_copy, **{**TINY_CONFIG, "threads": {"train": 1, "embed": 2}})
     rules = {rule for rule, _ in planned_jobs(tiny_run_copy, *TINY_TARGETS, "--cores", "2")}
     assert rules == {"embed", "ceiling", "score", "knn_summary", "knn_summary_all"}
 
@@ -105,8 +105,8 @@ def test_config_without_threads_takes_the_documented_default(tmp_path):
     threads = {}
     for job in dry_run_jobs(tmp_path, "--cores", "8", *TINY_TARGETS):
         threads.setdefault(job["rule"], set()).add(job["threads"])
-    # config.yaml's documented threads: train 2, embed 1
-    assert threads["train"] == {2} and threads["embed"] == {1} and threads["ceiling"] == {1}
+    # config.yaml's documented threads: train 1, embed 1
+    assert threads["train"] == {1} and threads["embed"] == {1} and threads["ceiling"] == {1}
 
 
 def test_plain_snakemake_uses_the_default_profile(project_copy):
