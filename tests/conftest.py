@@ -250,10 +250,15 @@ def snakemake(
 
 
 def dry_run_jobs(work: Path, *args: str, **kwargs) -> list[dict]:
-    """Rule, wildcards and threads of every job a dry run would execute."""
+    """Rule, wildcards, threads and priority of every job a dry run would execute."""
     out = snakemake(work, "-n", *args, **kwargs).stdout
     return [
-        {"rule": rule, "wildcards": fields.get("wildcards", ""), "threads": int(fields.get("threads", 1))}
+        {
+            "rule": rule,
+            "wildcards": fields.get("wildcards", ""),
+            "threads": int(fields.get("threads", 1)),
+            "priority": float(fields.get("priority", 0)),
+        }
         for rule, fields in parse_dry_run(out)
     ]
 

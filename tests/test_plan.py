@@ -291,9 +291,12 @@ def test_study_cka_compares_seeds_models_and_snapshots(default):
     assert "msds_w128_seed2" not in msds["across"]["hidden2"] and "msds_512x512" in msds["across"]["hidden2"]
     assert msds["values"]["msds_w5"] == 5
     arrays = default.study_cka_arrays("msds", "mnist")
-    assert arrays["msds_w1_seed3/hidden1"] == default.paths.source_array(
-        "mnist", "msds_w1_seed3/hidden1", "test"
-    )
+    assert arrays["msds_w1/hidden1"] == default.paths.source_array("mnist", "msds_w1/hidden1", "test")
+    # the later repeats' layers: computed by the CKA job from their models, never extracted
+    assert not [s for s in arrays if "_seed" in s]
+    models = default.study_cka_models("msds", "mnist")
+    assert len(models) == 24 and models["msds_w1_seed3"] == default.paths.model("mnist", "msds_w1_seed3")
+    assert default.study_cka_models("hidden_layers", "mnist") == {}
     training = default.study_cka_plan("over_training", "fashion-mnist")
     assert training["snapshots"] == {"seed_mlp": [1, 10, 20], "sit744_base": [1, 10, 20]}
     assert "seed_mlp@epoch10/hidden2" in default.study_cka_arrays("over_training", "fashion-mnist")

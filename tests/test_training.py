@@ -322,6 +322,25 @@ def test_extract_activations_matches_predict(trained, mnist_small):
         np.testing.assert_array_equal(again[name], acts[name])
 
 
+def test_in_memory_test_activations_are_the_extracted_ones(trained, mnist_small, tmp_path):
+    """What the seeds' CKA computes from a later repeat's model is what its activations job
+    would write for the test rows: the same scaling of the same stored inputs."""
+    import tensorflow as tf
+
+    from layermaps.models.stage import test_activations
+
+    model, data = tmp_path / "m.keras", tmp_path / "data.npz"
+    trained[0].model.save(model)
+    images = np.round(mnist_small[2][:300] * 255).astype(np.uint8)  # stored as data.npz does
+    np.savez(data, test_images=images, scale_offset=np.float32(0), scale_factor=np.float32(255))
+    threads = tf.config.threading.get_intra_op_parallelism_threads()  # this process's, as set
+    [(name, acts)] = test_activations({"m": model}, data, threads=threads, log=print)
+    expected = extract_activations(keras.saving.load_model(model), images, offset=0.0, factor=255.0)
+    assert name == "m" and list(acts) == list(expected) == ["hidden1", "hidden2", "output"]
+    for layer, a in expected.items():
+        np.testing.assert_array_equal(acts[layer], a)
+
+
 def test_constant_units_counts_dead_relus(mnist_small):
     m = build_model({"hidden": [20]})
     w, b = m.get_layer("hidden1").get_weights()

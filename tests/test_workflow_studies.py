@@ -2,13 +2,17 @@
 else, a model two studies share is trained once, a misnamed study is refused, and writing a
 completed run's experiment as studies recomputes no model, embedding or score."""
 
+import json
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
-from conftest import TINY_CONFIG, TINY_TARGETS, planned_jobs, snakemake, write_config
+from conftest import TINY_CONFIG, TINY_TARGETS, dry_run_jobs, planned_jobs, snakemake, write_config
+
+from layermaps.scheduling import UPSTREAM
 
 pytestmark = pytest.mark.workflow
 
@@ -142,9 +146,20 @@ def test_writing_a_run_as_studies_recomputes_no_model_or_map(tiny_run_copy):
     }
     jobs = planned_jobs(work, "seed", "widths", "results/knn_summary.csv")
     assert not [j for j in jobs if j[0] in upstream]
-    # the only activations: the second seeds', which the layer measures' CKA between seeds reads
-    extracted = {j[0] for j in jobs if j[0].startswith("activations_")}
-    assert extracted == {"activations_msds_w1_seed2", "activations_msds_w2_seed2"}
+    # no activations: the CKA between seeds computes the second seeds' from their models
+    assert not [j for j in jobs if j[0].startswith("activations_")]
+    assert ("measure_study_cka", "study=widths, dataset=mnist") in jobs
+    # made: the same numbers as from the second seed's extracted test rows, which it never wrote
+    from layermaps.measures.cka import linear_cka
+
+    snakemake(work, "results/studies/widths/cka_mnist.json")
+    seeds = json.loads((work / "results/studies/widths/cka_mnist.json").read_text())["seeds"]["msds_w1"]
+    assert set(seeds) == {"hidden1", "hidden2", "output"} and seeds["hidden1"]["cka"]["pairs"] == 1
+    acts = work / "results/mnist/activations"
+    assert not (acts / "msds_w1_seed2").exists()
+    snakemake(work, "results/mnist/activations/msds_w1_seed2/run_id")
+    first, second = (np.load(acts / m / "hidden1_test.npy") for m in ("msds_w1", "msds_w1_seed2"))
+    assert seeds["hidden1"]["cka"]["mean"] == pytest.approx(linear_cka(first, second), abs=1e-6)
     assert ("plot_knn_heatmap", "study=widths, dataset=mnist") in jobs
 
 
@@ -183,7 +198,8 @@ def test_quick_covers_every_study_rule_and_reducer(tmp_path):
     from layermaps.embed.reducers import REDUCERS
 
     args = ["--configfile", str(REPO / "config.yaml"), str(REPO / "workflow/configs/quick.yaml")]
-    jobs = planned_jobs(tmp_path, *args)
+    planned = dry_run_jobs(tmp_path, *args)
+    jobs = [(j["rule"], j["wildcards"]) for j in planned]
     rules = {rule for rule, _ in jobs}
     listed = snakemake(tmp_path, "--list-rules", *args).stdout.split()
     studies = set(yaml.safe_load((REPO / "config.yaml").read_text())["studies"])
@@ -196,3 +212,17 @@ def test_quick_covers_every_study_rule_and_reducer(tmp_path):
     assert {config[m].get("method", m) for m in methods} == set(REDUCERS)
     summaries = {w for r, w in jobs if r == "study_summary"}
     assert summaries == {f"study={s}" for s in studies}
+    # the start order (layermaps.scheduling): what unlocks work, then the maps, slowest first
+    priority = {(j["rule"], j["wildcards"]): j["priority"] for j in planned}
+    upstream = ("download", "prepare", "train", "activations_", "raw_activations", "neighbors")
+    assert {p for (r, _), p in priority.items() if r.startswith(upstream)} == {UPSTREAM}
+    by_method = {
+        w.split("reducer=")[1].split("@")[0].split(",")[0]: p
+        for (r, w), p in priority.items()
+        if r == "embed"
+    }
+    order = sorted(by_method, key=lambda m: by_method[m])
+    assert (
+        order.index("pca") < order.index("umap") < order.index("tsne") and max(by_method.values()) < UPSTREAM
+    )
+    assert {p for (r, _), p in priority.items() if r.startswith(("score", "plot_", "measure"))} == {0}

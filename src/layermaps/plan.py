@@ -524,14 +524,22 @@ class Plan:
         }
 
     def study_cka_arrays(self, study: str, dataset: str) -> dict[str, str]:
-        """source -> its test array, for every source the study's CKA job reads."""
+        """source -> its test array, for every source the study's CKA job reads from a file:
+        all but the later repeats' layers (study_cka_models)."""
         plan, out = self.study_cka_plan(study, dataset), []
         for group in plan["seeds"].values():
-            out += [Source(r, layer) for r in group for layer in layer_names(self.models[r])]
+            out += [Source(group[0], layer) for layer in layer_names(self.models[group[0]])]
         out += [Source(m, layer) for layer, ms in plan["across"].items() for m in ms]
         for m, epochs in plan["snapshots"].items():
             out += [Source(m, layer, e) for layer in layer_names(self.models[m]) for e in [None, *epochs]]
         return {str(s): self.paths.source_array(dataset, str(s), "test") for s in dict.fromkeys(out)}
+
+    def study_cka_models(self, study: str, dataset: str) -> dict[str, str]:
+        """later repeat -> its model file, for the repeats the study's CKA job compares: it
+        computes their test activations itself (one TensorFlow start for all of them, where an
+        activations job per repeat would also extract the training rows that nothing reads)."""
+        groups = self.study_cka_plan(study, dataset)["seeds"].values()
+        return {r: self.paths.model(dataset, r) for group in groups for r in group[1:]}
 
     def profile_plan(self, study: str, dataset: str) -> dict[str, list[str]]:
         """model -> its sources of the study on the dataset in depth order, for the layer profile

@@ -9,6 +9,7 @@ from layermaps.models.spec import layer_names
 from layermaps.paths import report_listing, snapshot_name
 from layermaps.plan import RAW_FILES, SPLITS, from_snakemake, one_of
 from layermaps.resources import read_resources
+from layermaps.scheduling import UPSTREAM, map_priority
 from layermaps.studies import IMPLICIT, check_study_names
 from layermaps.tracking.job_environment import finish_invocation, prepare_job_environment, start_invocation
 

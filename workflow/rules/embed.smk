@@ -11,6 +11,7 @@ rule neighbors:
         graph=P.graph("{dataset}", "{source}"),
     log:
         P.log("{dataset}", "neighbors", "{source}"),
+    priority: UPSTREAM
     conda:
         "../envs/embed.yaml"
     threads: THREADS["embed"]
@@ -45,6 +46,7 @@ rule embed:
         run_id=P.embedding("{dataset}", "{source}", "{reducer}", ".run_id"),
     log:
         P.log("{dataset}", "embed", "{source}", "{reducer}"),
+    priority: lambda wc: map_priority(PLAN.maps[wc.reducer].method)
     conda:
         "../envs/embed.yaml"
     threads: THREADS["embed"]

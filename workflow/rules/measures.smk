@@ -81,9 +81,12 @@ rule measures_table:
         "../scripts/measures_table.py"
 
 
+# The later repeats' layers come from their models (TensorFlow: the train stage's environment).
 rule measure_study_cka:
     input:
         sources=lambda wc: list(PLAN.study_cka_arrays(wc.study, wc.dataset).values()),
+        models=lambda wc: list(PLAN.study_cka_models(wc.study, wc.dataset).values()),
+        data=P.data("{dataset}"),
         parent_run=P.data_run("{dataset}"),
     output:
         cka=P.study_cka("{study}", "{dataset}"),
@@ -91,13 +94,14 @@ rule measure_study_cka:
     log:
         P.log("studies", "{study}", "cka_{dataset}"),
     conda:
-        "../envs/measures.yaml"
+        "../envs/train.yaml"
     resources:
-        **RESOURCES["measure_cka"],
+        **RESOURCES["measure_study_cka"],
     params:
-        code=code("measure_study_cka.py", "measures"),
+        code=code("measure_study_cka.py", "train"),
         plan=lambda wc: PLAN.study_cka_plan(wc.study, wc.dataset),
         sources=lambda wc: list(PLAN.study_cka_arrays(wc.study, wc.dataset)),
+        models=lambda wc: list(PLAN.study_cka_models(wc.study, wc.dataset)),
     script:
         "../scripts/measure_study_cka.py"
 

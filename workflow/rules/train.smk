@@ -17,6 +17,7 @@ for _model in [None, *PLAN.snapshots]:
             P.log("{dataset}", "train", "{model}" if _model is None else _model),
         wildcard_constraints:
             model=one_of([m for m in PLAN.models if m not in PLAN.snapshots]),
+        priority: UPSTREAM
         conda:
             "../envs/train.yaml"
         threads: THREADS["train"]
@@ -41,6 +42,7 @@ rule raw_activations:
         test=P.raw_activation("{dataset}", "test"),
     log:
         P.log("{dataset}", "activations", "raw"),
+    priority: UPSTREAM
     conda:
         "../envs/train.yaml"
     resources:
@@ -68,6 +70,7 @@ for _model, _spec in PLAN.models.items():
             run_id=P.activations_run("{dataset}", _model),
         log:
             P.log("{dataset}", "activations", _model),
+        priority: UPSTREAM
         conda:
             "../envs/train.yaml"
         threads: THREADS["train"]
@@ -104,6 +107,7 @@ for _model, _epochs in PLAN.snapshots.items():
             P.log("{dataset}", "activations", _name),
         wildcard_constraints:
             epoch=one_of([str(e) for e in _epochs]),
+        priority: UPSTREAM
         conda:
             "../envs/train.yaml"
         threads: THREADS["train"]

@@ -206,10 +206,25 @@ def cka_figure_job(*, record_path, out_path, dpi: int, log=print):
     log(f"[figures] {out_path}")
 
 
-def study_cka_job(*, study: str, dataset: str, plan: dict, arrays: dict, out_path, log=print):
+def study_cka_job(
+    *,
+    study: str,
+    dataset: str,
+    plan: dict,
+    arrays: dict,
+    out_path,
+    models: dict | None = None,
+    data_path=None,
+    threads: int = 1,
+    log=print,
+):
     """Linear CKA on every test row across a study's seeds (each layer, every pair of a model's
     repeats), across its models (corresponding layers) and over training (each snapshot's layer
-    against the trained model's); one record (its figure: `study_cka_figure_job`)."""
+    against the trained model's); one record (its figure: `study_cka_figure_job`).
+
+    `arrays` maps a source to its test activations file; the layers of the `models` (a later
+    repeat -> its model file: Plan.study_cka_models) are computed here from the model and
+    `data_path`, all of them at the first use of one."""
     from itertools import combinations
 
     from layermaps.measures.cka import linear_cka, pair_summary
@@ -218,6 +233,11 @@ def study_cka_job(*, study: str, dataset: str, plan: dict, arrays: dict, out_pat
 
     def act(model, layer, epoch=None):
         name = str(Source(model, layer, epoch))
+        if name not in cache and name not in arrays and models:
+            from layermaps.models.stage import test_activations
+
+            for m, acts in test_activations(models, data_path, threads=threads, log=log):
+                cache.update({str(Source(m, layer)): a for layer, a in acts.items()})
         if name not in cache:
             cache[name] = np.load(arrays[name])
         return cache[name]

@@ -188,3 +188,22 @@ def activations_job(
         del acts
     mlflow.log_metrics(metrics)
     return metrics
+
+
+def test_activations(model_paths: dict, data_path, *, threads: int = 1, log=print):
+    """model -> {layer: float32 activations of every test row}, in memory, as an activations job
+    writes them: for a job that reads no more than the test rows of models whose activations no
+    other job needs (the seeds' CKA of a sweep's later repeats), one TensorFlow start for them
+    all instead of one activations job per model, which also extracts the training rows."""
+    configure_threads(threads)
+    data = load_prepared(data_path)
+    for name, path in model_paths.items():
+        with work("extract"):
+            acts = training.extract_activations(
+                keras.saving.load_model(path),
+                data["test_images"],
+                offset=data["scale_offset"],
+                factor=data["scale_factor"],
+            )
+        log(f"[activations] {name}: {', '.join(f'{k} {a.shape}' for k, a in acts.items())} (test rows)")
+        yield name, acts
