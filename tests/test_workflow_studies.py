@@ -152,12 +152,12 @@ def test_writing_a_run_as_studies_recomputes_no_model_or_map(tiny_run_copy):
     # made: the same numbers as from the second seed's extracted test rows, which it never wrote
     from layermaps.measures.cka import linear_cka
 
-    snakemake(work, "results/studies/widths/cka_mnist.json")
+    snakemake(work, "--cores", "2", "results/studies/widths/cka_mnist.json")
     seeds = json.loads((work / "results/studies/widths/cka_mnist.json").read_text())["seeds"]["msds_w1"]
     assert set(seeds) == {"hidden1", "hidden2", "output"} and seeds["hidden1"]["cka"]["pairs"] == 1
     acts = work / "results/mnist/activations"
     assert not (acts / "msds_w1_seed2").exists()
-    snakemake(work, "results/mnist/activations/msds_w1_seed2/run_id")
+    snakemake(work, "--cores", "2", "results/mnist/activations/msds_w1_seed2/run_id")
     first, second = (np.load(acts / m / "hidden1_test.npy") for m in ("msds_w1", "msds_w1_seed2"))
     assert seeds["hidden1"]["cka"]["mean"] == pytest.approx(linear_cka(first, second), abs=1e-6)
     assert ("plot_knn_heatmap", "study=widths, dataset=mnist") in jobs
