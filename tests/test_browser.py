@@ -10,7 +10,6 @@ Screenshots go to each test's temporary folder; the run's summary lists them."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from pathlib import Path
 
@@ -20,13 +19,12 @@ import pytest
 from conftest import SCREENSHOTS, mlflow_process, skip_unless_ci
 from mlflow.tracking import MlflowClient
 
+from layermaps.bench_page import browser_paths, headless_chromium
 from layermaps.tracking.store import ui_links
 
 pytestmark = pytest.mark.workflow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):
+if not all(browser_paths()):
     skip_unless_ci(
         "no browser: install Debian's chromium and chromium-driver (.ci/run does) to run the browser tests"
     )
@@ -34,16 +32,7 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = headless_chromium()
     yield driver
     driver.quit()
 

@@ -25,10 +25,29 @@ return [performance.now(), nav.domContentLoadedEventEnd, l.data.x.length, r.data
 """
 
 
-def main(argv=None) -> None:
+def browser_paths() -> tuple[str | None, str | None]:
+    """Debian's chromium and chromedriver on PATH (None where missing)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+
+
+def headless_chromium(page_load_timeout: float = 60.0):
+    """A Selenium driver of headless chromium, as the page timings and the browser tests
+    (tests/test_browser.py) both use it: a fixed window, the console log kept."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    chromium, driver_path = browser_paths()
+    opts = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        opts.add_argument(arg)
+    opts.binary_location = chromium
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver.set_page_load_timeout(page_load_timeout)
+    return driver
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "page", type=Path, help="a compare page, e.g. results/studies/hidden_layers/compare.html"
@@ -37,11 +56,7 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one load")
     parser.add_argument("--screenshot", type=Path, help="save the last load's screenshot here")
     args = parser.parse_args(argv)
-    chromium, driver_path = (
-        shutil.which("chromium") or shutil.which("chromium-browser"),
-        shutil.which("chromedriver"),
-    )
-    if not (chromium and driver_path):
+    if not all(browser_paths()):
         sys.exit(
             "bench_page needs chromium and chromedriver on PATH "
             "(Debian: apt-get install chromium chromium-driver)"
@@ -49,12 +64,7 @@ def main(argv=None) -> None:
     if not args.page.is_file():
         sys.exit(f"{args.page}: no such page (make it with `snakemake --cores 2 {args.page}`)")
     print(f"{args.page}: {args.page.stat().st_size / 1e6:.1f} MB")
-    opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    opts.binary_location = chromium
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver = headless_chromium(args.timeout)
     try:
         for i in range(args.loads):
             driver.get("about:blank")

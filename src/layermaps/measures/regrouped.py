@@ -21,8 +21,10 @@ from layermaps.measures.pointwise import jaccard
 
 def regrouped(record: dict, arrays: dict, y_test: np.ndarray) -> list[dict]:
     """One entry per source pair of a compare record: its means and a row per class (sorted by
-    mean Jaccard, lowest first). Ties at the decile's bound count in it, so "lowest decile"
-    can hold more than a tenth of the points (say, when a tenth keep no neighbour)."""
+    mean Jaccard, lowest first). The means and each class's mean Jaccard are the record's (the
+    compare job's pair summary); the rest is added here from its per-point arrays. Ties at the
+    decile's bound count in it, so "lowest decile" can hold more than a tenth of the points
+    (say, when a tenth keep no neighbour)."""
     c = record["compare"]
     k, classes, sources = c["k"], c["classes"], c["sources"]
     y = np.asarray(y_test)
@@ -38,7 +40,7 @@ def regrouped(record: dict, arrays: dict, y_test: np.ndarray) -> list[dict]:
             {
                 "class": classes[cls],
                 "points": int(m.sum()),
-                "jaccard": float(j[m].mean()),
+                "jaccard": pair["jaccard_by_class"][classes[cls]],
                 "none_shared": float(np.mean(shared[m] == 0)),
                 "lowest_decile": float(low[m].mean()),
                 "same_class_from": float(same[a][m].mean()),
@@ -52,8 +54,8 @@ def regrouped(record: dict, arrays: dict, y_test: np.ndarray) -> list[dict]:
                 "from": sources[a],
                 "to": sources[b],
                 "k": k,
-                "jaccard": float(j.mean()),
-                "none_shared": float(np.mean(shared == 0)),
+                "jaccard": pair["jaccard_mean"],
+                "none_shared": pair["none_shared"],
                 "decile_bound": bound,
                 "lowest_decile_points": int(low.sum()),
                 "same_class_from": float(same[a].mean()),
