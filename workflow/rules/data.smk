@@ -11,9 +11,6 @@ rule download:
         P.log("{dataset}", "download"),
     wildcard_constraints:
         dataset=one_of(PLAN.downloaded),
-    # No code fingerprint (params: code=, layermaps.fingerprint), unlike every other rule: a
-    # download is verified by the sha256 of its content, so no edit of its code can change
-    # its result, and rerunning it would remake every downstream file (new mtimes).
     priority: UPSTREAM
     retries: 1
     localrule: True  # compute nodes of a cluster often have no internet
@@ -21,6 +18,9 @@ rule download:
         "../envs/data.yaml"
     resources:
         **RESOURCES["download"],
+    # No code fingerprint (params: code=, layermaps.fingerprint), unlike every other rule: a
+    # download is verified by the sha256 of its content, so no edit of its code can change
+    # its result, and rerunning it would remake every downstream file (new mtimes).
     script:
         "../scripts/download.py"
 
@@ -35,10 +35,10 @@ rule prepare:
         P.log("{dataset}", "prepare"),
     wildcard_constraints:
         dataset=one_of([d for d in PLAN.datasets if d not in PLAN.reduced]),
-    # it holds every array more than once: memory from the files' declared sizes (Plan.prepare_mem_mb)
     priority: UPSTREAM
     conda:
         "../envs/data.yaml"
+    # it holds every array more than once: memory from the files' declared sizes (Plan.prepare_mem_mb)
     resources:
         runtime=RESOURCES["prepare"]["runtime"],
         mem_mb=lambda wc: PLAN.prepare_mem_mb(wc.dataset, RESOURCES["prepare"]["mem_mb"]),
