@@ -223,21 +223,21 @@ def study_cka_job(
     against the trained model's); one record (its figure: `study_cka_figure_job`).
 
     `arrays` maps a source to its test activations file; the layers of the `models` (a later
-    repeat -> its model file: Plan.study_cka_models) are computed here from the model and
-    `data_path`, all of them at the first use of one."""
+    repeat -> its model file: Plan.study_cka_models) are computed here from the models and
+    `data_path`."""
     from itertools import combinations
 
     from layermaps.measures.cka import linear_cka, pair_summary
 
     cache: dict[str, np.ndarray] = {}
+    if models:  # its own work ("extract"): never inside the "cka" block below
+        from layermaps.models.stage import test_activations
+
+        for model, acts in test_activations(models, data_path, threads=threads, log=log):
+            cache.update({str(Source(model, layer)): a for layer, a in acts.items()})
 
     def act(model, layer, epoch=None):
         name = str(Source(model, layer, epoch))
-        if name not in cache and name not in arrays and models:
-            from layermaps.models.stage import test_activations
-
-            for m, acts in test_activations(models, data_path, threads=threads, log=log):
-                cache.update({str(Source(m, layer)): a for layer, a in acts.items()})
         if name not in cache:
             cache[name] = np.load(arrays[name])
         return cache[name]
