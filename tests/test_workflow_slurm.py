@@ -68,6 +68,9 @@ def tiny_config(work: Path) -> None:
         embed={"layers": ["hidden2"]},
         knn={"k": [3, 5]},
         threads={"train": 1, "embed": 1},
+        # no layer measures or compare pages: 12 of the 44 jobs, ordinary script jobs that the
+        # cluster runs as it runs the others (tests/test_workflow_measures.py runs them)
+        measures={"studies": []},
     )
     config = yaml.safe_load(path.read_text())
     config["sweeps"], config["reducers"] = {}, REDUCERS  # the seed MLP only, two reducers
