@@ -13,8 +13,7 @@ UPSTREAM = 3
 # The reducers by their median full-size job (README "Measured": PCA 6 s, PaCMAP 36 s, UMAP
 # 49 s, TriMAP 79 s, t-SNE 142 s); a reducer not listed ranks in the middle.
 MAP_ORDER = ("pca", "pacmap", "umap", "trimap", "tsne")
-MAPS = 2  # a map's priority lies in [MAPS, UPSTREAM)
-READERS = 0  # every other rule: Snakemake's default
+MAPS = 2  # a map's priority lies in [MAPS, UPSTREAM); every other rule keeps the default, 0
 
 
 def map_priority(method: str) -> float:
