@@ -35,10 +35,8 @@ def test_fits_recover_a_power_law_and_a_line():
 
 
 def test_the_table_gives_each_rule_its_sizes_exponent_and_memory_slope():
-    costs = {
-        n: {"neighbors": {"wall": 1e-8 * n**2, "rss": 200 + 0.01 * n, "jobs": 2}} for n in (10_000, 40_000)
-    }
-    costs[10_000]["embed tsne"] = {"wall": 5.0, "rss": 600.0, "jobs": 2}  # one size only: no fit
+    costs = {n: {"neighbors": {"wall": 1e-8 * n**2, "rss": 200 + 0.01 * n}} for n in (10_000, 40_000)}
+    costs[10_000]["embed tsne"] = {"wall": 5.0, "rss": 600.0}  # one size only: no fit
     lines = growth_table(costs)
     assert lines[0].startswith("| rule | 10,000 rows: s, MB | 40,000 rows: s, MB |")
     assert "| embed tsne | 5.0, 600 | - | - | - |" in lines

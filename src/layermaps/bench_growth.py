@@ -15,6 +15,7 @@ module is tiny (tests/test_bench_growth.py). Sizes already run are read again, n
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -44,10 +45,10 @@ def growth_images(images: np.ndarray, labels: np.ndarray, rows: int, seed: int =
     return out, labels[order]
 
 
-def growth_config(project: Path, data_path: Path, results_dir: str, reducers, epochs: int | None) -> dict:
-    """A config of its own for one size: config.yaml without its studies, sweeps and other
-    models, its seed MLP (without snapshots) and reducers, the one dataset."""
-    config = yaml.safe_load((project / "config.yaml").read_text())
+def growth_config(base: dict, data_path: Path, results_dir: str, reducers, epochs: int | None) -> dict:
+    """A config of its own for one size: `base` (config.yaml) without its studies, sweeps and
+    other models, its seed MLP (without snapshots) and reducers, the one dataset."""
+    config = copy.deepcopy(base)
     for key in ("studies", "sweeps"):
         config.pop(key, None)
     model = {k: v for k, v in config["models"]["seed_mlp"].items() if k != "snapshots"}
@@ -82,22 +83,24 @@ def fit_line(rows: list[int], values: list[float]) -> tuple[float, float]:
 
 
 def rule_costs(results: Path) -> dict[str, dict[str, float]]:
-    """Per rule (embed and score per reducer: `embed tsne`), over its jobs of one run: the
-    longest wall (s) and the largest peak RSS (MB)."""
+    """Per rule (grouped as workflow/resources.yaml groups them; embed, score and measure_map
+    per reducer: `embed tsne`), over its jobs of one run: the longest wall (s) and the largest
+    peak RSS (MB)."""
+    from layermaps.measured import resource_rule
     from layermaps.paths import Paths
     from layermaps.tracking.worktime import latest_jobs
 
     out: dict[str, dict[str, float]] = {}
     for (rule, wildcards), rec in latest_jobs(Paths(results).state()).items():
         reducer = json.loads(wildcards).get("reducer")
-        key = f"{rule} {reducer}" if rule in ("embed", "score", "measure_map") and reducer else rule
         key = (
-            "train" if rule.startswith("train") else "activations" if rule.startswith("activations_") else key
+            f"{rule} {reducer}"
+            if rule in ("embed", "score", "measure_map") and reducer
+            else resource_rule(rule)
         )
-        c = out.setdefault(key, {"wall": 0.0, "rss": 0.0, "jobs": 0})
+        c = out.setdefault(key, {"wall": 0.0, "rss": 0.0})
         c["wall"] = max(c["wall"], rec["wall"])
         c["rss"] = max(c["rss"], rec.get("max_rss_mb") or 0.0)
-        c["jobs"] += 1
     return out
 
 
@@ -132,7 +135,7 @@ def growth_table(costs: dict[int, dict[str, dict[str, float]]]) -> list[str]:
 
 def main(argv=None) -> None:
     from layermaps.data.cache import cached_datasets
-    from layermaps.data.datasets import load_raw
+    from layermaps.data.datasets import load_raw, save_npz
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 200_000])
@@ -163,11 +166,12 @@ def main(argv=None) -> None:
         data = folder / "growth.npz"
         if not data.is_file():
             x, y = growth_images(mnist["train_images"], mnist["train_labels"], rows)
-            tmp = folder / "growth.tmp.npz"
-            np.savez(tmp, x_train=x, y_train=y, x_test=mnist["test_images"], y_test=mnist["test_labels"])
-            tmp.replace(data)
+            save_npz(
+                data,
+                {"x_train": x, "y_train": y, "x_test": mnist["test_images"], "y_test": mnist["test_labels"]},
+            )
         cfg = folder / "config.yaml"
-        cfg.write_text(yaml.safe_dump(growth_config(project, data, "results", args.reducers, args.epochs)))
+        cfg.write_text(yaml.safe_dump(growth_config(config, data, "results", args.reducers, args.epochs)))
         print(f"[growth] {rows:,} rows: snakemake in {folder}", flush=True)
         cmd = [
             snakemake,
