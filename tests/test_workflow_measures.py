@@ -53,6 +53,14 @@ def test_every_source_map_and_model_is_measured(run):
         and 0.6 < raw["probe"]["accuracy"]
         and 5 < raw["intrinsic_dimension"]["twonn"] < 40
     )
+    # a map's measures start without scikit-learn (and the pandas it imports): 136 jobs a full run
+    from layermaps.paths import Paths
+    from layermaps.tracking.worktime import latest_jobs
+
+    jobs = [
+        r for (rule, _), r in latest_jobs(Paths(run / "results").state()).items() if rule == "measure_map"
+    ]
+    assert len(jobs) == len(SOURCES) and all(set(r["imported"]) <= {"scipy"} for r in jobs), jobs
     for model in ("msds_w1", "msds_w16"):
         cka = read_json(run / f"{D}/cka/{model}.json")
         assert cka["sources"] == ["raw", f"{model}/hidden1", f"{model}/hidden2", f"{model}/output"]

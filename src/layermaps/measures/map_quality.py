@@ -33,17 +33,24 @@ def nearest(x: np.ndarray, k: int) -> np.ndarray:
     index = faiss.IndexFlatL2(base.shape[1])
     index.add(base)
     _, idx = index.search(base, k + 1)
-    own = idx == np.arange(len(x))[:, None]
+    return _others(idx, k)
+
+
+def _others(idx: np.ndarray, k: int) -> np.ndarray:
+    """From each row's k + 1 nearest rows (itself among them, as a rule), its k nearest others."""
+    own = idx == np.arange(len(idx))[:, None]
     # a duplicate row may come before the row itself: drop the row, keep the first k others
     keep = np.where(own.any(1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
-    return idx[keep].reshape(len(x), k)
+    return idx[keep].reshape(len(idx), k)
 
 
 def map_neighbours(x: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k nearest other rows of a map (a k-d tree, as sklearn's trustworthiness)."""
-    from sklearn.neighbors import NearestNeighbors
+    """Each row's k nearest other rows of a map (a k-d tree, as sklearn's trustworthiness uses;
+    scipy's: a measure job then never imports scikit-learn, 1 s of its start-up)."""
+    from scipy.spatial import cKDTree
 
-    return NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)
+    _, idx = cKDTree(x).query(x, k + 1)
+    return _others(idx, k)
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -87,14 +94,14 @@ def _source_ranks(x: np.ndarray, rows: np.ndarray, others: np.ndarray) -> np.nda
 
 def _map_ranks(x: np.ndarray, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
     """The same in a 2-D map, by counting the points within each distance (a k-d tree)."""
-    from sklearn.neighbors import KDTree
+    from scipy.spatial import cKDTree
 
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     radius = np.sqrt(((x[rows] - x[others]) ** 2).sum(1))
     # points at a distance <= radius: the row itself, the neighbour and every closer one
-    within = KDTree(x).query_radius(x[rows], radius * (1 - 1e-12), count_only=True)
-    return within  # = 1 (itself) + closer, as the neighbour's own distance is just outside
+    within = cKDTree(x).query_ball_point(x[rows], radius * (1 - 1e-12), return_length=True)
+    return np.asarray(within, dtype=np.int64)  # = 1 (itself) + closer: the neighbour is just outside
 
 
 def _normalised(penalty: float, n: int, k: int) -> float:
