@@ -37,10 +37,12 @@ def test_fits_recover_a_power_law_and_a_line():
 def test_the_table_gives_each_rule_its_sizes_exponent_and_memory_slope():
     costs = {n: {"neighbors": {"wall": 1e-8 * n**2, "rss": 200 + 0.01 * n}} for n in (10_000, 40_000)}
     costs[10_000]["embed tsne"] = {"wall": 5.0, "rss": 600.0}  # one size only: no fit
+    costs[80_000] = {"neighbors": {"wall": 16.0 * 2**1.5, "rss": 1000.0}}  # flatter at the top
     lines = growth_table(costs)
-    assert lines[0].startswith("| rule | 10,000 rows: s, MB | 40,000 rows: s, MB |")
-    assert "| embed tsne | 5.0, 600 | - | - | - |" in lines
-    assert "| neighbors | 1.0, 300 | 16.0, 600 | 2.00 | 100 |" in lines
+    assert lines[0].startswith("| rule | 10,000 rows: s, MB | 40,000 rows: s, MB | 80,000 rows: s, MB |")
+    assert "| embed tsne | 5.0, 600 | - | - | - | - | - |" in lines
+    # b over the three sizes (least squares of the logarithms) and 1.5 between the last two
+    assert "| neighbors | 1.0, 300 | 16.0, 600 | 45.3, 1,000 | 1.86 | 1.50 | 100 |" in lines
 
 
 def test_a_dry_run_plans_every_reducer_on_both_sources_at_each_size(tmp_path):

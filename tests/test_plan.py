@@ -309,3 +309,36 @@ def test_study_cka_compares_seeds_models_and_snapshots(default):
 def test_an_unknown_measured_study_is_one_config_error():
     with pytest.raises(ConfigError, match=r"measures.studies names unknown studies \['nope'\]"):
         plan_of(lambda c: c["measures"].update(studies=["nope"]))
+
+
+def test_a_job_s_rows_follow_its_dataset_subsample_snapshot_and_fit_subset(default, tmp_path):
+    """Plan.job_rows: what the requests that grow with rows (layermaps.resources) scale by."""
+    from types import SimpleNamespace as wc
+
+    from test_config import _declaring
+
+    assert default.job_rows("train", wc(dataset="mnist")) == 60_000
+    assert default.job_rows("activations", wc(dataset="mnist_pca154")) == 60_000  # its parent's rows
+    layer, snapshot = "seed_mlp/hidden2", "seed_mlp@epoch10/hidden2"
+    assert default.job_rows("neighbors", wc(dataset="mnist", source=layer)) == 60_000
+    assert default.job_rows("ceiling", wc(dataset="mnist", source=snapshot)) == 12_000  # a stratified 20 %
+    assert default.job_rows("embed", wc(dataset="mnist", source=layer, reducer="umap")) == 60_000
+    assert (
+        default.job_rows("score", wc(dataset="mnist", source=layer, reducer="tsne_p40@first10000")) == 10_000
+    )
+    assert (
+        default.job_rows("embed", wc(dataset="mnist", source=layer, reducer="tsne@stratified0.2-seed42"))
+        == 12_000
+    )
+    # a subsample, and a dataset of one's own: the rows its file declares
+    _declaring(300_000, 784, "|u1")(tmp_path / "big.npz")
+    own = plan_of(
+        datasets={
+            **DEFAULT["datasets"],
+            "big": {"kind": "npz", "path": str(tmp_path / "big.npz"), "scale": "255"},
+        }
+    )
+    assert own.job_rows("train", wc(dataset="big")) == 300_000
+    fewer = plan_of(data={**DEFAULT["data"], "subsample": {"train": 1000}})
+    assert fewer.job_rows("activations", wc(dataset="mnist")) == 1000
+    assert own.job_rows("embed", wc(dataset="big", source="raw", reducer="tsne_p40@first10000")) == 10_000

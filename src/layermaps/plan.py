@@ -25,7 +25,7 @@ from layermaps.config import (
     coerce_overrides,
     validate_config,
 )
-from layermaps.data.checks import check_datasets
+from layermaps.data.checks import check_datasets, dataset_rows
 from layermaps.data.datasets import DATASETS as BUILTIN_DATASETS
 from layermaps.data.datasets import (
     FILES,
@@ -36,7 +36,7 @@ from layermaps.data.datasets import (
     prepare_mem_mb,
 )
 from layermaps.embed.neighbors import graph_size, graph_sizes
-from layermaps.embed.subsets import check_subset, map_name
+from layermaps.embed.subsets import check_subset, map_name, subset_size
 from layermaps.environment import check_data_mirror, check_results_dir
 from layermaps.models.spec import all_models, hidden_layer_names, layer_names, repeat_groups, snapshot_epochs
 from layermaps.paths import MODEL_FIGURES, RAW, Paths, Source, figure_arguments, snapshot_name
@@ -49,6 +49,7 @@ from layermaps.planning import (
     snapshot_plan,
     sweep_plan,
 )
+from layermaps.resources import ROWS_OF
 from layermaps.studies import (
     IMPLICIT,
     Study,
@@ -227,6 +228,28 @@ class Plan:
         return self.dataset_specs[dataset].get(
             "validation_fraction", self.config["data"]["validation_fraction"]
         )
+
+    def train_rows(self, dataset: str) -> int | None:
+        """The dataset's training rows after `data.subsample` (a reduced dataset: its parent's);
+        None where its files do not say before its prepare job runs."""
+        spec = self.dataset_specs[dataset]
+        if spec["kind"] == "reduced":
+            return self.train_rows(spec["from"])
+        wanted = (self.config["data"].get("subsample") or {}).get("train")  # checked: <= the rows
+        return dataset_rows(dataset, spec)[0] if wanted is None else wanted
+
+    def job_rows(self, entry: str, wildcards) -> int | None:
+        """The rows a job of a workflow/resources.yaml entry works on, for the requests that grow
+        with them (layermaps.resources): its dataset's training rows, or the share of them its
+        source (a snapshot's subset) or map (a fit subset) holds."""
+        rows = self.train_rows(wildcards.dataset)
+        if rows is None or ROWS_OF[entry] == "dataset":
+            return rows
+        if Source.parse(wildcards.source).epoch is not None:
+            rows = subset_size(self.snapshot_rows, rows)
+        if ROWS_OF[entry] == "map" and self.maps[wildcards.reducer].subset is not None:
+            rows = subset_size(self.maps[wildcards.reducer].subset, rows)
+        return rows
 
     def train_outputs(self, model: str, epochs=(), dataset: str = "{dataset}") -> dict:
         """A training's files (the rule's outputs, or one dataset's); with snapshots, the model

@@ -8,7 +8,8 @@ from layermaps.guards import guard_locks
 from layermaps.models.spec import layer_names
 from layermaps.paths import report_listing, snapshot_name
 from layermaps.plan import RAW_FILES, SPLITS, from_snakemake, one_of
-from layermaps.resources import read_resources
+from layermaps.resources import KEYS as RESOURCE_KEYS
+from layermaps.resources import read_resources, request
 from layermaps.scheduling import UPSTREAM, map_priority
 from layermaps.studies import IMPLICIT, check_study_names
 from layermaps.tracking.job_environment import finish_invocation, prepare_job_environment, start_invocation
@@ -39,6 +40,15 @@ P = PLAN.paths  # every output path (layermaps.paths)
 THREADS = config["threads"]
 # Memory (MB) and run time (min) per rule, measured (workflow/resources.yaml says how).
 RESOURCES = or_stop(read_resources, Path(workflow.basedir) / "workflow" / "resources.yaml")
+
+
+def requested(entry):
+    """A rule's `resources:` from its resources.yaml entry; an entry that grows with the rows
+    asks, job by job, for what the job's rows need (layermaps.resources, Plan.job_rows)."""
+    e = RESOURCES[entry]
+    if "grows" not in e:
+        return {key: e[key] for key in RESOURCE_KEYS}
+    return {key: (lambda wc, key=key: request(e, PLAN.job_rows(entry, wc))[key]) for key in RESOURCE_KEYS}
 
 
 wildcard_constraints:

@@ -17,7 +17,7 @@ rule download:
     conda:
         "../envs/data.yaml"
     resources:
-        **RESOURCES["download"],
+        **requested("download"),
     # No code fingerprint (params: code=, layermaps.fingerprint), unlike every other rule: a
     # download is verified by the sha256 of its content, so no edit of its code can change
     # its result, and rerunning it would remake every downstream file (new mtimes).
@@ -69,7 +69,7 @@ rule prepare_reduced:
     conda:
         "../envs/data.yaml"
     resources:
-        **RESOURCES["prepare_reduced"],
+        **requested("prepare_reduced"),
     params:
         code=code("prepare_reduced.py", "data"),
         spec=lambda wc: PLAN.dataset_specs[wc.dataset],
@@ -94,7 +94,7 @@ rule fit_input_transform:
         "../envs/data.yaml"
     threads: THREADS["train"]
     resources:
-        **RESOURCES["fit_input_transform"],
+        **requested("fit_input_transform"),
     params:
         code=code("fit_input_transform.py", "data"),
         spec=lambda wc: PLAN.dataset_specs[wc.dataset],

@@ -16,7 +16,7 @@ rule neighbors:
         "../envs/embed.yaml"
     threads: THREADS["embed"]
     resources:
-        **RESOURCES["neighbors"],
+        **requested("neighbors"),
     params:
         code=code("neighbors.py", "neighbors"),
         k_train=PLAN.graph_k[0],
@@ -51,7 +51,7 @@ rule embed:
         "../envs/embed.yaml"
     threads: THREADS["embed"]
     resources:
-        **RESOURCES["embed"],
+        **requested("embed"),
     params:
         code=lambda wc: class_code(SCRIPTS / "embed.py", PLAN.maps[wc.reducer].cls),
         threads=THREADS["embed"],
@@ -73,7 +73,7 @@ rule score:
     conda:
         "../envs/embed.yaml"
     resources:
-        **RESOURCES["score"],
+        **requested("score"),
     params:
         code=code("score.py", "score"),
         k=config["knn"]["k"],
@@ -96,7 +96,7 @@ rule ceiling:
         "../envs/embed.yaml"
     threads: THREADS["embed"]
     resources:
-        **RESOURCES["ceiling"],
+        **requested("ceiling"),
     params:
         code=code("ceiling.py", "score"),
         threads=THREADS["embed"],
@@ -117,7 +117,7 @@ rule knn_summary:
     conda:
         "../envs/embed.yaml"
     resources:
-        **RESOURCES["knn_summary"],
+        **requested("knn_summary"),
     params:
         code=code("summary.py", "tables"),
     script:
@@ -135,7 +135,7 @@ rule knn_summary_all:
     conda:
         "../envs/embed.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         code=code("summary_all.py", "tables"),
     script:

@@ -21,7 +21,7 @@ rule plot_embedding:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi", "cmap", "point_size"),
         code=code("plot_embedding.py", "figures"),
@@ -41,7 +41,7 @@ rule plot_grid:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi", "cmap", point_size="grid_point_size"),
@@ -68,7 +68,7 @@ rule plot_snapshot_grid:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi", "cmap", point_size="grid_point_size"),
@@ -98,7 +98,7 @@ rule animate_snapshots:
         "../envs/embed.yaml"
     threads: THREADS["embed"]
     resources:
-        **RESOURCES["animate_snapshots"],
+        **requested("animate_snapshots"),
     params:
         **PLAN.style("cmap", "point_size", fps="snapshot_fps", dpi="gif_dpi"),
         code=code("animate_snapshots.py", "aligned"),
@@ -123,7 +123,7 @@ rule plot_knn_over_training:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi"),
@@ -145,7 +145,7 @@ rule plot_knn_heatmap:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi"),
@@ -168,7 +168,7 @@ rule plot_study_curves:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_study_curves.py", "figures"),
@@ -189,7 +189,7 @@ rule plot_knn_comparison:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi"),
@@ -216,7 +216,7 @@ rule plot_sweep:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.k_shown,
         **PLAN.style("dpi"),
@@ -241,7 +241,7 @@ rule plot_input_transform:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_input_transform.py", "figures"),
@@ -267,7 +267,7 @@ rule plot_training:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot_training"],
+        **requested("plot_training"),
     params:
         **PLAN.style("dpi", "cmap", "point_size", "input_pair"),
         code=code("plot_training.py", "figures"),
@@ -290,7 +290,7 @@ rule plot_decision_regions:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot_decision_regions"],
+        **requested("plot_decision_regions"),
     params:
         **PLAN.style("dpi", "cmap"),
         code=code("plot_decision_regions.py", "model_figures"),
@@ -321,7 +321,7 @@ rule plot_activation_gifs:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style(n_images="gif_images", n_running="running_mean_images", fps="gif_fps", dpi="gif_dpi"),
         code=code("plot_activation_gifs.py", "figures"),
@@ -346,7 +346,7 @@ rule plot_hidden_layer:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi", "cmap", "point_size", n_units="boxplot_units"),
         code=code("plot_hidden_layer.py", "figures"),
@@ -366,7 +366,7 @@ rule plot_explorer:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot_explorer"],
+        **requested("plot_explorer"),
     params:
         code=code("plot_explorer.py", "explorer"),
         maps=lambda wc: PLAN.explorer_plan(wc.study)[0],
@@ -392,7 +392,7 @@ rule report_summary:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.summary_settings,
         code=code("report_summary.py", "report"),

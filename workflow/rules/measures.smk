@@ -15,7 +15,7 @@ rule measure_source:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["measure_source"],
+        **requested("measure_source"),
     params:
         code=code("measure_source.py", "measures"),
         settings=PLAN.measure_settings("source"),
@@ -35,7 +35,7 @@ rule measure_map:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["measure_map"],
+        **requested("measure_map"),
     params:
         code=code("measure_map.py", "measures"),
         settings=PLAN.measure_settings("map"),
@@ -55,7 +55,7 @@ rule measure_cka:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["measure_cka"],
+        **requested("measure_cka"),
     params:
         code=code("measure_cka.py", "measures"),
         sources=lambda wc: PLAN.cka_sources(wc.model),
@@ -74,7 +74,7 @@ rule measures_table:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         code=code("measures_table.py", "tables"),
     script:
@@ -96,7 +96,7 @@ rule measure_study_cka:
     conda:
         "../envs/train.yaml"
     resources:
-        **RESOURCES["measure_study_cka"],
+        **requested("measure_study_cka"),
     params:
         code=code("measure_study_cka.py", "train"),
         plan=lambda wc: PLAN.study_cka_plan(wc.study, wc.dataset),
@@ -118,7 +118,7 @@ rule plot_layer_profile:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_layer_profile.py", "measures"),
@@ -141,7 +141,7 @@ rule plot_cka:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_cka.py", "measures"),
@@ -160,7 +160,7 @@ rule plot_study_cka:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_study_cka.py", "measures"),
@@ -183,7 +183,7 @@ rule compare_points:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["compare_points"],
+        **requested("compare_points"),
     params:
         code=code("compare_points.py", "measures"),
         maps=lambda wc: PLAN.compare_maps(wc.study, wc.dataset),
@@ -215,7 +215,7 @@ rule plot_layer_change:
     conda:
         "../envs/measures.yaml"
     resources:
-        **RESOURCES["plot"],
+        **requested("plot"),
     params:
         **PLAN.style("dpi"),
         code=code("plot_layer_change.py", "measures"),
@@ -237,7 +237,7 @@ rule plot_compare:
     conda:
         "../envs/figures.yaml"
     resources:
-        **RESOURCES["plot_explorer"],
+        **requested("plot_explorer"),
     params:
         code=code("plot_compare.py", "explorer"),
         datasets=lambda wc: PLAN.compare_page_plan(wc.study)[0],

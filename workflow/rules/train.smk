@@ -22,7 +22,7 @@ for _model in [None, *PLAN.snapshots]:
             "../envs/train.yaml"
         threads: THREADS["train"]
         resources:
-            **RESOURCES["train"],
+            **requested("train"),
         params:
             code=code("train.py", "train"),
             threads=THREADS["train"],
@@ -46,7 +46,7 @@ rule raw_activations:
     conda:
         "../envs/train.yaml"
     resources:
-        **RESOURCES["raw_activations"],
+        **requested("raw_activations"),
     params:
         code=code("raw_activations.py", "data"),
     script:
@@ -75,7 +75,7 @@ for _model, _spec in PLAN.models.items():
             "../envs/train.yaml"
         threads: THREADS["train"]
         resources:
-            **RESOURCES["activations"],
+            **requested("activations"),
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],
@@ -112,7 +112,7 @@ for _model, _epochs in PLAN.snapshots.items():
             "../envs/train.yaml"
         threads: THREADS["train"]
         resources:
-            **RESOURCES["activations"],
+            **requested("activations"),
         params:
             code=code("activations.py", "train"),
             threads=THREADS["train"],

@@ -39,6 +39,13 @@ def check_subset(spec, where: str) -> dict:
     )
 
 
+def subset_size(spec: dict, rows: int) -> int:
+    """How many of `rows` fit rows a subset holds (a stratified one: about, by class)."""
+    if "first" in spec:
+        return min(spec["first"], rows)
+    return max(1, round(spec["stratified"] * rows))
+
+
 def subset_key(spec: dict) -> str:
     """{first: 10000} -> 'first10000'; {stratified: 0.2, seed: 42} -> 'stratified0.2-seed42'."""
     if "first" in spec:
