@@ -25,7 +25,8 @@ BLOCK = 512  # source rows whose distances to every row are held at once (BLOCK 
 
 
 def nearest(x: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k nearest other rows in the source: exact search (faiss, one thread)."""
+    """Each row's k nearest other rows: exact search (faiss, one thread, single precision);
+    among rows at equal distance the earlier rows come first."""
     import faiss
 
     faiss.omp_set_num_threads(1)
@@ -45,12 +46,11 @@ def _others(idx: np.ndarray, k: int) -> np.ndarray:
 
 
 def map_neighbours(x: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k nearest other rows of a map (a k-d tree, as sklearn's trustworthiness uses;
-    scipy's: a measure job then never imports scikit-learn, 1 s of its start-up)."""
-    from scipy.spatial import cKDTree
-
-    _, idx = cKDTree(x).query(x, k + 1)
-    return _others(idx, k)
+    """Each row's k nearest other rows of a map: the same exact search as the source's, so both
+    spaces break ties alike (a ReLU layer's equal rows land on equal map points: taken in row
+    order in both, they stay each other's neighbours; a k-d tree takes tied points in its own
+    order, and a map that keeps them together would look as if it tore them apart)."""
+    return nearest(x, k)
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
