@@ -359,6 +359,19 @@ def test_measured_reports_efficiency(run):
     n = len(SOURCES) * len(REDUCERS)
     assert re.search(rf"^\| score \| {n} \| \d+\.\d \| \d+\.\d \|", out, re.M), out
     assert "% of one core" in out
+    # an earlier invocation's table: by the start of its id, as the table names it
+    named = re.search(r"invocation ([0-9a-f]{8}) ", out).group(1)
+    cmd = [
+        sys.executable,
+        "-m",
+        "layermaps.measured",
+        str(run[0] / "results"),
+        "--efficiency",
+        "--invocation",
+    ]
+    assert subprocess.run(cmd + [named], capture_output=True, text=True, check=True).stdout == out
+    wrong = subprocess.run(cmd + ["zz"], capture_output=True, text=True)
+    assert wrong.returncode == 1 and "no record of invocation 'zz'" in wrong.stderr and named in wrong.stderr
 
 
 def test_measured_compares_every_map_with_another_run(run, tmp_path):

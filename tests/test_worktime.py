@@ -69,7 +69,9 @@ def test_records_round_trip_and_the_latest_invocation_with_jobs_is_read(tmp_path
     assert inv["cores"] == 64 and inv["cpus_available"] == len(os.sched_getaffinity(0))
     assert inv["snakemake_cpu_seconds"] > 0
     assert worktime.read_invocation(tmp_path, "first")[0]["invocation"] == "first"
-    with pytest.raises(FileNotFoundError, match="no record of invocation gone"):
+    with pytest.raises(
+        FileNotFoundError, match="no record of invocation 'gone'.*its invocations: first, second, third"
+    ):
         worktime.read_invocation(tmp_path, "gone")
     with pytest.raises(FileNotFoundError, match="no finished workflow invocation"):
         worktime.read_invocation(tmp_path / "empty")

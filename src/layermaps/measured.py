@@ -3,7 +3,8 @@
 Reads whatever score, metrics and job timing records exist under a results
 folder, so the numbers quoted in notes and the README come from one command anyone can rerun.
 (The `report_summary` rule writes summary.md for a complete run; this also reports costs.)
-`--efficiency` prints only where the time of the latest workflow invocation went;
+`--efficiency` prints only where the time of the latest workflow invocation went (`--invocation ID`: an
+earlier one's);
 `--against OTHER` prints how every map's kNN accuracy differs from the same map in another run.
 `--studies NAME ...` prints what each study's jobs cost in this run: the jobs a `snakemake -n
 --forceall NAME` plans with the current config, matched to this run's job records.
@@ -80,6 +81,8 @@ def efficiency_section(results: Path, invocation: str | None = None) -> list[str
     try:
         inv, jobs = read_invocation(Paths(results).state(), invocation)
     except FileNotFoundError:
+        if invocation:  # a named one that is not there: say so (the caller stops)
+            raise
         return []
     e = efficiency(inv, jobs)
     rows = [
@@ -274,6 +277,9 @@ def main(argv=None) -> None:
         "--efficiency", action="store_true", help="only the efficiency table of the latest invocation"
     )
     parser.add_argument(
+        "--invocation", metavar="ID", help="with --efficiency: this invocation's (its id or the start of it)"
+    )
+    parser.add_argument(
         "--against",
         type=Path,
         metavar="OTHER",
@@ -304,7 +310,11 @@ def main(argv=None) -> None:
     elif args.against:
         print("\n".join(comparison_section(args.results, args.against, args.tolerance)))
     elif args.efficiency:
-        print("\n".join(efficiency_section(args.results)) or f"no timing records under {args.results}")
+        try:
+            lines = efficiency_section(args.results, args.invocation)
+        except FileNotFoundError as err:
+            sys.exit(f"measured: {err}")
+        print("\n".join(lines) or f"no timing records under {args.results}")
     else:
         print(report(args.results, yaml.safe_load(args.config.read_text())))
 

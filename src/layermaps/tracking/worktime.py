@@ -140,10 +140,15 @@ def read_invocation(state_dir: str | Path, invocation: str | None = None) -> tup
         if not records:
             raise FileNotFoundError(f"no finished workflow invocation with jobs under {state}")
         path = records[-1]
-    else:
-        path = state / "invocations" / f"{invocation}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"no record of invocation {invocation} under {state}")
+    else:  # its id, or the start of it (the efficiency table prints 8 characters)
+        found = [p for p in records if p.stem.startswith(invocation)] if invocation else []
+        if len(found) != 1:
+            what = "no record of" if not found else f"{len(found)} records match"
+            raise FileNotFoundError(
+                f"{what} invocation {invocation!r} under {state}; its invocations: "
+                + (", ".join(p.stem[:8] for p in records) or "none")
+            )
+        path = found[0]
     jobs = [json.loads(p.read_text()) for p in sorted((state / "jobs" / path.stem).glob("*.json"))]
     return json.loads(path.read_text()), jobs
 
