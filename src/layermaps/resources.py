@@ -78,6 +78,12 @@ def read_resources(path: str | Path) -> dict[str, dict]:
     return table
 
 
+def memory_request(peak_or_mb: float, floor: int = MIN_MB) -> int:
+    """A memory request (MB) as this file's entries are set: rounded up to 500 MB, at least
+    `floor` (the caller multiplies a measured peak by 1.5 first)."""
+    return max(floor, MB_STEP * math.ceil(peak_or_mb / MB_STEP))
+
+
 def request(entry: dict, rows: int | None) -> dict[str, int]:
     """What a job of `rows` rows asks for under its entry (rows None: not known before the
     job's inputs exist, or an entry that does not grow: the entry's own numbers)."""
@@ -87,6 +93,6 @@ def request(entry: dict, rows: int | None) -> dict[str, int]:
     mem = entry["mem_mb"] + 1.5 * grows["mb_per_10k_rows"] * (rows - grows["rows"]) / 10_000
     minutes = entry["runtime"] * (rows / grows["rows"]) ** grows["time_power"]
     return {
-        "mem_mb": max(MIN_MB, MB_STEP * math.ceil(mem / MB_STEP)),
+        "mem_mb": memory_request(mem),
         "runtime": max(MIN_MINUTES, math.ceil(minutes)),
     }

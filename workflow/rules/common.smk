@@ -47,7 +47,7 @@ def requested(entry):
     asks, job by job, for what the job's rows need (layermaps.resources, Plan.job_rows)."""
     e = RESOURCES[entry]
     if "grows" not in e:
-        return {key: e[key] for key in RESOURCE_KEYS}
+        return request(e, None)
     return {key: (lambda wc, key=key: request(e, PLAN.job_rows(entry, wc))[key]) for key in RESOURCE_KEYS}
 
 

@@ -10,7 +10,6 @@ splits and records the input scaling that every later stage applies (`scaled`).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from layermaps.data.idx import read_idx_gz
+from layermaps.resources import memory_request
 
 FILES = ("train-images", "train-labels", "t10k-images", "t10k-labels")
 
@@ -326,7 +326,7 @@ def prepare_peak_mb(spec: dict, declared: Declared | None) -> float:
 def prepare_mem_mb(spec: dict, declared: Declared | None, floor: int) -> int:
     """prepare's `mem_mb`, as workflow/resources.yaml sets every rule's: 1.5 x the peak, at least
     `floor` (that file's entry), rounded up to 500 MB."""
-    return max(floor, 500 * math.ceil(1.5 * prepare_peak_mb(spec, declared) / 500))
+    return memory_request(1.5 * prepare_peak_mb(spec, declared), floor)
 
 
 class DatasetInfo(NamedTuple):
